@@ -1,0 +1,84 @@
+"""The calibration data the pipeline consumes: per channel, the resting level and the maximal
+voluntary contraction (MVC), as measured by the physiotherapist.
+
+For pressure, ``rest`` is the zero and ``mvc`` the maximal rise above it, in the channel's unit.
+For EMG, ``rest`` and ``mvc`` are the resting and maximal RMS in µV. This is the subset of the
+device's calibration profile that ``pfmt analyze --calibration`` accepts.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import CalibrationError
+from .recording import is_finite_number
+
+CAL_ROLES = ("pelvic", "abdominal", "displacement")
+
+
+@dataclass(frozen=True)
+class ChannelCalibration:
+    rest: float
+    mvc: float
+
+    def span(self, modality: str) -> float:
+        """The size of a maximal contraction above rest, in the channel's unit."""
+        return self.mvc - self.rest if modality == "emg" else self.mvc
+
+
+@dataclass(frozen=True)
+class Calibration:
+    channels: dict[str, ChannelCalibration] = field(default_factory=dict)
+
+    def get(self, role: str) -> ChannelCalibration | None:
+        return self.channels.get(role)
+
+    def to_dict(self) -> dict:
+        return {r: {"rest": c.rest, "mvc": c.mvc} for r, c in self.channels.items()}
+
+    @classmethod
+    def from_dict(cls, d: object, source: str = "calibration") -> "Calibration":
+        if not isinstance(d, dict):
+            raise CalibrationError(f"{source}: expected a JSON object like "
+                                   '{"pelvic": {"rest": R, "mvc": M}}')
+        chans = {}
+        for role, v in d.items():
+            if role not in CAL_ROLES:
+                raise CalibrationError(f"{source}: unknown channel {role!r}; allowed: "
+                                       f"{', '.join(CAL_ROLES)}")
+            if not isinstance(v, dict):
+                raise CalibrationError(f"{source}: {role} must be an object with rest and mvc")
+            unknown = set(v) - {"rest", "mvc"}
+            if unknown:
+                raise CalibrationError(f"{source}: {role}: unknown key(s) {', '.join(sorted(unknown))}; "
+                                       "allowed: rest, mvc")
+            for k in ("rest", "mvc"):
+                if k not in v:
+                    raise CalibrationError(f"{source}: {role}.{k} is missing")
+                if not is_finite_number(v[k]):
+                    raise CalibrationError(f"{source}: {role}.{k} must be a finite number, got {v[k]!r}")
+            rest, mvc = float(v["rest"]), float(v["mvc"])
+            if mvc <= rest:
+                raise CalibrationError(f"{source}: {role}.mvc ({mvc:g}) must be greater than "
+                                       f"{role}.rest ({rest:g})")
+            if rest < 0 and role != "displacement":
+                raise CalibrationError(f"{source}: {role}.rest ({rest:g}) must not be negative")
+            chans[role] = ChannelCalibration(rest, mvc)
+        if "pelvic" not in chans and chans:
+            raise CalibrationError(f"{source}: a calibration needs the pelvic channel")
+        return cls(chans)
+
+
+def load_calibration(path: str | os.PathLike) -> Calibration:
+    p = Path(path)
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CalibrationError(f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise CalibrationError(f"{p}: cannot read ({e})") from None
+    except json.JSONDecodeError as e:
+        raise CalibrationError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    return Calibration.from_dict(d, str(p))

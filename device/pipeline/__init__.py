@@ -1,0 +1,4 @@
+"""The signal pipeline: conditioning, detection, measurement — one implementation, live and offline."""
+from .detect import Contraction, Event, Pipeline, analyze
+
+__all__ = ["Contraction", "Event", "Pipeline", "analyze"]

@@ -1,0 +1,280 @@
+"""The streaming contraction detector and the pipeline that feeds it.
+
+``Pipeline.process(t, block)`` takes raw sample blocks (rows × channels) and returns the events
+they revealed; ``Pipeline.finish()`` flushes the end of the recording. Offline analysis is the same
+object fed the whole file, so the live device and ``pfmt analyze`` cannot disagree.
+
+The detector runs on the pelvic activity signal (pressure level or EMG RMS envelope at ~100 Hz):
+
+REST     track the resting level (drift-following, frozen during contractions) and its spread;
+         a rise above ``max(K·spread, F·MVC)`` opens a contraction and emits ``onset`` at once.
+ACTIVE   follow the peak; emit the provisional ``kind`` once the rise is over; the contraction
+         ends when the signal stays under half its peak rise for ``END_BELOW_S``.
+SETTLE   wait for the post-release level (did the muscle relax?), then measure the contraction
+         (``measure.py``), reject coughs and posture shifts, emit ``contraction``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, asdict
+
+import numpy as np
+
+from ..calibration import Calibration
+from ..errors import InputError
+from ..recording import CMH2O_PER_MMHG, Channel
+from . import measure
+from .conditioning import make_conditioner
+from .history import History
+
+WARMUP_S = 1.5          # resting level learnt before anything is detected
+K_ON = 4.0              # onset threshold in resting spreads ...
+F_ON = 0.12             # ... or as a fraction of the calibrated MVC span, whichever is larger
+END_BELOW_S = 0.6       # under half the peak this long = released
+SETTLE_S = 1.6          # post-release window that decides "relaxed"
+KIND_AFTER_S = 1.0      # provisional kind once the rise is (usually) complete
+MAX_ACTIVE_S = 240.0    # longer than any prescribed hold: a posture shift, not a contraction
+PRE_WINDOW_S = (1.2, 0.25)   # pre-onset level: median over [cross-1.2 s, cross-0.25 s]
+BASELINE_TAU_UP_S = 4.0
+BASELINE_TAU_DOWN_S = 0.8
+SPREAD_TAU_S = 8.0
+
+#: Smallest onset threshold per unit (sensor resolution, not physiology).
+THRESHOLD_FLOOR = {"cmH2O": 1.0, "mmHg": 1.0 / CMH2O_PER_MMHG, "uV": 1.5, "mm": 0.2}
+
+_WARMUP, _REST, _ACTIVE, _SETTLE = range(4)
+
+
+@dataclass
+class Contraction:
+    """One detected contraction, in the keys of the analysis contract plus live timing."""
+
+    onset_s: float
+    offset_s: float
+    hold_s: float
+    peak: float
+    flicks: int
+    kind: str | None
+    relaxed: bool
+    mvc_pct: float | None = None
+    onset_known_at_s: float = math.nan
+    kind_known_at_s: float = math.nan
+    offset_known_at_s: float = math.nan
+    features: dict = field(default_factory=dict)
+
+    def to_dict(self, detail: bool = False) -> dict:
+        d = {k: _r(v) for k, v in asdict(self).items() if k != "features"}
+        if detail:
+            d["features"] = {k: _r(v) for k, v in self.features.items()}
+        else:
+            for k in ("onset_known_at_s", "kind_known_at_s", "offset_known_at_s"):
+                d.pop(k)
+        return d
+
+
+@dataclass
+class Event:
+    """Something the live pipeline learnt: ``type`` happened at ``time_s`` (back-dated signal
+    time) and became known when the sample stamped ``known_at_s`` arrived."""
+
+    type: str       # onset | kind | offset | contraction | artifact | posture_shift
+    time_s: float
+    known_at_s: float
+    data: dict = field(default_factory=dict)
+
+
+def _r(v):
+    if isinstance(v, float):
+        return None if math.isnan(v) else round(v, 4)
+    return v
+
+
+class Pipeline:
+    """Raw sample blocks in, events out; causal, with all state carried between blocks."""
+
+    def __init__(self, channels: tuple[Channel, ...] | list[Channel], fs: float,
+                 calibration: Calibration | None = None):
+        self.channels = tuple(channels)
+        if not self.channels or self.channels[0].role != "pelvic":
+            raise InputError("the pipeline needs the pelvic channel first")
+        self.fs = float(fs)
+        self.cal = calibration or Calibration()
+        self.cond = [make_conditioner(c.modality, fs) for c in self.channels]
+        self.delay_s = self.cond[0].delay_s
+        self.q = self.cond[0].q
+        self.rate = self.fs / self.q
+        self.hist = History(len(self.channels))
+        self.roles = {c.role: i for i, c in enumerate(self.channels)}
+        self.pelvic = self.channels[0]
+        cal = self.cal.get("pelvic")
+        self.span = cal.span(self.pelvic.modality) if cal else None
+        self.floor = THRESHOLD_FLOOR[self.pelvic.unit]
+        self._thr_min = max(self.floor, F_ON * self.span) if self.span else self.floor
+        self.contractions: list[Contraction] = []
+        self.events: list[Event] = []
+        self._state = _WARMUP
+        self._t0: float | None = None
+        self._b = 0.0
+        self._var = 0.0
+        self._au = 1.0 - math.exp(-1.0 / (BASELINE_TAU_UP_S * self.rate))
+        self._ad = 1.0 - math.exp(-1.0 / (BASELINE_TAU_DOWN_S * self.rate))
+        self._av = 1.0 - math.exp(-1.0 / (SPREAD_TAU_S * self.rate))
+        self._c: dict = {}
+
+    # ----------------------------------------------------------------- public
+    def process(self, t: np.ndarray, block: np.ndarray) -> list[Event]:
+        """Feed raw samples ``block`` (n × channels) stamped ``t`` (n,); return new events."""
+        block = np.asarray(block, dtype=float)
+        if block.ndim == 1:
+            block = block[:, None]
+        if len(t) == 0:
+            return []
+        keep = self.cond[0].keep_index(len(t))
+        acts = [c.process(block[:, i]) for i, c in enumerate(self.cond)]
+        tk = np.asarray(t, dtype=float)[keep]
+        if len(tk) == 0:
+            return []
+        if self._t0 is None:
+            self._t0 = float(tk[0])
+        start = self.hist.end
+        self.hist.append(tk, np.column_stack(acts))
+        n_before = len(self.events)
+        self._run(start, tk, acts[0])
+        return self.events[n_before:]
+
+    def finish(self) -> list[Event]:
+        """End of recording: close any open contraction with what data there is."""
+        n_before = len(self.events)
+        if self._state in (_ACTIVE, _SETTLE) and self.hist.n:
+            k = self.hist.end - 1
+            if self._state == _ACTIVE:
+                self._c["k_end"] = k
+            self._finalize(k)
+        return self.events[n_before:]
+
+    def threshold(self) -> float:
+        """Current onset threshold above the resting level, in the pelvic channel's unit."""
+        return max(K_ON * math.sqrt(self._var), self._thr_min)
+
+    # ----------------------------------------------------------------- state machine
+    def _run(self, start: int, tk: np.ndarray, x: np.ndarray) -> None:
+        ts = tk.tolist()
+        xs = x.tolist()
+        k = start
+        for tt, v in zip(ts, xs):
+            st = self._state
+            if st == _REST:
+                d = v - self._b
+                if d > self._thr:
+                    self._open(k, tt)
+                else:
+                    self._b += (self._au if d > 0 else self._ad) * d
+                    self._var += self._av * (d * d - self._var)
+                    self._thr = max(K_ON * math.sqrt(self._var), self._thr_min)
+            elif st == _ACTIVE:
+                self._active(k, tt, v)
+            elif st == _SETTLE:
+                self._settle(k, tt, v)
+            else:
+                if tt - self._t0 >= WARMUP_S:
+                    self._init_rest(k)
+            k += 1
+        if self._state == _REST:
+            self.hist.trim_before(self.hist.end - int(3 * self.rate))
+
+    def _init_rest(self, k: int) -> None:
+        x = self.hist.x(self.hist.start, k + 1)
+        x = x[len(x) // 3:]  # the filters' start-up is in the first third
+        self._b = float(np.median(x))
+        mad = float(np.median(np.abs(x - self._b))) * 1.4826
+        self._var = mad * mad
+        self._state = _REST
+        self._thr = self.threshold()
+
+    def _open(self, k: int, t: float) -> None:
+        a = k - int(PRE_WINDOW_S[0] * self.rate)
+        b = k - int(PRE_WINDOW_S[1] * self.rate)
+        pre = [float(np.median(self.hist.x(a, b, ch))) if b > max(a, self.hist.start) else
+               float(self.hist.x(k, k + 1, ch)[0]) for ch in range(len(self.channels))]
+        if self._state == _REST:
+            pre[0] = min(pre[0], self._b + 0.5 * self._thr)
+        self._c = dict(k_cross=k, t_cross=t, pre=pre, pmax=0.0, k_below=None, kind_sent=False,
+                       thr=self._thr)
+        self._state = _ACTIVE
+        self._emit("onset", t - self.delay_s, t, threshold=self._thr)
+
+    def _active(self, k: int, t: float, v: float) -> None:
+        c = self._c
+        d = v - c["pre"][0]
+        if d > c["pmax"]:
+            c["pmax"] = d
+        if not c["kind_sent"] and t - c["t_cross"] >= KIND_AFTER_S:
+            c["kind_sent"] = True
+            kind, _ = measure.classify(self, c["k_cross"], k + 1, c["pre"], c["pmax"])
+            c["kind"] = kind
+            c["kind_at"] = t
+            self._emit("kind", c["t_cross"] - self.delay_s, t, kind=kind)
+        if d >= 0.5 * c["pmax"]:
+            c["k_below"] = None
+        elif c["k_below"] is None:
+            c["k_below"] = k
+            c["t_below"] = t
+        elif t - c["t_below"] >= END_BELOW_S:
+            c["k_end"] = c["k_below"]
+            c["t_offset_known"] = t
+            c["settle_min"] = v
+            self._state = _SETTLE
+            self._emit("offset", c["t_below"] - self.delay_s, t)
+        if t - c["t_cross"] > MAX_ACTIVE_S:
+            self._emit("posture_shift", c["t_cross"] - self.delay_s, t,
+                       level_change=c["pmax"])
+            self._rebase(k)
+
+    def _settle(self, k: int, t: float, v: float) -> None:
+        c = self._c
+        if v < c["settle_min"]:
+            c["settle_min"] = v
+        if t - c["t_below"] >= SETTLE_S:
+            self._finalize(k)
+        elif v - c["settle_min"] > max(c["thr"], 0.25 * c["pmax"]) and \
+                t - c["t_offset_known"] > 0.2:  # a new squeeze before the settle finished
+            self._finalize(k - 1)
+            self._open(k, t)
+
+    def _finalize(self, k: int) -> None:
+        c = self._c
+        res = measure.measure(self, c, k)
+        if res is None:
+            self._emit("artifact", c["t_cross"] - self.delay_s, self.hist.time_at(k),
+                       reason=c.get("reject", "artifact"))
+        else:
+            res.onset_known_at_s = c["t_cross"]
+            res.kind_known_at_s = c.get("kind_at", self.hist.time_at(k))
+            res.offset_known_at_s = c.get("t_offset_known", self.hist.time_at(k))
+            self.contractions.append(res)
+            self._emit("contraction", res.onset_s, self.hist.time_at(k), **res.to_dict())
+        self._rebase(k)
+
+    def _rebase(self, k: int) -> None:
+        """Back to REST, taking the current level as the new resting level."""
+        recent = self.hist.x(k - int(0.4 * self.rate), k + 1)
+        self._b = float(np.median(recent))
+        self._state = _REST
+        self._thr = self.threshold()
+        self._c = {}
+        self.hist.trim_before(k - int(3 * self.rate))
+
+    def _emit(self, type_: str, time_s: float, known_at_s: float, **data) -> None:
+        self.events.append(Event(type_, time_s, known_at_s, data))
+
+
+def analyze(recording, calibration: Calibration | None = None,
+            block_s: float | None = None) -> Pipeline:
+    """Run the pipeline over a whole recording (optionally in blocks of ``block_s`` seconds)."""
+    p = Pipeline(recording.channels, recording.sample_rate_hz, calibration)
+    n = len(recording.time_s)
+    step = n if not block_s else max(1, int(block_s * p.fs))
+    for a in range(0, n, step):
+        p.process(recording.time_s[a:a + step], recording.data[a:a + step])
+    p.finish()
+    return p

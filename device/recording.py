@@ -1,0 +1,276 @@
+"""Recordings: the analysis-contract CSV and EDF+ files, read and validated into one in-memory form.
+
+A recording is a time column plus one column per channel named ``<role>_<unit>``. Everything that
+reads samples from disk goes through here, so every malformed file gets the same clear error.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+ROLES = ("pelvic", "abdominal", "displacement")
+UNITS = ("cmH2O", "mmHg", "uV", "mm")
+PRESSURE_UNITS = ("cmH2O", "mmHg")
+#: cmH2O per mmHg; thresholds are written in cmH2O and scaled into the channel's unit.
+CMH2O_PER_MMHG = 1.359506
+#: Units allowed per role: displacement is a length, the others pressure or EMG.
+ROLE_UNITS = {"pelvic": ("cmH2O", "mmHg", "uV"), "abdominal": ("cmH2O", "mmHg", "uV"),
+              "displacement": ("mm",)}
+MIN_RATE_HZ = 8.0
+MAX_RATE_HZ = 3300.0
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One column of a recording: what it measures (role) and in which unit."""
+
+    role: str
+    unit: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.role}_{self.unit}"
+
+    @property
+    def modality(self) -> str:
+        """``pressure``, ``emg`` or ``displacement`` — decides how the channel is conditioned."""
+        if self.unit == "uV":
+            return "emg"
+        if self.unit == "mm":
+            return "displacement"
+        return "pressure"
+
+    @classmethod
+    def parse(cls, name: str) -> "Channel":
+        role, sep, unit = name.strip().partition("_")
+        if not sep or role not in ROLES:
+            raise InputError(f"column {name!r}: the role must be one of {', '.join(ROLES)} "
+                             f"followed by _<unit> (e.g. pelvic_cmH2O)")
+        if unit not in UNITS:
+            raise InputError(f"column {name!r}: unknown unit {unit!r}; allowed: {', '.join(UNITS)}")
+        if unit not in ROLE_UNITS[role]:
+            raise InputError(f"column {name!r}: a {role} channel is measured in "
+                             f"{' or '.join(ROLE_UNITS[role])}, not {unit}")
+        return cls(role, unit)
+
+
+@dataclass
+class Recording:
+    """Samples of one session: ``time_s`` (n,) and ``data`` (n, channels) in physical units."""
+
+    time_s: np.ndarray
+    data: np.ndarray
+    channels: tuple[Channel, ...]
+
+    def __post_init__(self) -> None:
+        validate(self.time_s, self.data, self.channels)
+
+    @property
+    def sample_rate_hz(self) -> float:
+        return estimate_rate(self.time_s)
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.time_s[-1] - self.time_s[0]) if len(self.time_s) > 1 else 0.0
+
+    def channel(self, role: str) -> np.ndarray | None:
+        for i, ch in enumerate(self.channels):
+            if ch.role == role:
+                return self.data[:, i]
+        return None
+
+
+def estimate_rate(time_s: np.ndarray) -> float:
+    """Sample rate from the median interval: robust to the ADS1115's ±10 % clock and odd gaps."""
+    return float(1.0 / np.median(np.diff(time_s)))
+
+
+def validate(time_s: np.ndarray, data: np.ndarray, channels: tuple[Channel, ...]) -> None:
+    """Raise InputError naming the first thing wrong with a recording."""
+    if len(channels) == 0 or channels[0].role != "pelvic":
+        raise InputError("the first channel after time_s must be the pelvic channel "
+                         "(pelvic_cmH2O, pelvic_mmHg or pelvic_uV)")
+    roles = [c.role for c in channels]
+    for r in set(roles):
+        if roles.count(r) > 1:
+            raise InputError(f"channel role {r!r} appears {roles.count(r)} times; each role at most once")
+    if data.ndim != 2 or data.shape[1] != len(channels) or len(time_s) != data.shape[0]:
+        raise InputError("every row needs a time_s value and one value per channel")
+    if len(time_s) < 2:
+        raise InputError("the recording has fewer than 2 samples; nothing to analyse")
+    if not np.all(np.isfinite(time_s)):
+        bad = int(np.flatnonzero(~np.isfinite(time_s))[0])
+        raise InputError(f"time_s is not a number in data row {bad + 1}")
+    bad_rows = np.flatnonzero(~np.all(np.isfinite(data), axis=1))
+    if len(bad_rows):
+        r = int(bad_rows[0])
+        col = channels[int(np.flatnonzero(~np.isfinite(data[r]))[0])].name
+        raise InputError(f"{col} is NaN or infinite in data row {r + 1} "
+                         f"(time_s={time_s[r]:g}); every sample must be a finite number")
+    dt = np.diff(time_s)
+    if np.any(dt <= 0):
+        r = int(np.flatnonzero(dt <= 0)[0]) + 1
+        raise InputError(f"time_s must increase strictly; data row {r + 1} (time_s={time_s[r]:g}) "
+                         f"does not come after row {r} (time_s={time_s[r - 1]:g})")
+    fs = estimate_rate(time_s)
+    if not MIN_RATE_HZ * 0.9 <= fs <= MAX_RATE_HZ * 1.1:
+        raise InputError(f"sample rate {fs:.4g} Hz is outside the supported "
+                         f"{MIN_RATE_HZ:g}–{MAX_RATE_HZ:g} Hz")
+
+
+def read_csv(path: str | os.PathLike) -> Recording:
+    """Read an analysis-contract CSV: header ``time_s,<role>_<unit>,...`` then one row per sample."""
+    p = Path(path)
+    try:
+        with open(p, encoding="utf-8") as f:
+            header = f.readline()
+            body = f.read()
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{p}: cannot read ({e})") from None
+    cols = [c.strip() for c in header.strip().split(",")]
+    if not header.strip():
+        raise InputError(f"{p}: the file is empty; expected a header row starting with time_s")
+    if cols[0] != "time_s":
+        raise InputError(f"{p}: the first column must be time_s, found {cols[0]!r}")
+    if len(cols) < 2:
+        raise InputError(f"{p}: no channel columns after time_s; at least pelvic_<unit> is needed")
+    channels = tuple(Channel.parse(c) for c in cols[1:])
+    if not body.strip():
+        raise InputError(f"{p}: the header has no data rows under it")
+    arr = _parse_rows(body, len(cols), p)
+    try:
+        return Recording(arr[:, 0].copy(), arr[:, 1:].copy(), channels)
+    except InputError as e:
+        raise InputError(f"{p}: {e}") from None
+
+
+def _parse_rows(body: str, ncols: int, p: Path) -> np.ndarray:
+    lines = body.splitlines()
+    try:  # numpy's C parser: a 2400 SPS hour parses in seconds, not minutes
+        arr = np.loadtxt(lines, delimiter=",", ndmin=2, dtype=float)
+    except ValueError:
+        for i, ln in enumerate(lines):
+            if not ln.strip():
+                continue
+            parts = ln.split(",")
+            if len(parts) != ncols:
+                raise InputError(f"{p}: data row {i + 1} has {len(parts)} values, the header "
+                                 f"names {ncols}") from None
+            for v in parts:
+                try:
+                    float(v)
+                except ValueError:
+                    raise InputError(f"{p}: data row {i + 1}: {v.strip()!r} is not a number") from None
+        raise InputError(f"{p}: rows have differing numbers of values") from None
+    if arr.ndim != 2 or arr.shape[1] != ncols:
+        raise InputError(f"{p}: every data row must have {ncols} values like the header")
+    return arr
+
+
+def write_csv(path: str | os.PathLike, rec: Recording, decimals: int = 4) -> None:
+    """Write a recording atomically (temp → fsync → replace → fsync dir): an SD card can lose power."""
+    header = ",".join(["time_s"] + [c.name for c in rec.channels])
+    table = np.column_stack([rec.time_s, rec.data])
+    fmt = ["%.6f"] + [f"%.{decimals}f"] * len(rec.channels)
+    with atomic_write(path) as f:
+        f.write((header + "\n").encode())
+        np.savetxt(f, table, fmt=fmt, delimiter=",")
+
+
+class atomic_write:
+    """Context manager yielding a binary file that replaces ``path`` only once fully on disk."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        self.f = os.fdopen(fd, "wb")
+        return self.f
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                self.f.flush()
+                os.fsync(self.f.fileno())
+            self.f.close()
+            if exc_type is None:
+                os.replace(self.tmp, self.path)
+                dfd = os.open(self.path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dfd)
+                finally:
+                    os.close(dfd)
+        finally:
+            if os.path.exists(self.tmp):
+                os.unlink(self.tmp)
+        return False
+
+
+def read_edf(path: str | os.PathLike) -> Recording:
+    """Read an EDF+ file whose signal labels are ``<role>_<unit>`` (as pfmt exports them).
+
+    Channels at different rates are brought onto the pelvic channel's time base by linear
+    interpolation, because the pipeline consumes one sample row per instant.
+    """
+    import edfio
+
+    p = Path(path)
+    try:
+        edf = edfio.read_edf(p)
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such file") from None
+    except Exception as e:  # edfio raises plain ValueErrors on malformed headers
+        raise InputError(f"{p}: not a readable EDF/EDF+ file ({e})") from None
+    sigs = [s for s in edf.signals if s.label.strip() and not s.label.startswith("EDF Annotations")]
+    if not sigs:
+        raise InputError(f"{p}: the EDF file holds no signals")
+    channels = []
+    for s in sigs:
+        label = s.label.strip()
+        if "_" not in label and s.physical_dimension.strip():
+            label = f"{label}_{s.physical_dimension.strip()}"
+        channels.append(Channel.parse(label))
+    order = sorted(range(len(sigs)), key=lambda i: ROLES.index(channels[i].role))
+    sigs = [sigs[i] for i in order]
+    channels = [channels[i] for i in order]
+    base = sigs[0]
+    fs = float(base.sampling_frequency)
+    t = np.arange(len(base.data)) / fs
+    cols = [np.asarray(base.data, dtype=float)]
+    for s in sigs[1:]:
+        ts = np.arange(len(s.data)) / float(s.sampling_frequency)
+        cols.append(np.interp(t, ts, np.asarray(s.data, dtype=float)))
+    try:
+        return Recording(t, np.column_stack(cols), tuple(channels))
+    except InputError as e:
+        raise InputError(f"{p}: {e}") from None
+
+
+def read_recording(path: str | os.PathLike) -> Recording:
+    """Read a CSV or EDF+ recording, chosen by the file extension."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".edf", ".bdf"):
+        return read_edf(path)
+    if suffix in (".csv", ".txt", ""):
+        return read_csv(path)
+    raise InputError(f"{path}: unknown recording type {suffix!r}; allowed: .csv or .edf (EDF+)")
+
+
+def rest_noise_floor(unit: str) -> float:
+    """Smallest meaningful change in a unit — used as a floor for adaptive thresholds."""
+    return {"cmH2O": 0.5, "mmHg": 0.5 / CMH2O_PER_MMHG, "uV": 1.0, "mm": 0.1}[unit]
+
+
+def is_finite_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
