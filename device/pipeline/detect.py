@@ -29,14 +29,15 @@ from .history import History
 
 WARMUP_S = 1.5          # resting level learnt before anything is detected
 K_ON = 4.0              # onset threshold in resting spreads ...
-F_ON = 0.12             # ... or as a fraction of the calibrated MVC span, whichever is larger
+F_ON = 0.2              # ... or as a fraction of the calibrated MVC span, whichever is larger
+MIN_PEAK_FRAC = 0.25    # a contraction must reach this fraction of the calibrated MVC span
 END_BELOW_S = 0.6       # under half the peak this long = released
 SETTLE_S = 1.6          # post-release window that decides "relaxed"
 KIND_AFTER_S = 1.0      # provisional kind once the rise is (usually) complete
 MAX_ACTIVE_S = 240.0    # longer than any prescribed hold: a posture shift, not a contraction
 PRE_WINDOW_S = (1.2, 0.25)   # pre-onset level: median over [cross-1.2 s, cross-0.25 s]
 BASELINE_TAU_UP_S = 4.0
-BASELINE_TAU_DOWN_S = 0.8
+BASELINE_TAU_DOWN_S = {"pressure": 0.8, "emg": 0.3}
 SPREAD_TAU_S = 8.0
 
 #: Smallest onset threshold per unit (sensor resolution, not physiology).
@@ -117,7 +118,10 @@ class Pipeline:
         self._b = 0.0
         self._var = 0.0
         self._au = 1.0 - math.exp(-1.0 / (BASELINE_TAU_UP_S * self.rate))
-        self._ad = 1.0 - math.exp(-1.0 / (BASELINE_TAU_DOWN_S * self.rate))
+        self._ad = 1.0 - math.exp(-1.0 / (BASELINE_TAU_DOWN_S[self.pelvic.modality] * self.rate))
+        # An RMS envelope's noise grows with its level (it is multiplicative), so for EMG the
+        # spread is tracked relative to the resting level; pressure noise is additive.
+        self._relative = self.pelvic.modality == "emg"
         self._av = 1.0 - math.exp(-1.0 / (SPREAD_TAU_S * self.rate))
         self._c: dict = {}
 
@@ -152,9 +156,14 @@ class Pipeline:
             self._finalize(k)
         return self.events[n_before:]
 
-    def threshold(self) -> float:
+    def spread(self) -> float:
+        """Resting spread of the pelvic activity signal, in its unit, at the current level."""
+        s = math.sqrt(max(self._var, 0.0))
+        return s * max(self._b, self.floor) if self._relative else s
+
+    def _threshold(self) -> float:
         """Current onset threshold above the resting level, in the pelvic channel's unit."""
-        return max(K_ON * math.sqrt(self._var), self._thr_min)
+        return max(K_ON * self.spread(), self._thr_min)
 
     # ----------------------------------------------------------------- state machine
     def _run(self, start: int, tk: np.ndarray, x: np.ndarray) -> None:
@@ -169,8 +178,12 @@ class Pipeline:
                     self._open(k, tt)
                 else:
                     self._b += (self._au if d > 0 else self._ad) * d
-                    self._var += self._av * (d * d - self._var)
-                    self._thr = max(K_ON * math.sqrt(self._var), self._thr_min)
+                    if self._relative:
+                        r = d / self._b if self._b > self.floor else d / self.floor
+                        self._var += self._av * (r * r - self._var)
+                    else:
+                        self._var += self._av * (d * d - self._var)
+                    self._thr = self._threshold()
             elif st == _ACTIVE:
                 self._active(k, tt, v)
             elif st == _SETTLE:
@@ -187,9 +200,11 @@ class Pipeline:
         x = x[len(x) // 3:]  # the filters' start-up is in the first third
         self._b = float(np.median(x))
         mad = float(np.median(np.abs(x - self._b))) * 1.4826
+        if self._relative:
+            mad /= max(self._b, self.floor)
         self._var = mad * mad
         self._state = _REST
-        self._thr = self.threshold()
+        self._thr = self._threshold()
 
     def _open(self, k: int, t: float) -> None:
         a = k - int(PRE_WINDOW_S[0] * self.rate)
@@ -260,7 +275,7 @@ class Pipeline:
         recent = self.hist.x(k - int(0.4 * self.rate), k + 1)
         self._b = float(np.median(recent))
         self._state = _REST
-        self._thr = self.threshold()
+        self._thr = self._threshold()
         self._c = {}
         self.hist.trim_before(k - int(3 * self.rate))
 

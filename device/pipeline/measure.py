@@ -19,10 +19,16 @@ from ..recording import CMH2O_PER_MMHG
 
 #: For a raised-cosine edge, (start → 50 %) = RC_K · (10 % → 90 %).
 RC_K = 0.5 / 0.5904
-MIN_HOLD_S = {"pressure": 0.3, "emg": 0.3}   # coughs are 0.1–0.25 s at half height
+MIN_HOLD_S = {"pressure": 0.3, "emg": 0.38}  # coughs: 0.1–0.25 s at half height (EMG envelope
+                                             # smoothing widens them to ~0.35 s)
+COUGH_MAX_HOLD_S = 0.55   # a short event with a strong abdominal burst is a cough ...
+COUGH_ABD_NORM = 0.3      # ... if the abdominal rise exceeds this fraction of its maximum
+COUGH_ABD_RATIO = 1.5     # (uncalibrated pressure: abdominal rise against pelvic rise)
 RELAX_FRAC = 0.2          # post-release level above pre-onset, as a fraction of the peak
 FLICK_MIN_FRAC = 0.12     # flick prominence as a fraction of the peak rise ...
+FLICK_MIN_FRAC_EMG = 0.25
 FLICK_MIN_SPREADS = 3.0   # ... and in resting spreads
+FLICK_ZONE_S = 3.5        # 3–4 quick lifts of 0.3–0.6 s at the end of the hold
 FLICK_MAX_WIDTH_S = 0.6   # quick lifts; slower bumps are respiration or drift
 FLICK_WLEN_S = 1.2
 
@@ -63,17 +69,19 @@ def _last_below_before(t, d, level, i1):
     return float(t[i] + f * (t[i + 1] - t[i]))
 
 
-def edge_start(t, d, top, i_top, rising=True):
-    """Start (rising) or end (falling) of an edge of height ``top`` that reaches it at i_top."""
-    if rising:
-        t90 = _last_below_before(t, d, 0.9 * top, i_top + 1)
-        t50 = _last_below_before(t, d, 0.5 * top, i_top + 1)
-        t10 = _last_below_before(t, d, 0.1 * top, i_top + 1)
-        return min(t50 - RC_K * (t90 - t10), t10)
-    r = d[::-1]
-    tr = -t[::-1]
-    j = len(d) - 1 - i_top
-    return -edge_start(tr, r, top, j, True)
+def edge_start(t, d, top, i_mid, rising=True):
+    """Start (rising) or end (falling) of an edge from 0 to ``top`` whose 50 % point is near
+    index ``i_mid``: the 10 % point is the last one below it before i_mid, the 90 % point the
+    first one above it after (first/last, so noise on the plateau does not stretch the edge)."""
+    if not rising:
+        j = len(d) - 1 - i_mid
+        return -edge_start(-t[::-1], d[::-1], top, j, True)
+    t10 = _last_below_before(t, d, 0.1 * top, i_mid + 1)
+    t50 = _last_below_before(t, d, 0.5 * top, i_mid + 1)
+    t90, _ = _cross_up(t, d, 0.9 * top, i_mid)
+    if t90 is None:
+        t90 = float(t[-1])
+    return min(t50 - RC_K * (t90 - t10), t10)
 
 
 def measure(p, c: dict, k_now: int):
@@ -104,38 +112,65 @@ def measure(p, c: dict, k_now: int):
     if hold < MIN_HOLD_S[modality]:
         c["reject"] = f"cough or spike (half-height width {hold:.2f} s)"
         return None
-    # onset: the initial rise, up to its first plateau (not the flicks at the end)
-    i_rise_end = min(ie, i_up + int(1.5 * rate))
-    i_p1 = i_up + int(np.argmax(d[i_up:i_rise_end + 1]))
-    onset = edge_start(t, d, float(d[i_p1]), i_p1, rising=True) - p.delay_s
-    # offset: the release, from its top to the post-release level
+    from .detect import MIN_PEAK_FRAC
+    if P < max(1.2 * c["thr"], MIN_PEAK_FRAC * p.span if p.span else 0.0):
+        c["reject"] = f"too small ({P:.3g} {p.pelvic.unit})"
+        return None
+    # onset: the initial rise up to its first plateau, whose level is a median (robust to EMG
+    # envelope noise and to flicks at the end of the hold)
+    top = _plateau(d, i_up + int(0.3 * rate), min(ie, i_up + int(1.5 * rate)), P)
+    onset = edge_start(t, d, top, i_up, rising=True) - p.delay_s
+    # offset: the release, from the end of the hold to the post-release level
     n_post = len(d) - 1 - i_dn
     post_a = i_dn + min(int(0.6 * rate), max(n_post // 2, 1))
     post = float(np.median(d[post_a:])) if post_a < len(d) else float(d[-1])
-    i_top = max(i_up, i_dn - int(1.0 * rate))
-    i_rel_top = i_top + int(np.argmax(d[i_top:i_dn + 1]))
-    rel = d[i_rel_top:] - post
-    offset = edge_start(t[i_rel_top:], rel, float(rel[0]), 0, rising=False) - p.delay_s
+    rel = d - post
+    top_end = _plateau(rel, max(i_up, i_dn - int(1.2 * rate)), i_dn - int(0.3 * rate), P - post)
+    offset = edge_start(t, rel, top_end, i_dn, rising=False) - p.delay_s
     relaxed = post < RELAX_FRAC * P
     flicks = count_flicks(p, t, d, i_up, i_dn, P)
     kind, feats = classify(p, a + i_up, a + i_dn + 1, c["pre"], P)
-    feats.update(post_frac=post / P if P else 0.0, rise_s=float(t[i_p1]) - onset - p.delay_s)
+    if hold < COUGH_MAX_HOLD_S and _abdominal_burst(feats):
+        c["reject"] = f"cough (short, with an abdominal burst; width {hold:.2f} s)"
+        return None
+    feats.update(post_frac=post / P if P else 0.0, plateau=top)
     mvc_pct = 100.0 * P / p.span if p.span else None
     return Contraction(onset_s=onset, offset_s=max(offset, t_dn - p.delay_s), hold_s=hold, peak=P,
                        flicks=flicks, kind=kind, relaxed=bool(relaxed), mvc_pct=mvc_pct,
                        features=feats)
 
 
+def _abdominal_burst(feats: dict) -> bool:
+    if feats.get("abd_norm") is not None:
+        return feats["abd_norm"] > COUGH_ABD_NORM
+    return feats.get("abd_ratio", 0.0) > COUGH_ABD_RATIO
+
+
+def _plateau(d, a, b, fallback):
+    """Median level of d over [a, b): the plateau a rise reaches or a release starts from."""
+    if b - a < 2:
+        return fallback
+    return max(float(np.median(d[a:b])), 0.5 * fallback)
+
+
 def count_flicks(p, t, d, i_up, i_dn, P) -> int:
-    """Quick lifts riding on the end of the hold: narrow, prominent peaks in its last part."""
-    a = i_up + int(0.8 * p.rate)
+    """Quick lifts riding on the end of the hold: narrow, prominent peaks in its last seconds.
+
+    EMG bursts are counted on the envelope smoothed over 0.2 s (the contraction is closed, so a
+    centred window is allowed here): the raw 6 Hz envelope has noise peaks as tall as flicks."""
+    a = max(i_up + int(0.8 * p.rate), i_dn - int(FLICK_ZONE_S * p.rate))
     b = min(len(d), i_dn + int(0.3 * p.rate))
     if b - a < 3:
         return 0
-    spread = math.sqrt(max(p._var, 0.0))
-    prom = max(FLICK_MIN_FRAC * P, FLICK_MIN_SPREADS * spread)
-    pk, props = find_peaks(d[a:b], prominence=prom, wlen=max(3, int(FLICK_WLEN_S * p.rate)),
-                           width=(None, FLICK_MAX_WIDTH_S * p.rate), distance=max(1, int(0.2 * p.rate)))
+    y = d[a:b]
+    frac = FLICK_MIN_FRAC
+    if p.pelvic.modality == "emg":
+        w = max(1, int(0.2 * p.rate))
+        y = np.convolve(d[max(0, a - w):b + w], np.ones(w) / w, mode="same")[a - max(0, a - w):][:b - a]
+        frac = FLICK_MIN_FRAC_EMG
+    prom = max(frac * P, FLICK_MIN_SPREADS * p.spread())
+    pk, _ = find_peaks(y, prominence=prom, wlen=max(3, int(FLICK_WLEN_S * p.rate)),
+                       width=(None, FLICK_MAX_WIDTH_S * p.rate), distance=max(1, int(0.2 * p.rate)))
     return int(len(pk))
 
 
@@ -192,12 +227,16 @@ def classify(p, a: int, b: int, pre: list[float], pelvic_rise: float):
     return votes[0], feats
 
 
-EMG_ABD_BEAR = 0.5       # abdominal RMS rise, fraction of its maximal effort span
+EMG_ABD_BEAR = 0.3       # abdominal RMS rise, fraction of its maximal effort span
 EMG_ABD_ACCESSORY = 0.12
 
 
 def _emg_vote(A, P, an, pn):
-    if an is None:  # uncalibrated: abdominal rise against the pelvic rise
+    """Bearing down: strong abdominal activity with little pelvic lift behind it; accessory:
+    abdominal co-contraction alongside a real pelvic squeeze; lift: abdominals near rest."""
+    if an is None or pn is None:  # uncalibrated: abdominal rise against the pelvic rise (µV)
         r = A / P
-        return "bear_down" if r > 6 else "accessory" if r > 1.5 else "lift"
-    return "bear_down" if an > EMG_ABD_BEAR else "accessory" if an > EMG_ABD_ACCESSORY else "lift"
+        return "bear_down" if r > 12 else "accessory" if r > 2.0 else "lift"
+    if an > EMG_ABD_BEAR and pn < 0.5 * an:
+        return "bear_down"
+    return "accessory" if an > EMG_ABD_ACCESSORY else "lift"
