@@ -90,8 +90,175 @@ def _r(v):
     return v
 
 
+class Detector:
+    """The REST → ACTIVE → SETTLE state machine on one channel's activity signal."""
+
+    def __init__(self, pipe: "Pipeline", ch: int):
+        self.p = pipe
+        self.ch = ch
+        self.channel = pipe.channels[ch]
+        self.modality = self.channel.modality
+        self.delay_s = pipe.cond[ch].delay_s
+        cal = pipe.cal.get(self.channel.role)
+        self.span = cal.span(self.modality) if cal else None
+        self.floor = THRESHOLD_FLOOR[self.channel.unit]
+        self._thr_min = max(self.floor, F_ON * self.span) if self.span else self.floor
+        rate = pipe.rate
+        self._au = 1.0 - math.exp(-1.0 / (BASELINE_TAU_UP_S * rate))
+        self._ad = 1.0 - math.exp(-1.0 / (BASELINE_TAU_DOWN_S[self.modality] * rate))
+        self._av = 1.0 - math.exp(-1.0 / (SPREAD_TAU_S * rate))
+        # An RMS envelope's noise grows with its level (it is multiplicative), so for EMG the
+        # spread is tracked relative to the resting level; pressure noise is additive.
+        self._relative = self.modality == "emg"
+        self.state = _WARMUP
+        self._b = 0.0
+        self._var = 0.0
+        self._thr = self.floor
+        self.c: dict = {}
+        self.last: Contraction | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.state in (_ACTIVE, _SETTLE)
+
+    def spread(self) -> float:
+        """Resting spread of the activity signal, in its unit, at the current level."""
+        s = math.sqrt(max(self._var, 0.0))
+        return s * max(self._b, self.floor) if self._relative else s
+
+    def threshold(self) -> float:
+        """Current onset threshold above the resting level, in the channel's unit."""
+        return max(K_ON * self.spread(), self._thr_min)
+
+    def run(self, start: int, ts: list, xs: list) -> None:
+        k = start
+        au, ad, av, rel, floor = self._au, self._ad, self._av, self._relative, self.floor
+        for tt, v in zip(ts, xs):
+            st = self.state
+            if st == _REST:  # the hot path: kept inline
+                d = v - self._b
+                if d > self._thr:
+                    self._open(k, tt)
+                else:
+                    self._b += (au if d > 0 else ad) * d
+                    r = d / (self._b if self._b > floor else floor) if rel else d
+                    self._var += av * (r * r - self._var)
+                    self._thr = self.threshold()
+            elif st == _ACTIVE:
+                self._active(k, tt, v)
+            elif st == _SETTLE:
+                self._settle(k, tt, v)
+            elif tt - self.p._t0 >= WARMUP_S:
+                self._init_rest(k)
+            k += 1
+
+    def finish(self) -> None:
+        if self.busy and self.p.hist.n:
+            k = self.p.hist.end - 1
+            if self.state == _ACTIVE:
+                self.c["k_end"] = self.c["k_below"] if self.c["k_below"] is not None else k
+                self.c.setdefault("t_below", self.p.hist.time_at(self.c["k_end"]))
+            self._finalize(k)
+
+    def _init_rest(self, k: int) -> None:
+        x = self.p.hist.x(self.p.hist.start, k + 1, self.ch)
+        x = x[len(x) // 3:]  # the filters' start-up is in the first third
+        self._b = float(np.median(x))
+        mad = float(np.median(np.abs(x - self._b))) * 1.4826
+        if self._relative:
+            mad /= max(self._b, self.floor)
+        self._var = mad * mad
+        self.state = _REST
+        self._thr = self.threshold()
+
+    def _open(self, k: int, t: float) -> None:
+        h = self.p.hist
+        a = k - int(PRE_WINDOW_S[0] * self.p.rate)
+        b = k - int(PRE_WINDOW_S[1] * self.p.rate)
+        pre = [float(np.median(h.x(a, b, ch))) if b > max(a, h.start) else
+               float(h.x(k, k + 1, ch)[0]) for ch in range(len(self.p.channels))]
+        if self.state == _REST:  # the resting level follows a dip just before the rise
+            pre[self.ch] = min(pre[self.ch], self._b)
+        self.c = dict(k_cross=k, t_cross=t, pre=pre, pmax=0.0, k_below=None, kind_sent=False,
+                      thr=self._thr)
+        self.state = _ACTIVE
+        self.p._emit("onset", t - self.delay_s, t, self, threshold=self._thr)
+
+    def _active(self, k: int, t: float, v: float) -> None:
+        c = self.c
+        d = v - c["pre"][self.ch]
+        if d > c["pmax"]:
+            c["pmax"] = d
+        if not c["kind_sent"] and t - c["t_cross"] >= KIND_AFTER_S:
+            c["kind_sent"] = True
+            kind, _ = measure.classify(self, c["k_cross"], k + 1, c["pre"])
+            c["kind"], c["kind_at"] = kind, t
+            self.p._emit("kind", c["t_cross"] - self.delay_s, t, self, kind=kind)
+        if d >= 0.5 * c["pmax"]:
+            c["k_below"] = None
+        elif c["k_below"] is None:
+            c["k_below"], c["t_below"] = k, t
+        elif t - c["t_below"] >= END_BELOW_S:
+            c["k_end"], c["t_offset_known"], c["settle_min"] = c["k_below"], t, v
+            self.state = _SETTLE
+            self.p._emit("offset", c["t_below"] - self.delay_s, t, self)
+        if t - c["t_cross"] > MAX_ACTIVE_S:
+            self.p._emit("posture_shift", c["t_cross"] - self.delay_s, t, self,
+                         level_change=c["pmax"])
+            self._rebase(k)
+
+    def _settle(self, k: int, t: float, v: float) -> None:
+        c = self.c
+        if v < c["settle_min"]:
+            c["settle_min"] = v
+        if t - c["t_below"] >= SETTLE_S:
+            self._finalize(k)
+        elif v - c["settle_min"] > max(c["thr"], 0.25 * c["pmax"]) and \
+                t - c["t_offset_known"] > 0.2:  # a new squeeze before the settle finished
+            self._finalize(k - 1)
+            self._open(k, t)
+
+    def _finalize(self, k: int) -> None:
+        c = self.c
+        known = self.p.hist.time_at(k)
+        res = measure.measure(self, c, k)
+        if res is not None and not self.p._accept(self, res):
+            res = None
+            c["reject"] = "co-activity of a detected pelvic contraction"
+        if res is None:
+            self.p._emit("artifact", c["t_cross"] - self.delay_s, known, self,
+                         reason=c.get("reject", "artifact"))
+        else:
+            res.onset_known_at_s = c["t_cross"]
+            res.kind_known_at_s = c.get("kind_at", known)
+            res.offset_known_at_s = c.get("t_offset_known", known)
+            self.last = res
+            self.p.contractions.append(res)
+            self.p._emit("contraction", res.onset_s, known, self, **res.to_dict())
+        self._rebase(k)
+
+    def _rebase(self, k: int) -> None:
+        """Back to REST, taking the current level as the new resting level."""
+        recent = self.p.hist.x(k - int(0.4 * self.p.rate), k + 1, self.ch)
+        self._b = float(np.median(recent))
+        self.state = _REST
+        self._thr = self.threshold()
+        self.c = {}
+
+    def keep_from(self) -> int:
+        """Oldest history index this detector still needs."""
+        if self.busy:
+            return self.c["k_cross"] - int(3 * self.p.rate)
+        return self.p.hist.end - int(3 * self.p.rate)
+
+
 class Pipeline:
-    """Raw sample blocks in, events out; causal, with all state carried between blocks."""
+    """Raw sample blocks in, events out; causal, with all state carried between blocks.
+
+    The pelvic channel drives detection. With an abdominal EMG channel a second detector watches
+    the abdominals: effort there with no pelvic squeeze at all is bearing down (straining), which
+    the pelvic EMG alone may barely show.
+    """
 
     def __init__(self, channels: tuple[Channel, ...] | list[Channel], fs: float,
                  calibration: Calibration | None = None):
@@ -101,31 +268,26 @@ class Pipeline:
         self.fs = float(fs)
         self.cal = calibration or Calibration()
         self.cond = [make_conditioner(c.modality, fs) for c in self.channels]
-        self.delay_s = self.cond[0].delay_s
         self.q = self.cond[0].q
         self.rate = self.fs / self.q
         self.hist = History(len(self.channels))
         self.roles = {c.role: i for i, c in enumerate(self.channels)}
-        self.pelvic = self.channels[0]
-        cal = self.cal.get("pelvic")
-        self.span = cal.span(self.pelvic.modality) if cal else None
-        self.floor = THRESHOLD_FLOOR[self.pelvic.unit]
-        self._thr_min = max(self.floor, F_ON * self.span) if self.span else self.floor
+        self.pelvic = Detector(self, 0)
+        self.detectors = [self.pelvic]
+        ab = self.roles.get("abdominal")
+        if ab is not None and self.channels[ab].modality == "emg" and self.pelvic.modality == "emg":
+            self.detectors.append(Detector(self, ab))
         self.contractions: list[Contraction] = []
         self.events: list[Event] = []
-        self._state = _WARMUP
         self._t0: float | None = None
-        self._b = 0.0
-        self._var = 0.0
-        self._au = 1.0 - math.exp(-1.0 / (BASELINE_TAU_UP_S * self.rate))
-        self._ad = 1.0 - math.exp(-1.0 / (BASELINE_TAU_DOWN_S[self.pelvic.modality] * self.rate))
-        # An RMS envelope's noise grows with its level (it is multiplicative), so for EMG the
-        # spread is tracked relative to the resting level; pressure noise is additive.
-        self._relative = self.pelvic.modality == "emg"
-        self._av = 1.0 - math.exp(-1.0 / (SPREAD_TAU_S * self.rate))
-        self._c: dict = {}
 
-    # ----------------------------------------------------------------- public
+    @property
+    def delay_s(self) -> float:
+        return self.pelvic.delay_s
+
+    def threshold(self) -> float:
+        return self.pelvic.threshold()
+
     def process(self, t: np.ndarray, block: np.ndarray) -> list[Event]:
         """Feed raw samples ``block`` (n × channels) stamped ``t`` (n,); return new events."""
         block = np.asarray(block, dtype=float)
@@ -143,143 +305,36 @@ class Pipeline:
         start = self.hist.end
         self.hist.append(tk, np.column_stack(acts))
         n_before = len(self.events)
-        self._run(start, tk, acts[0])
+        ts = tk.tolist()
+        for det in self.detectors:
+            det.run(start, ts, acts[det.ch].tolist())
+        self.hist.trim_before(min(d.keep_from() for d in self.detectors))
         return self.events[n_before:]
 
     def finish(self) -> list[Event]:
         """End of recording: close any open contraction with what data there is."""
         n_before = len(self.events)
-        if self._state in (_ACTIVE, _SETTLE) and self.hist.n:
-            k = self.hist.end - 1
-            if self._state == _ACTIVE:
-                self._c["k_end"] = k
-            self._finalize(k)
+        for det in self.detectors:
+            det.finish()
+        self.contractions.sort(key=lambda c: c.onset_s)
         return self.events[n_before:]
 
-    def spread(self) -> float:
-        """Resting spread of the pelvic activity signal, in its unit, at the current level."""
-        s = math.sqrt(max(self._var, 0.0))
-        return s * max(self._b, self.floor) if self._relative else s
+    def _accept(self, det: Detector, res: Contraction) -> bool:
+        """A secondary (abdominal) detection counts only when no pelvic squeeze overlaps it."""
+        if det is self.pelvic:
+            return True
+        if self.pelvic.busy and self.pelvic.c["t_cross"] - self.pelvic.delay_s < res.offset_s:
+            return False
+        for c in reversed(self.contractions):
+            if c.offset_s < res.onset_s - 1.0:
+                break
+            if c.onset_s < res.offset_s and res.onset_s < c.offset_s:
+                return False
+        res.kind = "bear_down"
+        return True
 
-    def _threshold(self) -> float:
-        """Current onset threshold above the resting level, in the pelvic channel's unit."""
-        return max(K_ON * self.spread(), self._thr_min)
-
-    # ----------------------------------------------------------------- state machine
-    def _run(self, start: int, tk: np.ndarray, x: np.ndarray) -> None:
-        ts = tk.tolist()
-        xs = x.tolist()
-        k = start
-        for tt, v in zip(ts, xs):
-            st = self._state
-            if st == _REST:
-                d = v - self._b
-                if d > self._thr:
-                    self._open(k, tt)
-                else:
-                    self._b += (self._au if d > 0 else self._ad) * d
-                    if self._relative:
-                        r = d / self._b if self._b > self.floor else d / self.floor
-                        self._var += self._av * (r * r - self._var)
-                    else:
-                        self._var += self._av * (d * d - self._var)
-                    self._thr = self._threshold()
-            elif st == _ACTIVE:
-                self._active(k, tt, v)
-            elif st == _SETTLE:
-                self._settle(k, tt, v)
-            else:
-                if tt - self._t0 >= WARMUP_S:
-                    self._init_rest(k)
-            k += 1
-        if self._state == _REST:
-            self.hist.trim_before(self.hist.end - int(3 * self.rate))
-
-    def _init_rest(self, k: int) -> None:
-        x = self.hist.x(self.hist.start, k + 1)
-        x = x[len(x) // 3:]  # the filters' start-up is in the first third
-        self._b = float(np.median(x))
-        mad = float(np.median(np.abs(x - self._b))) * 1.4826
-        if self._relative:
-            mad /= max(self._b, self.floor)
-        self._var = mad * mad
-        self._state = _REST
-        self._thr = self._threshold()
-
-    def _open(self, k: int, t: float) -> None:
-        a = k - int(PRE_WINDOW_S[0] * self.rate)
-        b = k - int(PRE_WINDOW_S[1] * self.rate)
-        pre = [float(np.median(self.hist.x(a, b, ch))) if b > max(a, self.hist.start) else
-               float(self.hist.x(k, k + 1, ch)[0]) for ch in range(len(self.channels))]
-        if self._state == _REST:
-            pre[0] = min(pre[0], self._b + 0.5 * self._thr)
-        self._c = dict(k_cross=k, t_cross=t, pre=pre, pmax=0.0, k_below=None, kind_sent=False,
-                       thr=self._thr)
-        self._state = _ACTIVE
-        self._emit("onset", t - self.delay_s, t, threshold=self._thr)
-
-    def _active(self, k: int, t: float, v: float) -> None:
-        c = self._c
-        d = v - c["pre"][0]
-        if d > c["pmax"]:
-            c["pmax"] = d
-        if not c["kind_sent"] and t - c["t_cross"] >= KIND_AFTER_S:
-            c["kind_sent"] = True
-            kind, _ = measure.classify(self, c["k_cross"], k + 1, c["pre"], c["pmax"])
-            c["kind"] = kind
-            c["kind_at"] = t
-            self._emit("kind", c["t_cross"] - self.delay_s, t, kind=kind)
-        if d >= 0.5 * c["pmax"]:
-            c["k_below"] = None
-        elif c["k_below"] is None:
-            c["k_below"] = k
-            c["t_below"] = t
-        elif t - c["t_below"] >= END_BELOW_S:
-            c["k_end"] = c["k_below"]
-            c["t_offset_known"] = t
-            c["settle_min"] = v
-            self._state = _SETTLE
-            self._emit("offset", c["t_below"] - self.delay_s, t)
-        if t - c["t_cross"] > MAX_ACTIVE_S:
-            self._emit("posture_shift", c["t_cross"] - self.delay_s, t,
-                       level_change=c["pmax"])
-            self._rebase(k)
-
-    def _settle(self, k: int, t: float, v: float) -> None:
-        c = self._c
-        if v < c["settle_min"]:
-            c["settle_min"] = v
-        if t - c["t_below"] >= SETTLE_S:
-            self._finalize(k)
-        elif v - c["settle_min"] > max(c["thr"], 0.25 * c["pmax"]) and \
-                t - c["t_offset_known"] > 0.2:  # a new squeeze before the settle finished
-            self._finalize(k - 1)
-            self._open(k, t)
-
-    def _finalize(self, k: int) -> None:
-        c = self._c
-        res = measure.measure(self, c, k)
-        if res is None:
-            self._emit("artifact", c["t_cross"] - self.delay_s, self.hist.time_at(k),
-                       reason=c.get("reject", "artifact"))
-        else:
-            res.onset_known_at_s = c["t_cross"]
-            res.kind_known_at_s = c.get("kind_at", self.hist.time_at(k))
-            res.offset_known_at_s = c.get("t_offset_known", self.hist.time_at(k))
-            self.contractions.append(res)
-            self._emit("contraction", res.onset_s, self.hist.time_at(k), **res.to_dict())
-        self._rebase(k)
-
-    def _rebase(self, k: int) -> None:
-        """Back to REST, taking the current level as the new resting level."""
-        recent = self.hist.x(k - int(0.4 * self.rate), k + 1)
-        self._b = float(np.median(recent))
-        self._state = _REST
-        self._thr = self._threshold()
-        self._c = {}
-        self.hist.trim_before(k - int(3 * self.rate))
-
-    def _emit(self, type_: str, time_s: float, known_at_s: float, **data) -> None:
+    def _emit(self, type_: str, time_s: float, known_at_s: float, det: Detector, **data) -> None:
+        data["channel"] = det.channel.role
         self.events.append(Event(type_, time_s, known_at_s, data))
 
 

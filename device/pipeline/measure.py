@@ -84,16 +84,17 @@ def edge_start(t, d, top, i_mid, rising=True):
     return min(t50 - RC_K * (t90 - t10), t10)
 
 
-def measure(p, c: dict, k_now: int):
+def measure(det, c: dict, k_now: int):
     """Measure the contraction described by detector state ``c``; None if it is an artifact."""
-    from .detect import Contraction
+    from .detect import Contraction, MIN_PEAK_FRAC
 
+    p = det.p
     rate = p.rate
     k_cross, k_end = c["k_cross"], c["k_end"]
     a = max(p.hist.start, k_cross - int(2.0 * rate))
     t = p.hist.t(a, k_now + 1)
-    x = p.hist.x(a, k_now + 1)
-    L0 = c["pre"][0]
+    x = p.hist.x(a, k_now + 1, det.ch)
+    L0 = c["pre"][det.ch]
     d = x - L0
     ic, ie = k_cross - a, min(k_end - a, len(d) - 1)
     seg = d[ic:ie + 1]
@@ -108,34 +109,32 @@ def measure(p, c: dict, k_now: int):
         c["reject"] = "no half-peak crossing"
         return None
     hold = t_dn - t_up
-    modality = p.pelvic.modality
-    if hold < MIN_HOLD_S[modality]:
+    if hold < MIN_HOLD_S[det.modality]:
         c["reject"] = f"cough or spike (half-height width {hold:.2f} s)"
         return None
-    from .detect import MIN_PEAK_FRAC
-    if P < max(1.2 * c["thr"], MIN_PEAK_FRAC * p.span if p.span else 0.0):
-        c["reject"] = f"too small ({P:.3g} {p.pelvic.unit})"
+    if P < max(1.2 * c["thr"], MIN_PEAK_FRAC * det.span if det.span else 0.0):
+        c["reject"] = f"too small ({P:.3g} {det.channel.unit})"
         return None
     # onset: the initial rise up to its first plateau, whose level is a median (robust to EMG
     # envelope noise and to flicks at the end of the hold)
     top = _plateau(d, i_up + int(0.3 * rate), min(ie, i_up + int(1.5 * rate)), P)
-    onset = edge_start(t, d, top, i_up, rising=True) - p.delay_s
+    onset = edge_start(t, d, top, i_up, rising=True) - det.delay_s
     # offset: the release, from the end of the hold to the post-release level
     n_post = len(d) - 1 - i_dn
     post_a = i_dn + min(int(0.6 * rate), max(n_post // 2, 1))
     post = float(np.median(d[post_a:])) if post_a < len(d) else float(d[-1])
     rel = d - post
     top_end = _plateau(rel, max(i_up, i_dn - int(1.2 * rate)), i_dn - int(0.3 * rate), P - post)
-    offset = edge_start(t, rel, top_end, i_dn, rising=False) - p.delay_s
+    offset = edge_start(t, rel, top_end, i_dn, rising=False) - det.delay_s
     relaxed = post < RELAX_FRAC * P
-    flicks = count_flicks(p, t, d, i_up, i_dn, P)
-    kind, feats = classify(p, a + i_up, a + i_dn + 1, c["pre"], P)
+    flicks = count_flicks(det, d, i_up, i_dn, P)
+    kind, feats = classify(det, a + i_up, a + i_dn + 1, c["pre"])
     if hold < COUGH_MAX_HOLD_S and _abdominal_burst(feats):
         c["reject"] = f"cough (short, with an abdominal burst; width {hold:.2f} s)"
         return None
     feats.update(post_frac=post / P if P else 0.0, plateau=top)
-    mvc_pct = 100.0 * P / p.span if p.span else None
-    return Contraction(onset_s=onset, offset_s=max(offset, t_dn - p.delay_s), hold_s=hold, peak=P,
+    mvc_pct = 100.0 * P / det.span if det.span else None
+    return Contraction(onset_s=onset, offset_s=max(offset, t_dn - det.delay_s), hold_s=hold, peak=P,
                        flicks=flicks, kind=kind, relaxed=bool(relaxed), mvc_pct=mvc_pct,
                        features=feats)
 
@@ -153,24 +152,25 @@ def _plateau(d, a, b, fallback):
     return max(float(np.median(d[a:b])), 0.5 * fallback)
 
 
-def count_flicks(p, t, d, i_up, i_dn, P) -> int:
+def count_flicks(det, d, i_up, i_dn, P) -> int:
     """Quick lifts riding on the end of the hold: narrow, prominent peaks in its last seconds.
 
     EMG bursts are counted on the envelope smoothed over 0.2 s (the contraction is closed, so a
     centred window is allowed here): the raw 6 Hz envelope has noise peaks as tall as flicks."""
-    a = max(i_up + int(0.8 * p.rate), i_dn - int(FLICK_ZONE_S * p.rate))
-    b = min(len(d), i_dn + int(0.3 * p.rate))
+    rate = det.p.rate
+    a = max(i_up + int(0.8 * rate), i_dn - int(FLICK_ZONE_S * rate))
+    b = min(len(d), i_dn + int(0.3 * rate))
     if b - a < 3:
         return 0
     y = d[a:b]
     frac = FLICK_MIN_FRAC
-    if p.pelvic.modality == "emg":
-        w = max(1, int(0.2 * p.rate))
+    if det.modality == "emg":
+        w = max(1, int(0.2 * rate))
         y = np.convolve(d[max(0, a - w):b + w], np.ones(w) / w, mode="same")[a - max(0, a - w):][:b - a]
         frac = FLICK_MIN_FRAC_EMG
-    prom = max(frac * P, FLICK_MIN_SPREADS * p.spread())
-    pk, _ = find_peaks(y, prominence=prom, wlen=max(3, int(FLICK_WLEN_S * p.rate)),
-                       width=(None, FLICK_MAX_WIDTH_S * p.rate), distance=max(1, int(0.2 * p.rate)))
+    prom = max(frac * P, FLICK_MIN_SPREADS * det.spread())
+    pk, _ = find_peaks(y, prominence=prom, wlen=max(3, int(FLICK_WLEN_S * rate)),
+                       width=(None, FLICK_MAX_WIDTH_S * rate), distance=max(1, int(0.2 * rate)))
     return int(len(pk))
 
 
@@ -184,8 +184,9 @@ ABD_FEW_CMH2O = 3.0
 DISP_MM = 0.3            # probe drawn inward (+) on a lift, pushed outward (−) on bearing down
 
 
-def classify(p, a: int, b: int, pre: list[float], pelvic_rise: float):
+def classify(det, a: int, b: int, pre: list[float]):
     """Decide lift / accessory / bear_down over samples [a, b); None with the pelvic channel alone."""
+    p = det.p
     feats: dict = {}
     ab = p.roles.get("abdominal")
     dp = p.roles.get("displacement")
