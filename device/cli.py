@@ -36,6 +36,20 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from .simulate import write_dataset, write_example
+
+    if args.set:
+        paths = write_dataset(args.out, args.count, args.seed)
+        print(f"wrote {len(paths)} labelled recordings to {args.out}")
+        return 0
+    csv = write_example(args.out, seed=args.seed, modality=args.modality, abdominal=args.abdominal,
+                        displacement=args.displacement, hard=args.hard, sample_rate_hz=args.rate,
+                        n_contractions=args.contractions, unit=args.unit)
+    print(f"wrote {csv} (+ .json truth, .cal.json calibration)")
+    return 0
+
+
 def format_table(out: dict) -> str:
     unit = out["channels"][0].split("_", 1)[1]
     lines = [f"{out['recording']}: {out['duration_s']:.1f} s at {out['sample_rate_hz']:g} Hz, "
@@ -52,6 +66,27 @@ def format_table(out: dict) -> str:
     return "\n".join(lines)
 
 
+def _positive_int(v: str) -> int:
+    try:
+        n = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{v!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{v} must be at least 1")
+    return n
+
+
+def _rate(v: str) -> float:
+    from .recording import MAX_RATE_HZ, MIN_RATE_HZ
+    try:
+        f = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{v!r} is not a number") from None
+    if not MIN_RATE_HZ <= f <= MAX_RATE_HZ:
+        raise argparse.ArgumentTypeError(f"{v} Hz is outside {MIN_RATE_HZ:g}–{MAX_RATE_HZ:g} Hz")
+    return f
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="pfmt", description="Pelvic-floor muscle training biofeedback device")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
@@ -62,6 +97,21 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true", help="print one JSON object (the analysis contract)")
     a.add_argument("--detail", action="store_true", help="add live timing and classifier features")
     a.set_defaults(func=_cmd_analyze)
+
+    s = sub.add_parser("simulate", help="write labelled recordings from the physiological simulator")
+    s.add_argument("out", help="output CSV path (truth and calibration written beside it), or a "
+                   "directory with --set")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--modality", choices=("pressure", "emg"), default="pressure")
+    s.add_argument("--abdominal", action="store_true", help="add the abdominal reference channel")
+    s.add_argument("--displacement", action="store_true", help="add the probe displacement channel")
+    s.add_argument("--hard", action="store_true", help="weak squeezes, drift, noise, posture steps")
+    s.add_argument("--rate", type=_rate, default=None, metavar="HZ", help="sample rate (8–3300)")
+    s.add_argument("--contractions", type=_positive_int, default=None, metavar="N")
+    s.add_argument("--unit", choices=("cmH2O", "mmHg"), default="cmH2O")
+    s.add_argument("--set", action="store_true", help="write a mixed evaluation set into OUT/")
+    s.add_argument("--count", type=_positive_int, default=24, help="recordings in a --set")
+    s.set_defaults(func=_cmd_simulate)
     return ap
 
 

@@ -1,0 +1,387 @@
+"""A physiological simulator of the probe: pressure (pelvic, abdominal reference, displacement)
+and raw sEMG (pelvic, abdominal), built from the physiology table in DESIGN.md.
+
+It is seeded and labelled: every recording comes with its truth (the contraction list in the
+analysis-contract keys) and the calibration a physiotherapist would have measured. Tests, the
+benchmark, the demo and the chip emulator all draw their signals from here.
+
+Model, per contraction: a raised-cosine rise (0.3–1.1 s), a plateau that fatigues down by
+10–40 %, optional quick lifts (flicks) at its end, a raised-cosine release; the truth hold is the
+half-peak width of the clean profile. A lift leaves the abdomen within a few cmH2O and draws the
+probe in; accessory effort adds abdominal pressure (0.3–0.7× the pelvic rise); bearing down
+raises abdominal pressure by 40–100 cmH2O, the vagina follows passively at 0.4–0.9×, the probe
+moves out. Around it: respiration in phase on both pressure channels, balloon-warming drift,
+coughs, posture steps, incomplete relaxation, sensor noise, ADC quantisation; for EMG, mains hum,
+ECG on the abdominal channel, motion wander and crosstalk.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, asdict
+
+import numpy as np
+from scipy import signal
+
+from .errors import InputError
+from .recording import CMH2O_PER_MMHG, Channel, Recording
+
+KINDS = ("lift", "accessory", "bear_down")
+ADS1115_LSB_CMH2O = 0.0625   # a 16-bit ADC behind a typical 0–40 kPa bridge
+
+
+@dataclass
+class Squeeze:
+    """One planned contraction (the trainee's action), in seconds and fractions of MVC."""
+
+    onset_s: float
+    hold_s: float                 # plateau duration (between rise end and release start)
+    strength: float = 0.8         # peak as a fraction of MVC
+    rise_s: float = 0.8
+    release_s: float = 0.5
+    flicks: int = 0
+    kind: str = "lift"
+    relaxed: bool = True
+    fatigue: float = 0.2          # fractional drift down over the plateau
+
+    @property
+    def end_s(self) -> float:
+        return self.onset_s + self.rise_s + self.hold_s + self.flicks * 0.45 + self.release_s
+
+
+@dataclass
+class Scenario:
+    """What the simulated session contains; ``random_scenario`` draws one from the physiology."""
+
+    modality: str = "pressure"            # pressure | emg
+    abdominal: bool = False
+    displacement: bool = False
+    sample_rate_hz: float = 250.0
+    duration_s: float = 120.0
+    hard: bool = False
+    unit: str = "cmH2O"                   # pressure unit: cmH2O | mmHg
+    squeezes: list[Squeeze] = field(default_factory=list)
+    coughs: list[float] = field(default_factory=list)
+    posture_steps: list[tuple[float, float]] = field(default_factory=list)  # (time, cmH2O)
+    # the patient
+    pelvic_mvc: float = 35.0              # cmH2O rise, or µV RMS for EMG
+    abdominal_mvc: float = 80.0
+    pelvic_rest: float = 25.0             # cmH2O (balloon zero), or µV RMS
+    abdominal_rest: float = 20.0
+    respiration_amp: float = 1.0
+    noise: float = 0.15
+    drift: float = 3.0
+    mains_hz: float = 50.0
+
+
+def random_scenario(seed: int, modality: str = "pressure", abdominal: bool = False,
+                    displacement: bool = False, hard: bool = False,
+                    sample_rate_hz: float | None = None, n_contractions: int | None = None,
+                    kinds: tuple[str, ...] | None = None, unit: str = "cmH2O") -> Scenario:
+    """Draw a session: a patient (strength, rest level, noise) and 5–15 contractions of mixed
+    length with coughs between them. ``hard`` = weak squeezes, drift, noise and posture steps."""
+    rng = np.random.default_rng(seed)
+    if modality not in ("pressure", "emg"):
+        raise InputError(f"modality {modality!r}: allowed pressure or emg")
+    emg = modality == "emg"
+    fs = sample_rate_hz or float(rng.choice([860.0, 2400.0] if emg else [64.0, 250.0, 475.0, 860.0]))
+    if kinds is None:
+        kinds = KINDS if abdominal else (("lift", "bear_down") if displacement else ("lift",))
+    sc = Scenario(modality=modality, abdominal=abdominal, displacement=displacement,
+                  sample_rate_hz=fs, hard=hard, unit=unit)
+    if emg:
+        sc.pelvic_rest = float(rng.uniform(2, 7))
+        sc.pelvic_mvc = float(rng.uniform(5, 20) if hard else rng.uniform(25, 70)) + sc.pelvic_rest
+        sc.abdominal_rest = float(rng.uniform(2, 8))
+        sc.abdominal_mvc = float(rng.uniform(80, 300))
+        sc.noise = float(rng.uniform(1.0, 2.5) if hard else rng.uniform(0.5, 1.5))
+        sc.mains_hz = float(rng.choice([50.0, 60.0]))
+    else:
+        sc.pelvic_rest = float(rng.uniform(5, 40))
+        sc.pelvic_mvc = float(rng.uniform(5, 15) if hard else rng.uniform(15, 50))
+        sc.abdominal_rest = float(rng.uniform(10, 30))
+        sc.abdominal_mvc = float(rng.uniform(60, 100))
+        sc.respiration_amp = float(rng.uniform(1.0, 2.0) if hard else rng.uniform(0.3, 1.2))
+        sc.noise = float(rng.uniform(0.2, 0.4) if hard else rng.uniform(0.05, 0.2))
+        sc.drift = float(rng.uniform(3, 8) if hard else rng.uniform(0, 3))
+    n = n_contractions or int(rng.integers(5, 14))
+    t = float(rng.uniform(4, 8))
+    for _ in range(n):
+        kind = str(rng.choice(kinds))
+        style = rng.choice(["quick", "short", "medium", "long"], p=[0.15, 0.3, 0.4, 0.15])
+        hold = {"quick": rng.uniform(0.1, 0.4), "short": rng.uniform(1.5, 4),
+                "medium": rng.uniform(4, 9), "long": rng.uniform(12, 30)}[style]
+        rise = rng.uniform(0.15, 0.3) if style == "quick" else rng.uniform(0.3, 1.1)
+        release = rng.uniform(0.15, 0.3) if style == "quick" else rng.uniform(0.3, 0.6)
+        flicks = int(rng.choice([3, 4])) if (style == "medium" and kind != "bear_down"
+                                            and rng.random() < 0.4) else 0
+        strength = float(rng.uniform(0.5, 1.0) if not hard else rng.uniform(0.7, 1.2))
+        relaxed = bool(rng.random() > (0.3 if hard else 0.15))
+        sq = Squeeze(onset_s=round(t, 3), hold_s=float(hold), strength=strength, rise_s=float(rise),
+                     release_s=float(release), flicks=flicks, kind=kind, relaxed=relaxed,
+                     fatigue=float(rng.uniform(0.0, 0.1) if style == "quick" else rng.uniform(0.1, 0.4)))
+        sc.squeezes.append(sq)
+        gap = float(rng.uniform(3.0, 9.0))
+        if rng.random() < 0.25:  # a cough in the rest that follows
+            sc.coughs.append(round(sq.end_s + float(rng.uniform(1.5, gap - 1.2)) if gap > 2.8
+                                   else sq.end_s + 1.5, 3))
+            gap = max(gap, 3.0)
+        t = sq.end_s + gap
+    sc.duration_s = t + 2.0
+    if hard and not emg:
+        for _ in range(int(rng.integers(1, 3))):
+            i = int(rng.integers(0, len(sc.squeezes)))
+            a = sc.squeezes[i].end_s + 1.0
+            b = sc.squeezes[i + 1].onset_s - 1.5 if i + 1 < len(sc.squeezes) else sc.duration_s - 1
+            if b > a:
+                sc.posture_steps.append((round(float(rng.uniform(a, b)), 3),
+                                         float(rng.choice([-1, 1]) * rng.uniform(2, 6))))
+    return sc
+
+
+def _raised_cosine(u: np.ndarray) -> np.ndarray:
+    return 0.5 - 0.5 * np.cos(np.pi * np.clip(u, 0.0, 1.0))
+
+
+def squeeze_profile(t: np.ndarray, sq: Squeeze, amp: float) -> np.ndarray:
+    """Clean activation (0 at rest, ``amp`` at the top of the rise) of one squeeze."""
+    y = np.zeros_like(t)
+    t0 = sq.onset_s
+    t1 = t0 + sq.rise_s
+    flick_s = 0.45
+    t2 = t1 + sq.hold_s
+    t3 = t2 + sq.flicks * flick_s
+    t4 = t3 + sq.release_s
+    m = (t >= t0) & (t < t1)
+    y[m] = amp * _raised_cosine((t[m] - t0) / sq.rise_s)
+    m = (t >= t1) & (t < t3)
+    plateau_end = amp * (1.0 - sq.fatigue)
+    span = max(t3 - t1, 1e-9)
+    y[m] = amp - (amp - plateau_end) * np.minimum((t[m] - t1) / max(sq.hold_s, 1e-9), 1.0)
+    if sq.flicks:
+        m = (t >= t2) & (t < t3)
+        ph = (t[m] - t2) / flick_s
+        y[m] += 0.4 * amp * np.sin(np.pi * (ph % 1.0)) ** 2
+    m = (t >= t3) & (t < t4)
+    y[m] = plateau_end * (1.0 - _raised_cosine((t[m] - t3) / sq.release_s))
+    del span
+    return y
+
+
+def _truth_of(t: np.ndarray, prof: np.ndarray, sq: Squeeze) -> dict:
+    pk = float(prof.max())
+    above = np.flatnonzero(prof >= 0.5 * pk)
+    return dict(onset_s=round(sq.onset_s, 3), offset_s=round(sq.end_s, 3),
+                hold_s=round(float(t[above[-1]] - t[above[0]]), 3), peak=round(pk, 2),
+                flicks=sq.flicks, kind=sq.kind, relaxed=sq.relaxed)
+
+
+def _residual(t: np.ndarray, sc: Scenario, i: int, level: float) -> np.ndarray:
+    """Incomplete relaxation: tone left after squeeze i, held until just before the next one."""
+    sq = sc.squeezes[i]
+    end = sc.squeezes[i + 1].onset_s - 0.3 if i + 1 < len(sc.squeezes) else sc.duration_s
+    y = np.zeros_like(t)
+    m = (t >= sq.end_s - sq.release_s) & (t < end)
+    ramp_in = _raised_cosine((t[m] - (sq.end_s - sq.release_s)) / sq.release_s)
+    ramp_out = 1.0 - _raised_cosine((t[m] - (end - 0.3)) / 0.3)
+    y[m] = level * np.minimum(ramp_in, ramp_out)
+    return y
+
+
+def _cough(t: np.ndarray, tc: float, width: float) -> np.ndarray:
+    u = (t - tc) / width + 0.5
+    return np.where((u > 0) & (u < 1), np.sin(np.pi * np.clip(u, 0, 1)) ** 2, 0.0)
+
+
+def simulate(sc: Scenario, seed: int = 0) -> tuple[Recording, dict, dict]:
+    """Render a scenario into (recording, truth, calibration)."""
+    rng = np.random.default_rng(seed + 7919)
+    fs = float(sc.sample_rate_hz)
+    n = int(sc.duration_s * fs)
+    t = np.arange(n) / fs
+    emg = sc.modality == "emg"
+    truth_list = []
+    if emg:
+        cols, chans = _render_emg(sc, t, fs, rng, truth_list)
+    else:
+        cols, chans = _render_pressure(sc, t, fs, rng, truth_list)
+    rec = Recording(t, np.column_stack(cols), tuple(chans))
+    kind_scored = sc.abdominal or sc.displacement
+    classes = (list(KINDS) if sc.abdominal else ["lift", "bear_down"] if sc.displacement
+               else ["lift"]) + ["cough"]
+    unit_scale = 1.0 / CMH2O_PER_MMHG if (not emg and sc.unit == "mmHg") else 1.0
+    cal = {"pelvic": {"rest": round(sc.pelvic_rest if emg else 0.0, 2),
+                      "mvc": round(sc.pelvic_mvc if emg else sc.pelvic_mvc * unit_scale, 2)}}
+    if sc.abdominal:
+        cal["abdominal"] = {"rest": round(sc.abdominal_rest if emg else 0.0, 2),
+                            "mvc": round(sc.abdominal_mvc if emg else sc.abdominal_mvc * unit_scale, 2)}
+    truth = dict(sample_rate_hz=fs, kind_scored=kind_scored, modality="emg" if emg else "pressure",
+                 hard=sc.hard, classes=classes, calibration=cal, channels=[c.name for c in chans],
+                 contractions=truth_list,
+                 artifacts=[{"kind": "cough", "time_s": c} for c in sc.coughs],
+                 scenario=_scenario_dict(sc))
+    return rec, truth, cal
+
+
+def _scenario_dict(sc: Scenario) -> dict:
+    d = asdict(sc)
+    d.pop("squeezes")
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
+
+
+def _render_pressure(sc, t, fs, rng, truth_list):
+    n = len(t)
+    f_resp = float(rng.uniform(0.15, 0.35))
+    resp = sc.respiration_amp * np.sin(2 * np.pi * f_resp * t + rng.uniform(0, 2 * np.pi))
+    drift = sc.drift * (1.0 - np.exp(-t / float(rng.uniform(60, 150))))
+    steps = np.zeros(n)
+    for ts, dv in sc.posture_steps:
+        steps += dv * _raised_cosine((t - ts) / 0.3)
+    pel = sc.pelvic_rest + drift + resp + steps
+    abd = sc.abdominal_rest + resp * float(rng.uniform(0.8, 1.2)) + steps
+    disp = np.zeros(n)
+    for i, sq in enumerate(sc.squeezes):
+        amp = sq.strength * sc.pelvic_mvc
+        if sq.kind == "bear_down":
+            a_amp = float(rng.uniform(40, 100)) * sc.abdominal_mvc / 100.0 * sq.strength
+            follow = float(rng.uniform(0.4, 0.9))
+            prof = squeeze_profile(t, sq, a_amp)
+            pel += follow * prof
+            abd += prof
+            disp -= prof / a_amp * float(rng.uniform(1.5, 5.0))
+            truth = _truth_of(t, follow * prof, sq)
+        else:
+            prof = squeeze_profile(t, sq, amp)
+            pel += prof
+            co = float(rng.uniform(0.3, 0.7)) if sq.kind == "accessory" else float(rng.uniform(0, 0.06))
+            abd += co * prof
+            disp += prof / amp * float(rng.uniform(1.0, 4.0) if sq.kind == "lift" else rng.uniform(0.5, 1.5))
+            truth = _truth_of(t, prof, sq)
+        if not sq.relaxed:
+            level = float(rng.uniform(0.3, 0.5)) * truth["peak"]
+            pel += _residual(t, sc, i, level)
+            disp += _residual(t, sc, i, level / max(amp, 1e-9) * 1.0)
+        truth_list.append(truth)
+    for tc in sc.coughs:
+        width = float(rng.uniform(0.2, 0.45))
+        spike = float(rng.uniform(50, 165)) * _cough(t, tc, width)
+        abd += spike
+        pel += float(rng.uniform(0.5, 0.9)) * spike
+        disp -= 0.01 * spike
+    pel += sc.noise * rng.standard_normal(n)
+    abd += sc.noise * rng.standard_normal(n)
+    disp += 0.03 * rng.standard_normal(n)
+    scale = 1.0 / CMH2O_PER_MMHG if sc.unit == "mmHg" else 1.0
+    lsb = ADS1115_LSB_CMH2O * scale
+    cols = [np.round(pel * scale / lsb) * lsb]
+    chans = [Channel("pelvic", sc.unit)]
+    if sc.abdominal:
+        cols.append(np.round(abd * scale / lsb) * lsb)
+        chans.append(Channel("abdominal", sc.unit))
+    if sc.displacement:
+        cols.append(np.round(disp / 0.001) * 0.001)
+        chans.append(Channel("displacement", "mm"))
+    if scale != 1.0:
+        for tr in truth_list:
+            tr["peak"] = round(tr["peak"] * scale, 2)
+    return cols, chans
+
+
+def _emg_noise(n, fs, rng):
+    """Unit-RMS surface-EMG-like noise: white noise shaped to 20–250 Hz (within Nyquist)."""
+    hi = min(250.0, 0.45 * fs)
+    sos = signal.butter(2, [20.0, hi], btype="bandpass", fs=fs, output="sos")
+    x = signal.sosfilt(sos, rng.standard_normal(n))
+    return x / np.std(x)
+
+
+def _render_emg(sc, t, fs, rng, truth_list):
+    n = len(t)
+    pel_amp = np.full(n, sc.pelvic_rest)
+    abd_amp = np.full(n, sc.abdominal_rest)
+    for i, sq in enumerate(sc.squeezes):
+        amp = sq.strength * (sc.pelvic_mvc - sc.pelvic_rest)
+        if sq.kind == "bear_down":
+            a_amp = float(rng.uniform(0.5, 1.0)) * (sc.abdominal_mvc - sc.abdominal_rest)
+            prof = squeeze_profile(t, sq, a_amp)
+            abd_amp += prof
+            pel_amp += float(rng.uniform(0.0, 0.06)) * prof  # crosstalk, no real lift
+            truth = _truth_of(t, prof, sq)
+        else:
+            prof = squeeze_profile(t, sq, amp)
+            pel_amp += prof
+            co = float(rng.uniform(0.2, 0.5)) if sq.kind == "accessory" else float(rng.uniform(0, 0.01))
+            abd_amp += co * (sc.abdominal_mvc - sc.abdominal_rest) * prof / max(amp, 1e-9)
+            truth = _truth_of(t, prof, sq)
+        if not sq.relaxed:
+            pel_amp += _residual(t, sc, i, float(rng.uniform(0.3, 0.5)) * truth["peak"])
+        truth_list.append(truth)
+    for tc in sc.coughs:
+        width = float(rng.uniform(0.15, 0.3))
+        burst = _cough(t, tc, width)
+        abd_amp += float(rng.uniform(100, 250)) * burst
+        pel_amp += float(rng.uniform(10, 25)) * burst
+    pel = pel_amp * _emg_noise(n, fs, rng)
+    abd = abd_amp * _emg_noise(n, fs, rng)
+    hum = float(rng.uniform(2, 20 if sc.hard else 8))
+    phase = rng.uniform(0, 2 * np.pi)
+    pel += hum * np.sin(2 * np.pi * sc.mains_hz * t + phase)
+    abd += hum * np.sin(2 * np.pi * sc.mains_hz * t + phase + 0.3)
+    wander = float(rng.uniform(5, 25 if sc.hard else 8))
+    pel += wander * np.sin(2 * np.pi * float(rng.uniform(0.05, 0.3)) * t)
+    # ECG on the abdominal channel: QRS-like spikes at ~60–90 bpm
+    hr = float(rng.uniform(1.0, 1.5))
+    beats = np.arange(float(rng.uniform(0, 1)), t[-1], 1.0 / hr)
+    ecg = np.zeros(n)
+    for b in beats:
+        ecg += np.exp(-0.5 * ((t - b) / 0.012) ** 2)
+    abd += float(rng.uniform(30, 120)) * ecg
+    pel += sc.noise * rng.standard_normal(n)
+    abd += sc.noise * rng.standard_normal(n)
+    lsb = 0.0625  # µV after the front-end gain
+    cols = [np.round(pel / lsb) * lsb]
+    chans = [Channel("pelvic", "uV")]
+    if sc.abdominal:
+        cols.append(np.round(abd / lsb) * lsb)
+        chans.append(Channel("abdominal", "uV"))
+    return cols, chans
+
+
+def write_example(path, seed: int = 1, **kw) -> str:
+    """Simulate one recording and write CSV + truth JSON + calibration JSON beside each other."""
+    import json
+    from pathlib import Path
+
+    from .recording import atomic_write, write_csv
+
+    sc = random_scenario(seed, **kw)
+    rec, truth, cal = simulate(sc, seed)
+    p = Path(path)
+    if p.suffix.lower() != ".csv":
+        p = p.with_suffix(".csv")
+    truth["recording"] = p.name
+    write_csv(p, rec)
+    for suffix, obj in ((".json", truth), (".cal.json", cal)):
+        with atomic_write(p.with_name(p.stem + suffix)) as f:
+            f.write(json.dumps(obj, indent=1).encode())
+    return str(p)
+
+
+#: The mix of an evaluation set: (name prefix, modality, abdominal, displacement, hard)
+DATASET_MIX = (("p1", "pressure", False, False, False), ("p1", "pressure", False, False, True),
+               ("p2", "pressure", True, False, False), ("p3", "pressure", True, True, False),
+               ("pd", "pressure", False, True, False), ("pd", "pressure", False, True, True),
+               ("e1", "emg", False, False, False), ("e1", "emg", False, False, True),
+               ("e2", "emg", True, False, False))
+
+
+def write_dataset(directory, count: int, seed: int = 1) -> list[str]:
+    """A labelled set in the dev set's layout, for judging the pipeline on unseen recordings."""
+    from pathlib import Path
+
+    out = []
+    for i in range(count):
+        prefix, modality, abd, disp, hard = DATASET_MIX[i % len(DATASET_MIX)]
+        name = f"{prefix}_sim_{seed + i:04d}{'_hard' if hard else ''}.csv"
+        out.append(write_example(Path(directory) / name, seed=seed + i, modality=modality,
+                                 abdominal=abd, displacement=disp, hard=hard))
+    return out
