@@ -28,7 +28,7 @@ from .conditioning import make_conditioner
 from .history import History
 
 WARMUP_S = 1.5          # resting level learnt before anything is detected
-K_ON = 4.0              # onset threshold in resting spreads ...
+K_ON = 3.5              # onset threshold in resting spreads ...
 F_ON = 0.2              # ... or as a fraction of the calibrated MVC span, whichever is larger
 MIN_PEAK_FRAC = 0.25    # a contraction must reach this fraction of the calibrated MVC span
 END_BELOW_S = 0.6       # under half the peak this long = released
@@ -37,7 +37,8 @@ KIND_AFTER_S = 1.0      # provisional kind once the rise is (usually) complete
 MAX_ACTIVE_S = 240.0    # longer than any prescribed hold: a posture shift, not a contraction
 PRE_WINDOW_S = (1.2, 0.25)   # pre-onset level: median over [cross-1.2 s, cross-0.25 s]
 BASELINE_TAU_UP_S = 4.0
-BASELINE_TAU_DOWN_S = {"pressure": 0.8, "emg": 0.3}
+BASELINE_TAU_SLOW_S = 30.0   # while the signal sits between half and full threshold
+BASELINE_TAU_DOWN_S = {"pressure": 2.5, "emg": 0.3}  # pressure: centred on respiration
 SPREAD_TAU_S = 8.0
 
 #: Smallest onset threshold per unit (sensor resolution, not physiology).
@@ -107,6 +108,7 @@ class Detector:
         self._au = 1.0 - math.exp(-1.0 / (BASELINE_TAU_UP_S * rate))
         self._ad = 1.0 - math.exp(-1.0 / (BASELINE_TAU_DOWN_S[self.modality] * rate))
         self._av = 1.0 - math.exp(-1.0 / (SPREAD_TAU_S * rate))
+        self._aslow = 1.0 - math.exp(-1.0 / (BASELINE_TAU_SLOW_S * rate))
         # An RMS envelope's noise grows with its level (it is multiplicative), so for EMG the
         # spread is tracked relative to the resting level; pressure noise is additive.
         self._relative = self.modality == "emg"
@@ -133,12 +135,15 @@ class Detector:
     def run(self, start: int, ts: list, xs: list) -> None:
         k = start
         au, ad, av, rel, floor = self._au, self._ad, self._av, self._relative, self.floor
+        aslow = self._aslow
         for tt, v in zip(ts, xs):
             st = self.state
             if st == _REST:  # the hot path: kept inline
                 d = v - self._b
                 if d > self._thr:
                     self._open(k, tt)
+                elif d > 0.5 * self._thr:  # maybe a slow rise starting: learn (almost) nothing
+                    self._b += aslow * d
                 else:
                     self._b += (au if d > 0 else ad) * d
                     r = d / (self._b if self._b > floor else floor) if rel else d

@@ -17,8 +17,9 @@ from scipy.signal import find_peaks
 
 from ..recording import CMH2O_PER_MMHG
 
-#: For a raised-cosine edge, (start → 50 %) = RC_K · (10 % → 90 %).
-RC_K = 0.5 / 0.5904
+#: For a raised-cosine edge, (start → 50 %) = RC_K · (30 % → 70 %).
+RC_K = 0.5 / (math.acos(-0.4) / math.pi - math.acos(0.4) / math.pi)
+MAX_EDGE_S = 1.0          # half of the slowest physiological rise or release
 MIN_HOLD_S = {"pressure": 0.3, "emg": 0.38}  # coughs: 0.1–0.25 s at half height (EMG envelope
                                              # smoothing widens them to ~0.35 s)
 COUGH_MAX_HOLD_S = 0.55   # a short event with a strong abdominal burst is a cough ...
@@ -71,17 +72,18 @@ def _last_below_before(t, d, level, i1):
 
 def edge_start(t, d, top, i_mid, rising=True):
     """Start (rising) or end (falling) of an edge from 0 to ``top`` whose 50 % point is near
-    index ``i_mid``: the 10 % point is the last one below it before i_mid, the 90 % point the
-    first one above it after (first/last, so noise on the plateau does not stretch the edge)."""
+    index ``i_mid``, from its 30/50/70 % crossings (the 30 % point is the last one below it
+    before i_mid, the 70 % point the first one above it after, so noise on the baseline or the
+    plateau does not stretch the edge). Never more than MAX_EDGE_S before the 50 % point."""
     if not rising:
         j = len(d) - 1 - i_mid
         return -edge_start(-t[::-1], d[::-1], top, j, True)
-    t10 = _last_below_before(t, d, 0.1 * top, i_mid + 1)
+    t30 = _last_below_before(t, d, 0.3 * top, i_mid + 1)
     t50 = _last_below_before(t, d, 0.5 * top, i_mid + 1)
-    t90, _ = _cross_up(t, d, 0.9 * top, i_mid)
-    if t90 is None:
-        t90 = float(t[-1])
-    return min(t50 - RC_K * (t90 - t10), t10)
+    t70, _ = _cross_up(t, d, 0.7 * top, i_mid)
+    if t70 is None:
+        t70 = float(t[-1])
+    return max(min(t50 - RC_K * (t70 - t30), t30), t50 - MAX_EDGE_S)
 
 
 def measure(det, c: dict, k_now: int):
