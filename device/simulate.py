@@ -257,7 +257,7 @@ def _render_pressure(sc, t, fs, rng, truth_list):
             disp += prof / amp * float(rng.uniform(1.0, 4.0) if sq.kind == "lift" else rng.uniform(0.5, 1.5))
             truth = _truth_of(t, prof, sq)
         if not sq.relaxed:
-            level = float(rng.uniform(0.3, 0.5)) * truth["peak"]
+            level = float(rng.uniform(0.25, 0.45)) * truth["peak"]
             pel += _residual(t, sc, i, level)
             disp += _residual(t, sc, i, level / max(amp, 1e-9) * 1.0)
         truth_list.append(truth)
@@ -313,7 +313,7 @@ def _render_emg(sc, t, fs, rng, truth_list):
             abd_amp += co * (sc.abdominal_mvc - sc.abdominal_rest) * prof / max(amp, 1e-9)
             truth = _truth_of(t, prof, sq)
         if not sq.relaxed:
-            pel_amp += _residual(t, sc, i, float(rng.uniform(0.3, 0.5)) * truth["peak"])
+            pel_amp += _residual(t, sc, i, float(rng.uniform(0.25, 0.45)) * truth["peak"])
         truth_list.append(truth)
     for tc in sc.coughs:
         width = float(rng.uniform(0.15, 0.3))

@@ -37,6 +37,7 @@ KIND_AFTER_S = 1.0      # provisional kind once the rise is (usually) complete
 MAX_ACTIVE_S = 240.0    # longer than any prescribed hold: a posture shift, not a contraction
 PRE_WINDOW_S = (1.2, 0.25)   # pre-onset level: median over [cross-1.2 s, cross-0.25 s]
 BASELINE_TAU_UP_S = 4.0
+BASELINE_TAU_FAST_S = 0.15   # after a drop of more than a threshold
 BASELINE_TAU_SLOW_S = 30.0   # while the signal sits between half and full threshold
 BASELINE_TAU_DOWN_S = {"pressure": 2.5, "emg": 0.3}  # pressure: centred on respiration
 SPREAD_TAU_S = 8.0
@@ -109,6 +110,7 @@ class Detector:
         self._ad = 1.0 - math.exp(-1.0 / (BASELINE_TAU_DOWN_S[self.modality] * rate))
         self._av = 1.0 - math.exp(-1.0 / (SPREAD_TAU_S * rate))
         self._aslow = 1.0 - math.exp(-1.0 / (BASELINE_TAU_SLOW_S * rate))
+        self._afast = 1.0 - math.exp(-1.0 / (BASELINE_TAU_FAST_S * rate))
         # An RMS envelope's noise grows with its level (it is multiplicative), so for EMG the
         # spread is tracked relative to the resting level; pressure noise is additive.
         self._relative = self.modality == "emg"
@@ -135,7 +137,7 @@ class Detector:
     def run(self, start: int, ts: list, xs: list) -> None:
         k = start
         au, ad, av, rel, floor = self._au, self._ad, self._av, self._relative, self.floor
-        aslow = self._aslow
+        aslow, afast = self._aslow, self._afast
         for tt, v in zip(ts, xs):
             st = self.state
             if st == _REST:  # the hot path: kept inline
@@ -144,6 +146,8 @@ class Detector:
                     self._open(k, tt)
                 elif d > 0.5 * self._thr:  # maybe a slow rise starting: learn (almost) nothing
                     self._b += aslow * d
+                elif d < -self._thr:  # a level drop (tone let go, posture): follow, not noise
+                    self._b += afast * d
                 else:
                     self._b += (au if d > 0 else ad) * d
                     r = d / (self._b if self._b > floor else floor) if rel else d
@@ -218,7 +222,7 @@ class Detector:
             c["settle_min"] = v
         if t - c["t_below"] >= SETTLE_S:
             self._finalize(k)
-        elif v - c["settle_min"] > max(c["thr"], 0.25 * c["pmax"]) and \
+        elif v - c["settle_min"] > c["thr"] and \
                 t - c["t_offset_known"] > 0.2:  # a new squeeze before the settle finished
             self._finalize(k - 1)
             self._open(k, t)

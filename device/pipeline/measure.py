@@ -22,7 +22,7 @@ RC_K = 0.5 / (math.acos(-0.4) / math.pi - math.acos(0.4) / math.pi)
 MAX_EDGE_S = 1.0          # half of the slowest physiological rise or release
 MIN_HOLD_S = {"pressure": 0.3, "emg": 0.38}  # coughs: 0.1–0.25 s at half height (EMG envelope
                                              # smoothing widens them to ~0.35 s)
-COUGH_MAX_HOLD_S = 0.55   # a short event with a strong abdominal burst is a cough ...
+COUGH_MAX_HOLD_S = 0.55   # EMG: a short event with a strong abdominal burst is a cough ...
 COUGH_ABD_NORM = 0.3      # ... if the abdominal rise exceeds this fraction of its maximum
 COUGH_ABD_RATIO = 1.5     # (uncalibrated pressure: abdominal rise against pelvic rise)
 RELAX_FRAC = 0.2          # post-release level above pre-onset, as a fraction of the peak
@@ -131,7 +131,7 @@ def measure(det, c: dict, k_now: int):
     relaxed = post < RELAX_FRAC * P
     flicks = count_flicks(det, d, i_up, i_dn, P)
     kind, feats = classify(det, a + i_up, a + i_dn + 1, c["pre"])
-    if hold < COUGH_MAX_HOLD_S and _abdominal_burst(feats):
+    if det.modality == "emg" and hold < COUGH_MAX_HOLD_S and _abdominal_burst(feats):
         c["reject"] = f"cough (short, with an abdominal burst; width {hold:.2f} s)"
         return None
     feats.update(post_frac=post / P if P else 0.0, plateau=top)

@@ -1,0 +1,158 @@
+"""The pipeline against the simulator's truth, live vs offline equality, and EDF+ input."""
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from device.calibration import Calibration
+from device.pipeline import Pipeline, analyze
+from device.simulate import Squeeze, Scenario, random_scenario, simulate
+
+
+def _match(truth, det, tol=1.0):
+    pairs = []
+    used = set()
+    for t in truth:
+        best = min((abs(d.onset_s - t["onset_s"]), j) for j, d in enumerate(det)
+                   if j not in used) if len(used) < len(det) else (9e9, -1)
+        if best[0] <= tol:
+            used.add(best[1])
+            pairs.append((t, det[best[1]]))
+    return pairs
+
+
+def _run(sc, seed=3):
+    rec, truth, cal = simulate(sc, seed)
+    p = analyze(rec, Calibration.from_dict(cal))
+    return rec, truth, p
+
+
+@pytest.mark.parametrize("kw", [
+    dict(modality="pressure"),
+    dict(modality="pressure", abdominal=True),
+    dict(modality="pressure", abdominal=True, displacement=True),
+    dict(modality="pressure", displacement=True),
+    dict(modality="emg"),
+    dict(modality="emg", abdominal=True),
+])
+def test_detects_what_the_simulator_did(kw):
+    found = missed = extra = 0
+    for seed in (11, 12):
+        sc = random_scenario(seed, n_contractions=8, **kw)
+        rec, truth, p = _run(sc, seed)
+        pairs = _match(truth["contractions"], p.contractions)
+        found += len(pairs)
+        missed += len(truth["contractions"]) - len(pairs)
+        extra += len(p.contractions) - len(pairs)
+        for t, d in pairs:
+            assert abs(d.onset_s - t["onset_s"]) < 0.3
+            assert abs(d.hold_s - t["hold_s"]) / max(t["hold_s"], 0.5) < 0.25
+    assert missed + extra <= 1, (found, missed, extra)
+
+
+def test_coughs_are_never_contractions():
+    sc = Scenario(modality="pressure", abdominal=True, sample_rate_hz=250, duration_s=40,
+                  coughs=[8.0, 14.0, 20.5, 27.0, 33.0])
+    rec, truth, p = _run(sc)
+    assert p.contractions == []
+    assert sum(e.type == "artifact" for e in p.events) == 5
+
+
+def test_kinds_and_relaxation_from_reference_channels():
+    sq = [Squeeze(5, 4, kind="lift"), Squeeze(15, 4, kind="bear_down"),
+          Squeeze(25, 4, kind="accessory"), Squeeze(35, 4, kind="lift", relaxed=False),
+          Squeeze(45, 6, kind="lift", flicks=3)]
+    sc = Scenario(modality="pressure", abdominal=True, displacement=True, sample_rate_hz=250,
+                  duration_s=58, squeezes=sq, pelvic_mvc=35)
+    rec, truth, p = _run(sc)
+    assert [c.kind for c in p.contractions] == ["lift", "bear_down", "accessory", "lift", "lift"]
+    assert [c.relaxed for c in p.contractions] == [True, True, True, False, True]
+    assert [c.flicks for c in p.contractions] == [0, 0, 0, 0, 3]
+
+
+def test_pelvic_channel_alone_cannot_tell_the_kind():
+    sc = Scenario(modality="pressure", sample_rate_hz=64, duration_s=20,
+                  squeezes=[Squeeze(5, 5, kind="bear_down")])
+    rec, truth, p = _run(sc)
+    assert len(p.contractions) == 1 and p.contractions[0].kind is None
+
+
+@pytest.mark.parametrize("modality, fs", [("pressure", 8.0), ("pressure", 64.0), ("pressure", 3300.0),
+                                          ("emg", 860.0), ("emg", 3300.0)])
+def test_chunked_output_equals_one_shot(modality, fs):
+    sc = random_scenario(5, modality=modality, abdominal=True, sample_rate_hz=fs, n_contractions=5)
+    rec, truth, cal = simulate(sc, 5)
+    c = Calibration.from_dict(cal)
+    whole = analyze(rec, c)
+    rng = np.random.default_rng(1)
+    p = Pipeline(rec.channels, rec.sample_rate_hz, c)
+    i = 0
+    while i < len(rec.time_s):
+        n = int(rng.integers(1, 400))
+        p.process(rec.time_s[i:i + n], rec.data[i:i + n])
+        i += n
+    p.finish()
+    assert len(whole.contractions) >= 3
+    assert [c.to_dict(detail=True) for c in p.contractions] == \
+        [c.to_dict(detail=True) for c in whole.contractions]
+
+
+def test_live_events_come_before_the_contraction_ends():
+    sc = Scenario(modality="pressure", abdominal=True, sample_rate_hz=860, duration_s=30,
+                  squeezes=[Squeeze(5, 8, kind="bear_down", strength=0.8)], pelvic_mvc=30)
+    rec, truth, cal = simulate(sc, 1)
+    p = Pipeline(rec.channels, rec.sample_rate_hz, Calibration.from_dict(cal))
+    events = []
+    for i in range(0, len(rec.time_s), 86):  # 0.1 s blocks, as the sampler delivers them
+        events += p.process(rec.time_s[i:i + 86], rec.data[i:i + 86])
+    events += p.finish()
+    onset = next(e for e in events if e.type == "onset")
+    kind = next(e for e in events if e.type == "kind")
+    assert 0 <= onset.known_at_s - 5.0 <= 0.35
+    assert kind.data["kind"] == "bear_down" and kind.known_at_s < 8.0
+
+
+def test_edf_input_gives_the_csv_answer(tmp_path, pfmt_cmd):
+    edfio = pytest.importorskip("edfio")
+    sc = random_scenario(21, modality="pressure", abdominal=True, sample_rate_hz=250, n_contractions=4)
+    rec, truth, cal = simulate(sc, 21)
+    sigs = [edfio.EdfSignal(rec.data[:, i], sampling_frequency=250, label=ch.name,
+                            physical_dimension=ch.unit) for i, ch in enumerate(rec.channels)]
+    # EDF stores 16-bit samples; a file whose length is a whole number of 1 s records
+    n = (len(rec.time_s) // 250) * 250
+    sigs = [edfio.EdfSignal(s.data[:n], sampling_frequency=250, label=s.label,
+                            physical_dimension=s.physical_dimension) for s in sigs]
+    path = tmp_path / "r.edf"
+    edfio.Edf(sigs).write(path)
+    calp = tmp_path / "c.json"
+    calp.write_text(json.dumps(cal))
+    r = subprocess.run(pfmt_cmd + ["analyze", str(path), "--calibration", str(calp), "--json"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert len(out["contractions"]) == len(truth["contractions"])
+    for c, t in zip(out["contractions"], truth["contractions"]):
+        assert abs(c["onset_s"] - t["onset_s"]) < 0.2 and c["kind"] == t["kind"]
+
+
+def test_emg_below_100_sps_is_refused():
+    from device.errors import InputError
+    from device.recording import Channel
+    with pytest.raises(InputError, match="at least 100 SPS"):
+        Pipeline((Channel("pelvic", "uV"),), 64.0)
+
+
+def test_analyze_contract_keys(tmp_path, pfmt_cmd):
+    from device.simulate import write_example
+    csv = write_example(tmp_path / "x.csv", seed=4, modality="pressure", abdominal=True)
+    r = subprocess.run(pfmt_cmd + ["analyze", csv, "--calibration",
+                                   str(tmp_path / "x.cal.json"), "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["contractions"]
+    for c in out["contractions"]:
+        assert {"onset_s", "offset_s", "hold_s", "peak", "flicks", "kind", "relaxed"} <= set(c)
+        assert c["kind"] in ("lift", "accessory", "bear_down")
+    table = subprocess.run(pfmt_cmd + ["analyze", csv], capture_output=True, text=True)
+    assert table.returncode == 0 and "onset s" in table.stdout
