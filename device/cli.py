@@ -50,6 +50,66 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_live(args: argparse.Namespace) -> int:
+    """Replay a recording (or a fresh simulated one) block by block, as the sampler would deliver
+    it, and print each event the moment the live pipeline knows it."""
+    import time
+
+    from .calibration import Calibration, load_calibration
+    from .pipeline import Pipeline
+    from .recording import read_recording
+    from .simulate import random_scenario, simulate
+
+    if args.recording:
+        rec = read_recording(args.recording)
+        cal = load_calibration(args.calibration) if args.calibration else None
+    else:
+        sc = random_scenario(args.seed, modality="pressure", abdominal=True, displacement=True,
+                             sample_rate_hz=250.0, n_contractions=6)
+        rec, _, cd = simulate(sc, args.seed)
+        cal = Calibration.from_dict(cd)
+        print(f"simulated trainee (seed {args.seed}): pelvic + abdominal pressure + displacement, "
+              f"{rec.duration_s:.0f} s at 250 SPS")
+    p = Pipeline(rec.channels, rec.sample_rate_hz, cal)
+    blk = max(1, int(p.fs * 0.1))
+    start = time.monotonic()
+    for i in range(0, len(rec.time_s), blk):
+        t = rec.time_s[i:i + blk]
+        if args.speed > 0:
+            delay = (t[-1] - rec.time_s[0]) / args.speed - (time.monotonic() - start)
+            if delay > 0:
+                time.sleep(delay)
+        for e in p.process(t, rec.data[i:i + blk]):
+            print(_describe(e), flush=True)
+    for e in p.finish():
+        print(_describe(e), flush=True)
+    print(f"{len(p.contractions)} contraction(s)")
+    return 0
+
+
+def _describe(e) -> str:
+    d = e.data
+    head = f"[{e.known_at_s:7.2f} s] {e.type:<13}"
+    if e.type == "contraction":
+        pct = f" ({d['mvc_pct']:.0f} %MVC)" if d.get("mvc_pct") is not None else ""
+        return (f"{head} onset {d['onset_s']:.2f} s, hold {d['hold_s']:.1f} s, peak {d['peak']:.1f}"
+                f"{pct}, flicks {d['flicks']}, {d['kind'] or 'kind unknown'}, "
+                f"{'relaxed' if d['relaxed'] else 'DID NOT RELAX'}")
+    if e.type == "kind":
+        return f"{head} {d['kind'] or 'unknown'} (contraction began {e.time_s:.2f} s)"
+    if e.type == "artifact":
+        return f"{head} rejected: {d['reason']}"
+    return f"{head} at {e.time_s:.2f} s ({d.get('channel')})"
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .bench import main as bench_main
+
+    return bench_main(Path(args.dev), Path(args.scorer), args.unseen, not args.no_peers, args.minutes)
+
+
 def format_table(out: dict) -> str:
     unit = out["channels"][0].split("_", 1)[1]
     lines = [f"{out['recording']}: {out['duration_s']:.1f} s at {out['sample_rate_hz']:g} Hz, "
@@ -112,6 +172,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="store_true", help="write a mixed evaluation set into OUT/")
     s.add_argument("--count", type=_positive_int, default=24, help="recordings in a --set")
     s.set_defaults(func=_cmd_simulate)
+
+    lv = sub.add_parser("live", help="replay a recording through the live pipeline, printing events "
+                        "as they become known (a simulated trainee when no recording is given)")
+    lv.add_argument("recording", nargs="?", help="CSV or EDF+ recording (default: simulate one)")
+    lv.add_argument("--calibration", metavar="CAL.json")
+    lv.add_argument("--speed", type=float, default=10.0,
+                    help="replay speed as a multiple of real time (0 = as fast as possible)")
+    lv.add_argument("--seed", type=int, default=1, help="simulated trainee's seed")
+    lv.set_defaults(func=_cmd_live)
+
+    b = sub.add_parser("bench", help="print accuracy (vs NeuroKit2, BioSPPy) and speed figures")
+    b.add_argument("--dev", default="../shared/eval/dev", help="labelled dev set directory")
+    b.add_argument("--scorer", default="../shared/eval/score.py", help="the shared scorer")
+    b.add_argument("--unseen", type=int, default=27, metavar="N",
+                   help="also score N freshly simulated recordings (0 = skip)")
+    b.add_argument("--no-peers", action="store_true", help="skip NeuroKit2 and BioSPPy")
+    b.add_argument("--minutes", type=float, default=10.0, help="length of the speed test")
+    b.set_defaults(func=_cmd_bench)
     return ap
 
 
@@ -126,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"pfmt {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into head/less that closed early
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,14 @@
+# The README's two commands. Both bootstrap .venv first (idempotent, registries only).
+.PHONY: demo test bench bootstrap
+
+bootstrap:
+	./bootstrap.sh
+
+demo: bootstrap
+	.venv/bin/pfmt live --speed 20
+
+test: bootstrap
+	.venv/bin/python -m pytest -q
+
+bench: bootstrap
+	.venv/bin/pfmt bench
