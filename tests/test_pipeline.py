@@ -37,7 +37,10 @@ def _run(sc, seed=3):
     dict(modality="emg", abdominal=True),
 ])
 def test_detects_what_the_simulator_did(kw):
+    """Detection and timing against the issue's targets on two simulated sessions: F1 ≥ 0.97
+    (≤ 1 miss or extra in 16), every onset within 0.3 s, median hold error ≤ 5 %."""
     found = missed = extra = 0
+    hold_err = []
     for seed in (11, 12):
         sc = random_scenario(seed, n_contractions=8, **kw)
         rec, truth, p = _run(sc, seed)
@@ -47,8 +50,10 @@ def test_detects_what_the_simulator_did(kw):
         extra += len(p.contractions) - len(pairs)
         for t, d in pairs:
             assert abs(d.onset_s - t["onset_s"]) < 0.3
-            assert abs(d.hold_s - t["hold_s"]) / max(t["hold_s"], 0.5) < 0.25
+            hold_err.append(abs(d.hold_s - t["hold_s"]) / max(t["hold_s"], 0.5))
     assert missed + extra <= 1, (found, missed, extra)
+    assert np.median(hold_err) <= 0.05, hold_err
+    assert np.mean(np.array(hold_err) < 0.25) >= 0.9, hold_err
 
 
 def test_coughs_are_never_contractions():

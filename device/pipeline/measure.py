@@ -105,7 +105,11 @@ def measure(det, c: dict, k_now: int):
         return None
     ipk = ic + int(np.argmax(seg))
     P = float(d[ipk])
-    t_up, i_up = _cross_up(t, d, 0.5 * P, max(0, ic - int(1.0 * rate)))
+    # the rise begins at the lowest point shortly before the threshold crossing (after a
+    # not-relaxed contraction the tone drops first, then the new squeeze rises from there)
+    i0 = max(0, ic - int(1.5 * rate))
+    i0 += int(np.argmin(d[i0:ic + 1]))
+    t_up, i_up = _cross_up(t, d, 0.5 * P, i0)
     t_dn, i_dn = _cross_down_before(t, d, 0.5 * P, ie + 1)
     if t_up is None or t_dn is None:
         c["reject"] = "no half-peak crossing"
@@ -120,7 +124,7 @@ def measure(det, c: dict, k_now: int):
     # onset: the initial rise up to its first plateau, whose level is a median (robust to EMG
     # envelope noise and to flicks at the end of the hold)
     top = _plateau(d, i_up + int(0.3 * rate), min(ie, i_up + int(1.5 * rate)), P)
-    onset = edge_start(t, d, top, i_up, rising=True) - det.delay_s
+    onset = edge_start(t[i0:], d[i0:], top, i_up - i0, rising=True) - det.delay_s
     # offset: the release, from the end of the hold to the post-release level
     n_post = len(d) - 1 - i_dn
     post_a = i_dn + min(int(0.6 * rate), max(n_post // 2, 1))
