@@ -267,10 +267,5 @@ def read_recording(path: str | os.PathLike) -> Recording:
     raise InputError(f"{path}: unknown recording type {suffix!r}; allowed: .csv or .edf (EDF+)")
 
 
-def rest_noise_floor(unit: str) -> float:
-    """Smallest meaningful change in a unit — used as a floor for adaptive thresholds."""
-    return {"cmH2O": 0.5, "mmHg": 0.5 / CMH2O_PER_MMHG, "uV": 1.0, "mm": 0.1}[unit]
-
-
 def is_finite_number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

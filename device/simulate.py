@@ -155,7 +155,6 @@ def squeeze_profile(t: np.ndarray, sq: Squeeze, amp: float) -> np.ndarray:
     y[m] = amp * _raised_cosine((t[m] - t0) / sq.rise_s)
     m = (t >= t1) & (t < t3)
     plateau_end = amp * (1.0 - sq.fatigue)
-    span = max(t3 - t1, 1e-9)
     y[m] = amp - (amp - plateau_end) * np.minimum((t[m] - t1) / max(sq.hold_s, 1e-9), 1.0)
     if sq.flicks:
         m = (t >= t2) & (t < t3)
@@ -163,7 +162,6 @@ def squeeze_profile(t: np.ndarray, sq: Squeeze, amp: float) -> np.ndarray:
         y[m] += 0.4 * amp * np.sin(np.pi * (ph % 1.0)) ** 2
     m = (t >= t3) & (t < t4)
     y[m] = plateau_end * (1.0 - _raised_cosine((t[m] - t3) / sq.release_s))
-    del span
     return y
 
 
