@@ -65,7 +65,7 @@ def speed(minutes: float = 10.0, fs: float = 860.0) -> dict:
 
     sc = random_scenario(77, modality="pressure", abdominal=True, sample_rate_hz=fs)
     reps = max(1, int(minutes * 60 / sc.duration_s))
-    rec, truth, cal = simulate(sc, 77)
+    rec, _, cal = simulate(sc, 77)
     c = Calibration.from_dict(cal)
     dur = rec.duration_s
     t0 = time.process_time()
@@ -74,21 +74,13 @@ def speed(minutes: float = 10.0, fs: float = 860.0) -> dict:
     whole = reps * dur / (time.process_time() - t0)
     blk = int(fs * 0.1)
     t0 = time.process_time()
-    lat = []
     for _ in range(reps):
         p = Pipeline(rec.channels, fs, c)
         for i in range(0, len(rec.time_s), blk):
-            for e in p.process(rec.time_s[i:i + blk], rec.data[i:i + blk]):
-                if e.type == "onset":
-                    lat.append(e.known_at_s)
+            p.process(rec.time_s[i:i + blk], rec.data[i:i + blk])
         p.finish()
     live = reps * dur / (time.process_time() - t0)
-    onsets = [t["onset_s"] for t in truth["contractions"]]
-    lats = [min((k - o for k in lat if k >= o - 0.05), default=np.nan) for o in onsets]
-    lats = [x for x in lats if np.isfinite(x) and x < 1.0]
-    return {"recording_s": reps * dur, "offline_x_realtime": whole, "live_x_realtime": live,
-            "onset_latency_median_ms": 1000 * float(np.median(lats)) if lats else None,
-            "onset_latency_p90_ms": 1000 * float(np.percentile(lats, 90)) if lats else None}
+    return {"recording_s": reps * dur, "offline_x_realtime": whole, "live_x_realtime": live}
 
 
 def live_latency(data: Path) -> dict:
@@ -115,14 +107,18 @@ def live_latency(data: Path) -> dict:
                 "n": len(v)} for k, v in out.items()}
 
 
+def print_latency(data: Path) -> None:
+    lat = live_latency(data)
+    print("  live onset latency (known-at − true onset): " +
+          ", ".join(f"{k} median {v['median_ms']:.0f} ms / p90 {v['p90_ms']:.0f} ms (n={v['n']})"
+                    for k, v in sorted(lat.items())))
+
+
 def main(dev: Path, scorer: Path, unseen: int, peers: bool, minutes: float) -> int:
     print("pfmt bench — accuracy through the shared scorer, then speed (CPU time, one core)")
     if dev.is_dir():
         print_accuracy(f"dev set ({dev})", accuracy(scorer, dev, peers))
-        lat = live_latency(dev)
-        print("  live onset latency (known-at − true onset): " +
-              ", ".join(f"{k} median {v['median_ms']:.0f} ms / p90 {v['p90_ms']:.0f} ms (n={v['n']})"
-                        for k, v in sorted(lat.items())))
+        print_latency(dev)
     else:
         print(f"\n(no dev set at {dev}; skipped)")
     if unseen:
@@ -131,10 +127,7 @@ def main(dev: Path, scorer: Path, unseen: int, peers: bool, minutes: float) -> i
             write_dataset(d, unseen, seed=9000)
             print_accuracy(f"{unseen} unseen simulated recordings (seed 9000)",
                            accuracy(scorer, Path(d), peers))
-            lat = live_latency(Path(d))
-            print("  live onset latency: " + ", ".join(
-                f"{k} median {v['median_ms']:.0f} ms / p90 {v['p90_ms']:.0f} ms (n={v['n']})"
-                for k, v in sorted(lat.items())))
+            print_latency(Path(d))
     s = speed(minutes)
     print(f"\nspeed on {s['recording_s'] / 60:.1f} min of 860 SPS × 2 channels:")
     print(f"  offline (whole recording): {s['offline_x_realtime']:8.0f} × real time")

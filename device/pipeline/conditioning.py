@@ -107,7 +107,6 @@ class EmgConditioner(Conditioner):
                     sos.append(signal.tf2sos(b, a))
         self._band = _SosChain(np.vstack(sos))
         self._env = _SosChain(signal.butter(2, EMG_ENVELOPE_HZ, fs=self.fs, output="sos"))
-        self._band_started = False
         self.delay_s = _lowpass_delay(EMG_ENVELOPE_HZ)
 
     def _filter(self, x: np.ndarray) -> np.ndarray:

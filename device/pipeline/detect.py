@@ -105,12 +105,14 @@ class Detector:
         self.span = cal.span(self.modality) if cal else None
         self.floor = THRESHOLD_FLOOR[self.channel.unit]
         self._thr_min = max(self.floor, F_ON * self.span) if self.span else self.floor
-        rate = pipe.rate
-        self._au = 1.0 - math.exp(-1.0 / (BASELINE_TAU_UP_S * rate))
-        self._ad = 1.0 - math.exp(-1.0 / (BASELINE_TAU_DOWN_S[self.modality] * rate))
-        self._av = 1.0 - math.exp(-1.0 / (SPREAD_TAU_S * rate))
-        self._aslow = 1.0 - math.exp(-1.0 / (BASELINE_TAU_SLOW_S * rate))
-        self._afast = 1.0 - math.exp(-1.0 / (BASELINE_TAU_FAST_S * rate))
+        def alpha(tau_s: float) -> float:  # per-sample weight of an EMA with time constant tau
+            return 1.0 - math.exp(-1.0 / (tau_s * pipe.rate))
+
+        self._au = alpha(BASELINE_TAU_UP_S)
+        self._ad = alpha(BASELINE_TAU_DOWN_S[self.modality])
+        self._av = alpha(SPREAD_TAU_S)
+        self._aslow = alpha(BASELINE_TAU_SLOW_S)
+        self._afast = alpha(BASELINE_TAU_FAST_S)
         # An RMS envelope's noise grows with its level (it is multiplicative), so for EMG the
         # spread is tracked relative to the resting level; pressure noise is additive.
         self._relative = self.modality == "emg"
@@ -119,7 +121,6 @@ class Detector:
         self._var = 0.0
         self._thr = self.floor
         self.c: dict = {}
-        self.last: Contraction | None = None
 
     @property
     def busy(self) -> bool:
@@ -241,7 +242,6 @@ class Detector:
             res.onset_known_at_s = c["t_cross"]
             res.kind_known_at_s = c.get("kind_at", known)
             res.offset_known_at_s = c.get("t_offset_known", known)
-            self.last = res
             self.p.contractions.append(res)
             self.p._emit("contraction", res.onset_s, known, self, **res.to_dict())
         self._rebase(k)
@@ -293,9 +293,6 @@ class Pipeline:
     @property
     def delay_s(self) -> float:
         return self.pelvic.delay_s
-
-    def threshold(self) -> float:
-        return self.pelvic.threshold()
 
     def process(self, t: np.ndarray, block: np.ndarray) -> list[Event]:
         """Feed raw samples ``block`` (n × channels) stamped ``t`` (n,); return new events."""

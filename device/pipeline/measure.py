@@ -24,7 +24,6 @@ MIN_HOLD_S = {"pressure": 0.3, "emg": 0.38}  # coughs: 0.1–0.25 s at half heig
                                              # smoothing widens them to ~0.35 s)
 COUGH_MAX_HOLD_S = 0.55   # EMG: a short event with a strong abdominal burst is a cough ...
 COUGH_ABD_NORM = 0.3      # ... if the abdominal rise exceeds this fraction of its maximum
-COUGH_ABD_RATIO = 1.5     # (uncalibrated pressure: abdominal rise against pelvic rise)
 RELAX_FRAC = 0.2          # post-release level above pre-onset, as a fraction of the peak
 FLICK_MIN_FRAC = 0.12     # flick prominence as a fraction of the peak rise ...
 FLICK_MIN_FRAC_EMG = 0.25
@@ -146,9 +145,8 @@ def measure(det, c: dict, k_now: int):
 
 
 def _abdominal_burst(feats: dict) -> bool:
-    if feats.get("abd_norm") is not None:
-        return feats["abd_norm"] > COUGH_ABD_NORM
-    return feats.get("abd_ratio", 0.0) > COUGH_ABD_RATIO
+    """A calibrated abdominal EMG rise well above rest (uncalibrated EMG has no such measure)."""
+    return (feats.get("abd_norm") or 0.0) > COUGH_ABD_NORM
 
 
 def _plateau(d, a, b, fallback):
