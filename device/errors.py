@@ -11,3 +11,13 @@ class InputError(PfmtError):
 
 class CalibrationError(InputError):
     """A calibration is missing, inconsistent or physiologically impossible."""
+
+
+class ConfigError(InputError):
+    """The device configuration (TOML) has an unknown option, a wrong type or a value out of bounds."""
+
+
+class HardwareError(PfmtError):
+    """The hardware could not be brought up at all (no I2C bus, chip absent at start-up).
+
+    Faults during sampling are never raised: they become gaps and sensor events in the data."""

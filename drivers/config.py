@@ -1,0 +1,321 @@
+"""The device configuration file (TOML): board, ADC chips, channels, pins and sampling.
+
+Typed and bounded in the manner of Klipper's config: every option has a type, a range or a set
+of allowed values and a default, and an unknown option is an error that names the option and its
+section — a typo must never silently fall back to a default on a medical device. Example::
+
+    [board]
+    i2c_bus = 1
+
+    [sampling]
+    rate_hz = 860
+
+    [[adc]]
+    model = "ADS1115"
+    address = 0x48
+    ready_pin = 17          # ALERT/RDY; omit to poll against deadlines
+
+    [[channel]]
+    role = "pelvic"
+    unit = "cmH2O"
+    adc = 0x48
+    positive = 0
+    gain = 1
+    data_rate = 860
+    volts_per_unit = 0.0225  # sensor transfer: volts = offset_v + volts_per_unit × value
+    offset_v = 0.2
+    valid_v = [0.1, 4.5]     # outside this the probe is unplugged
+
+    [pins]
+    bar = [5, 6, 13, 19, 26, 21, 20, 16]
+    status = [22, 23, 24]    # red, green, blue
+    buzzer = 12
+    button = 4
+"""
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from device.errors import ConfigError
+from device.recording import Channel, InputError
+
+from .ads import GAINS, RATES
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 on older Raspberry Pi OS
+    import tomli as tomllib
+
+#: BCM GPIO numbers on the 40-pin header; 2/3 are the I2C bus the ADC uses.
+GPIO_RANGE = range(4, 28)
+I2C_PINS = {2: "I2C SDA", 3: "I2C SCL"}
+DIFFERENTIAL_PAIRS = ((0, 1), (0, 3), (1, 3), (2, 3))
+
+
+@dataclass(frozen=True)
+class AdcConfig:
+    model: str = "ADS1115"
+    address: int = 0x48
+    ready_pin: int | None = None
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    role: str
+    unit: str
+    adc: int
+    positive: int
+    negative: int | None
+    gain: float
+    data_rate: int
+    volts_per_unit: float
+    offset_v: float
+    valid_v: tuple[float, float] | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.role}_{self.unit}"
+
+    def to_unit(self, volts: float) -> float:
+        """The sensor transfer function, inverted: volts at the ADC → the channel's unit."""
+        return (volts - self.offset_v) / self.volts_per_unit
+
+    def to_volts(self, value: float) -> float:
+        return self.offset_v + self.volts_per_unit * value
+
+
+@dataclass(frozen=True)
+class PinsConfig:
+    bar: tuple[int, ...] = (5, 6, 13, 19, 26, 21, 20, 16)
+    status: tuple[int, int, int] = (22, 23, 24)
+    buzzer: int = 12
+    tonal: bool = True
+    button: int = 4
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    board: str = "raspberry-pi"
+    i2c_bus: int = 1
+    rate_hz: float = 860.0
+    block_s: float = 0.05
+    queue_blocks: int = 200
+    adcs: tuple[AdcConfig, ...] = ()
+    channels: tuple[ChannelConfig, ...] = ()
+    pins: PinsConfig = field(default_factory=PinsConfig)
+
+    def channel(self, role: str) -> ChannelConfig:
+        for c in self.channels:
+            if c.role == role:
+                return c
+        raise ConfigError(f"no channel with role {role!r} in the device configuration")
+
+    def adc(self, address: int) -> AdcConfig:
+        return next(a for a in self.adcs if a.address == address)
+
+
+# --- typed, bounded options ------------------------------------------------------------------
+_MISSING = object()
+
+
+class _Section:
+    """Reads one table, checking every option and remembering which ones were used."""
+
+    def __init__(self, table: Any, where: str) -> None:
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{where}] must be a table of options, not {type(table).__name__}")
+        self.table, self.where, self.used = table, where, set()
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any = _MISSING, *,
+            lo: float | None = None, hi: float | None = None, choices: tuple | None = None,
+            check: Callable[[Any], str | None] | None = None) -> Any:
+        self.used.add(name)
+        if name not in self.table:
+            if default is _MISSING:
+                raise ConfigError(f"[{self.where}] option {name!r} is required")
+            return default
+        v = self.table[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(v, bool) and bool not in kinds or not isinstance(v, kinds):
+            want = " or ".join(k.__name__ for k in kinds)
+            raise ConfigError(f"[{self.where}] option {name!r} must be {want}, not {v!r}")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"[{self.where}] option {name!r} must be finite, not {v!r}")
+        if choices is not None and v not in choices:
+            raise ConfigError(f"[{self.where}] option {name!r} = {v!r}; allowed: "
+                              f"{', '.join(_fmt(c) for c in choices)}")
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise ConfigError(f"[{self.where}] option {name!r} = {v!r} is outside {_fmt(lo)}…{_fmt(hi)}")
+        if check is not None and (msg := check(v)):
+            raise ConfigError(f"[{self.where}] option {name!r}: {msg}")
+        return v
+
+    def done(self) -> None:
+        unknown = sorted(set(self.table) - self.used)
+        if unknown:
+            raise ConfigError(f"[{self.where}] unknown option {unknown[0]!r}; allowed: "
+                              f"{', '.join(sorted(self.used))}")
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float) and abs(v - 2 / 3) < 1e-9:
+        return "2/3"
+    return f"0x{v:02x}" if isinstance(v, int) and not isinstance(v, bool) and v >= 0x40 else str(v)
+
+
+def _gpio(v: int) -> str | None:
+    if v in I2C_PINS:
+        return f"GPIO{v} is the {I2C_PINS[v]} line the ADC uses"
+    if v not in GPIO_RANGE:
+        return f"GPIO{v} is not a free header GPIO (allowed 4–27)"
+    return None
+
+
+def _gpio_list(n_min: int, n_max: int) -> Callable[[list], str | None]:
+    def check(v: list) -> str | None:
+        if not n_min <= len(v) <= n_max:
+            return f"needs {n_min}–{n_max} GPIO numbers, got {len(v)}"
+        for p in v:
+            if isinstance(p, bool) or not isinstance(p, int):
+                return f"{p!r} is not a GPIO number"
+            if msg := _gpio(p):
+                return msg
+        return None
+    return check
+
+
+def parse_config(data: dict, source: str = "configuration") -> DeviceConfig:
+    """Validate a parsed TOML document into a :class:`DeviceConfig` (ConfigError otherwise)."""
+    top = _Section(data, source)
+    for name in ("board", "sampling", "pins"):
+        top.get(name, dict, {})
+    adc_tables = top.get("adc", list, _MISSING)
+    ch_tables = top.get("channel", list, _MISSING)
+    top.done()
+
+    s = _Section(data.get("board", {}), "board")
+    board = s.get("name", str, "raspberry-pi")
+    i2c_bus = s.get("i2c_bus", int, 1, lo=0, hi=22)
+    s.done()
+
+    s = _Section(data.get("sampling", {}), "sampling")
+    rate_hz = float(s.get("rate_hz", (int, float), 860, lo=8, hi=3300))
+    block_s = float(s.get("block_s", (int, float), 0.05, lo=0.005, hi=1.0))
+    queue_blocks = s.get("queue_blocks", int, 200, lo=2, hi=100_000)
+    s.done()
+
+    adcs: list[AdcConfig] = []
+    for i, t in enumerate(adc_tables):
+        s = _Section(t, f"adc #{i + 1}")
+        a = AdcConfig(model=s.get("model", str, "ADS1115", choices=tuple(RATES)),
+                      address=s.get("address", int, 0x48, choices=(0x48, 0x49, 0x4A, 0x4B)),
+                      ready_pin=s.get("ready_pin", int, None, check=_gpio))
+        s.done()
+        if any(b.address == a.address for b in adcs):
+            raise ConfigError(f"[adc #{i + 1}] address {_fmt(a.address)} is used by another ADC")
+        adcs.append(a)
+    if not adcs:
+        raise ConfigError(f"{source}: at least one [[adc]] is required")
+
+    channels: list[ChannelConfig] = []
+    for i, t in enumerate(ch_tables):
+        where = f"channel #{i + 1}"
+        s = _Section(t, where)
+        role, unit = s.get("role", str), s.get("unit", str)
+        try:
+            Channel.parse(f"{role}_{unit}")
+        except InputError as e:
+            raise ConfigError(f"[{where}] {e}") from None
+        address = s.get("adc", int, adcs[0].address, choices=tuple(a.address for a in adcs))
+        model = next(a.model for a in adcs if a.address == address)
+        positive = s.get("positive", int, lo=0, hi=3)
+        negative = s.get("negative", int, None, lo=0, hi=3)
+        if negative is not None and (positive, negative) not in DIFFERENTIAL_PAIRS:
+            raise ConfigError(f"[{where}] differential input {positive}−{negative} is not one the "
+                              f"ADS1x15 has; allowed: {', '.join(f'{p}−{n}' for p, n in DIFFERENTIAL_PAIRS)}")
+        if t.get("gain") == "2/3":  # TOML has no fractions; the ±6.144 V range may be written so
+            t = {**t, "gain": 2 / 3}
+            s.table = t
+        gain = s.get("gain", (int, float), 1, choices=GAINS)
+        data_rate = s.get("data_rate", int, RATES[model][-1], choices=RATES[model])
+        vpu = float(s.get("volts_per_unit", (int, float),
+                          check=lambda v: None if v != 0 else "must not be 0"))
+        offset = float(s.get("offset_v", (int, float), 0.0, lo=-6.144, hi=6.144))
+        valid = s.get("valid_v", list, None,
+                      check=lambda v: None if len(v) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v) and v[0] < v[1]
+                      else "must be [low, high] volts with low < high")
+        s.done()
+        c = ChannelConfig(role, unit, address, positive, negative, gain, data_rate, vpu, offset,
+                          tuple(float(x) for x in valid) if valid else None)
+        if any(o.role == role for o in channels):
+            raise ConfigError(f"[{where}] role {role!r} is configured twice")
+        channels.append(c)
+    if not channels:
+        raise ConfigError(f"{source}: at least one [[channel]] is required")
+    if not any(c.role == "pelvic" for c in channels):
+        raise ConfigError(f"{source}: a channel with role 'pelvic' is required")
+    for a in adcs:
+        mine = [c for c in channels if c.adc == a.address]
+        if not mine:
+            raise ConfigError(f"[adc {_fmt(a.address)}] has no channel; remove it or add a [[channel]]")
+        needed = rate_hz * len(mine)
+        slow = [c for c in mine if c.data_rate < needed]
+        if slow:
+            raise ConfigError(f"[sampling] rate_hz = {rate_hz:g} needs data_rate ≥ {needed:g} on every "
+                              f"channel of ADC {_fmt(a.address)} ({slow[0].name} has {slow[0].data_rate})")
+
+    s = _Section(data.get("pins", {}), "pins")
+    d = PinsConfig()
+    pins = PinsConfig(bar=tuple(s.get("bar", list, list(d.bar), check=_gpio_list(1, 10))),
+                      status=tuple(s.get("status", list, list(d.status), check=_gpio_list(3, 3))),
+                      buzzer=s.get("buzzer", int, d.buzzer, check=_gpio),
+                      tonal=s.get("tonal", bool, d.tonal),
+                      button=s.get("button", int, d.button, check=_gpio))
+    s.done()
+    used: dict[int, str] = {}
+    for what, nums in (("bar", pins.bar), ("status", pins.status), ("buzzer", (pins.buzzer,)),
+                       ("button", (pins.button,)),
+                       ("ready_pin", tuple(a.ready_pin for a in adcs if a.ready_pin is not None))):
+        for p in nums:
+            if p in used:
+                raise ConfigError(f"[pins] GPIO{p} is used twice ({used[p]} and {what})")
+            used[p] = what
+    return DeviceConfig(board, i2c_bus, rate_hz, block_s, queue_blocks, tuple(adcs), tuple(channels), pins)
+
+
+def load_config(path: str | Path) -> DeviceConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the device configuration ({e.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    return parse_config(data, str(path))
+
+
+def default_config(modality: str = "pressure", abdominal: bool = True) -> DeviceConfig:
+    """The reference build: one ADS1115 per channel (so each runs continuous at 860 SPS with its
+    own conversion-ready line), single-ended. Pressure: a 0–10 kPa gauge sensor (0.2 V + 4.5 V per
+    102 cmH2O) on the ±6.144 V range; EMG: an instrumentation front end with gain 1000 centred at
+    1.65 V (1 µV → 1 mV) on ±4.096 V."""
+    if modality == "pressure":
+        unit, vpu, off, gain, valid = "cmH2O", 4.5 / 102.0, 0.2, 2 / 3, [0.1, 4.75]
+    elif modality == "emg":
+        unit, vpu, off, gain, valid = "uV", 0.001, 1.65, 1, [0.05, 3.25]
+    else:
+        raise ConfigError(f"modality must be pressure or emg, not {modality!r}")
+    roles = ["pelvic"] + (["abdominal"] if abdominal else [])
+    data = {
+        "adc": [{"model": "ADS1115", "address": 0x48 + i, "ready_pin": 17 + i} for i in range(len(roles))],
+        "channel": [{"role": r, "unit": unit, "adc": 0x48 + i, "positive": 0,
+                     "gain": gain, "data_rate": 860, "volts_per_unit": vpu, "offset_v": off,
+                     "valid_v": valid} for i, r in enumerate(roles)],
+    }
+    return parse_config(data, "built-in configuration")
