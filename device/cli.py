@@ -110,6 +110,25 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return bench_main(Path(args.dev), Path(args.scorer), args.unseen, not args.no_peers, args.minutes)
 
 
+def _cmd_config(args: argparse.Namespace) -> int:
+    from drivers.ads import FULL_SCALE_V
+    from drivers.config import default_config, load_config
+
+    cfg = load_config(args.file) if args.file else default_config()
+    print(f"{args.file or 'built-in configuration'}: ok — {cfg.board}, I2C bus {cfg.i2c_bus}, "
+          f"{cfg.rate_hz:g} SPS, blocks of {cfg.block_s:g} s")
+    for c in cfg.channels:
+        a = cfg.adc(c.adc)
+        inp = f"AIN{c.positive}" + (f"−AIN{c.negative}" if c.negative is not None else "")
+        ready = f"ALERT/RDY on GPIO{a.ready_pin}" if a.ready_pin is not None else "deadline-polled"
+        print(f"  {c.name:18s} {a.model} 0x{a.address:02x} {inp:10s} ±{FULL_SCALE_V[c.gain]:g} V "
+              f"{c.data_rate} SPS, {ready}")
+    p = cfg.pins
+    print(f"  pins: bar {list(p.bar)}, status RGB {list(p.status)}, "
+          f"{'tonal ' if p.tonal else ''}buzzer {p.buzzer}, button {p.button}")
+    return 0
+
+
 def format_table(out: dict) -> str:
     unit = out["channels"][0].split("_", 1)[1]
     lines = [f"{out['recording']}: {out['duration_s']:.1f} s at {out['sample_rate_hz']:g} Hz, "
@@ -181,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="replay speed as a multiple of real time (0 = as fast as possible)")
     lv.add_argument("--seed", type=int, default=1, help="simulated trainee's seed")
     lv.set_defaults(func=_cmd_live)
+
+    c = sub.add_parser("config", help="check a device configuration file (TOML) and print what it sets up")
+    c.add_argument("file", nargs="?", help="device configuration (default: the built-in reference build)")
+    c.set_defaults(func=_cmd_config)
 
     b = sub.add_parser("bench", help="print accuracy (vs NeuroKit2, BioSPPy) and speed figures")
     b.add_argument("--dev", default="../shared/eval/dev", help="labelled dev set directory")

@@ -146,10 +146,10 @@ class _Section:
         if isinstance(v, float) and not math.isfinite(v):
             raise ConfigError(f"[{self.where}] option {name!r} must be finite, not {v!r}")
         if choices is not None and v not in choices:
-            raise ConfigError(f"[{self.where}] option {name!r} = {v!r}; allowed: "
-                              f"{', '.join(_fmt(c) for c in choices)}")
+            raise ConfigError(f"[{self.where}] option {name!r} = {_fmt(v, name)}; allowed: "
+                              f"{', '.join(_fmt(c, name) for c in choices)}")
         if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise ConfigError(f"[{self.where}] option {name!r} = {v!r} is outside {_fmt(lo)}…{_fmt(hi)}")
+            raise ConfigError(f"[{self.where}] option {name!r} = {_fmt(v, name)} is outside {_fmt(lo, name)}…{_fmt(hi, name)}")
         if check is not None and (msg := check(v)):
             raise ConfigError(f"[{self.where}] option {name!r}: {msg}")
         return v
@@ -161,10 +161,13 @@ class _Section:
                               f"{', '.join(sorted(self.used))}")
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: Any, name: str = "") -> str:
+    """I2C addresses in hex, the 2/3 gain as a fraction, the rest as written."""
     if isinstance(v, float) and abs(v - 2 / 3) < 1e-9:
         return "2/3"
-    return f"0x{v:02x}" if isinstance(v, int) and not isinstance(v, bool) and v >= 0x40 else str(v)
+    if name in ("address", "adc") and isinstance(v, int) and not isinstance(v, bool):
+        return f"0x{v:02x}"
+    return str(v)
 
 
 def _gpio(v: int) -> str | None:
@@ -216,7 +219,7 @@ def parse_config(data: dict, source: str = "configuration") -> DeviceConfig:
                       ready_pin=s.get("ready_pin", int, None, check=_gpio))
         s.done()
         if any(b.address == a.address for b in adcs):
-            raise ConfigError(f"[adc #{i + 1}] address {_fmt(a.address)} is used by another ADC")
+            raise ConfigError(f"[adc #{i + 1}] address {_fmt(a.address, 'address')} is used by another ADC")
         adcs.append(a)
     if not adcs:
         raise ConfigError(f"{source}: at least one [[adc]] is required")
@@ -261,12 +264,12 @@ def parse_config(data: dict, source: str = "configuration") -> DeviceConfig:
     for a in adcs:
         mine = [c for c in channels if c.adc == a.address]
         if not mine:
-            raise ConfigError(f"[adc {_fmt(a.address)}] has no channel; remove it or add a [[channel]]")
+            raise ConfigError(f"[adc {_fmt(a.address, 'address')}] has no channel; remove it or add a [[channel]]")
         needed = rate_hz * len(mine)
         slow = [c for c in mine if c.data_rate < needed]
         if slow:
             raise ConfigError(f"[sampling] rate_hz = {rate_hz:g} needs data_rate ≥ {needed:g} on every "
-                              f"channel of ADC {_fmt(a.address)} ({slow[0].name} has {slow[0].data_rate})")
+                              f"channel of ADC {_fmt(a.address, 'address')} ({slow[0].name} has {slow[0].data_rate})")
 
     s = _Section(data.get("pins", {}), "pins")
     d = PinsConfig()

@@ -195,7 +195,7 @@ class Ads1x15Emulator:
                 return self.busy_until if self.busy_until > after else None
             if self.cont_start is None:
                 return None
-            k = math.floor((after - self.cont_start) / self.period()) + 1
+            k = math.floor((after - self.cont_start) / self.period() + 1e-6) + 1
             return self.cont_start + k * self.period()
 
     # --- register access (called by the bus) -------------------------------------------------
