@@ -166,7 +166,7 @@ class Hysteresis:
     """Quantise a level into ``n`` steps over [0, full]; a step changes only when the level is
     ``band`` (a fraction of one step) beyond the boundary, so noise on a boundary cannot flicker."""
 
-    def __init__(self, n: int, full: float = 1.0, band: float = 0.5) -> None:
+    def __init__(self, n: int, full: float = 1.0, band: float = 0.35) -> None:
         self.n, self.full, self.band = n, full, band
         self.level = 0
 
