@@ -172,8 +172,10 @@ class Hysteresis:
 
     def update(self, x: float) -> int:
         pos = max(0.0, x) / self.full * self.n  # in steps
-        if pos >= self.level + 1 + self.band:
-            self.level = min(self.n, int(pos - self.band))
+        if pos >= self.n:  # at or beyond the top: all lit
+            self.level = self.n
+        elif pos >= self.level + 1 + self.band:
+            self.level = int(pos - self.band)
         elif pos < self.level - self.band:
             self.level = max(0, int(pos + self.band))
         return self.level
