@@ -114,8 +114,28 @@ def print_latency(data: Path) -> None:
                     for k, v in sorted(lat.items())))
 
 
-def main(dev: Path, scorer: Path, unseen: int, peers: bool, minutes: float) -> int:
+PARTS = ("accuracy", "speed", "sampler")
+
+
+def main(dev: Path, scorer: Path, unseen: int, peers: bool, minutes: float,
+         parts: tuple[str, ...] = PARTS) -> int:
     print("pfmt bench — accuracy through the shared scorer, then speed (CPU time, one core)")
+    if "accuracy" in parts:
+        _accuracy_part(dev, scorer, unseen, peers)
+    if "speed" in parts:
+        s = speed(minutes)
+        print(f"\nspeed on {s['recording_s'] / 60:.1f} min of 860 SPS × 2 channels:")
+        print(f"  offline (whole recording): {s['offline_x_realtime']:8.0f} × real time")
+        print(f"  live (0.1 s blocks):       {s['live_x_realtime']:8.0f} × real time")
+    if "sampler" in parts:
+        from drivers.bench import main as sampler_main
+
+        print()
+        sampler_main()
+    return 0
+
+
+def _accuracy_part(dev: Path, scorer: Path, unseen: int, peers: bool) -> None:
     if dev.is_dir():
         print_accuracy(f"dev set ({dev})", accuracy(scorer, dev, peers))
         print_latency(dev)
@@ -128,8 +148,3 @@ def main(dev: Path, scorer: Path, unseen: int, peers: bool, minutes: float) -> i
             print_accuracy(f"{unseen} unseen simulated recordings (seed 9000)",
                            accuracy(scorer, Path(d), peers))
             print_latency(Path(d))
-    s = speed(minutes)
-    print(f"\nspeed on {s['recording_s'] / 60:.1f} min of 860 SPS × 2 channels:")
-    print(f"  offline (whole recording): {s['offline_x_realtime']:8.0f} × real time")
-    print(f"  live (0.1 s blocks):       {s['live_x_realtime']:8.0f} × real time")
-    return 0

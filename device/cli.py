@@ -105,9 +105,10 @@ def _describe(e) -> str:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .bench import main as bench_main
+    from .bench import PARTS, main as bench_main
 
-    return bench_main(Path(args.dev), Path(args.scorer), args.unseen, not args.no_peers, args.minutes)
+    parts = tuple(args.part) if args.part else PARTS
+    return bench_main(Path(args.dev), Path(args.scorer), args.unseen, not args.no_peers, args.minutes, parts)
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
@@ -212,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also score N freshly simulated recordings (0 = skip)")
     b.add_argument("--no-peers", action="store_true", help="skip NeuroKit2 and BioSPPy")
     b.add_argument("--minutes", type=float, default=10.0, help="length of the speed test")
+    b.add_argument("--part", action="append", choices=("accuracy", "speed", "sampler", "session"),
+                   help="run only this part (repeatable; default: all)")
     b.set_defaults(func=_cmd_bench)
     return ap
 
