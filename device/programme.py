@@ -1,0 +1,212 @@
+"""Training programmes as data: TOML files a physiotherapist can read and edit.
+
+A programme is a list of exercises and how they are scheduled: ``mode = "sequence"`` trains one
+exercise at a time and moves to the next when the current one is secure (the Swedish programme,
+light contact → intensive in the Norwegian one); ``mode = "all"`` trains every exercise in each
+session (deep-core, back pain, hypopressive, maintenance, down-training). The numbers are those of
+the leaflets in DESIGN.md; ranges like "8–12 reps" are a start value and a ceiling the progression
+moves between.
+
+Exercise ``kind``:
+``hold``          squeeze to the target, hold, optional quick lifts at the end, release, rest;
+``relax``         (down-training) a gentle squeeze, then a long complete release that is judged;
+``hypopressive``  exhale-apnoea with rib opening: the pelvic pressure must fall below rest.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+KINDS = ("hold", "relax", "hypopressive")
+MODES = ("sequence", "all")
+
+
+class ProgrammeError(InputError):
+    """A programme file is malformed or out of physiological bounds."""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    name: str
+    title: str
+    kind: str = "hold"
+    target_mvc: float = 0.6  # fraction of MVC a repetition must reach
+    hold_s: float = 6.0
+    quick_lifts: int = 0
+    rest_s: float = 4.0
+    reps: int = 10
+    sets: int = 1
+    set_rest_s: float = 60.0
+    cue: str = ""  # what the trainee is told to do, shown in the view
+    # progression
+    hold_max_s: float | None = None
+    hold_step_s: float = 1.0
+    reps_max: int | None = None
+    quick_lifts_max: int = 0
+    quick_lifts_after_hold_s: float | None = None  # add quick lifts once holds this long succeed
+    secure_ratio: float = 0.8  # share of good reps that makes a session secure
+    secure_in_a_row: int | None = None  # ... or this many good reps in a row
+    secure_sessions: int = 1  # secure sessions before the exercise progresses
+
+    def duration_s(self) -> float:
+        """Scheduled length of this exercise in a session (cues included)."""
+        rep = GET_READY_S + SQUEEZE_LEAD_S + self.hold_s + self.quick_lifts * QUICK_LIFT_S + RELEASE_S + self.rest_s
+        return self.sets * self.reps * rep + (self.sets - 1) * self.set_rest_s
+
+
+#: Fixed phase lengths of one repetition (seconds).
+GET_READY_S = 2.0  # "get ready" before each squeeze
+SQUEEZE_LEAD_S = 1.0  # time to reach the target after "squeeze" before the hold is counted
+QUICK_LIFT_S = 1.0  # one quick lift cue each second
+RELEASE_S = 1.0
+
+
+@dataclass(frozen=True)
+class Programme:
+    name: str
+    title: str
+    source: str
+    mode: str
+    days_per_week: float
+    sessions_per_day: int
+    weeks: float | None
+    exercises: tuple[Exercise, ...]
+    next_programme: str | None = None  # e.g. intensive → maintenance
+    switch_after_symptom_free_months: float | None = None
+    notes: str = ""
+
+    def exercise(self, name: str) -> Exercise:
+        for e in self.exercises:
+            if e.name == name:
+                return e
+        raise ProgrammeError(f"programme {self.name!r} has no exercise {name!r}; it has "
+                             f"{', '.join(e.name for e in self.exercises)}")
+
+
+_EXERCISE_BOUNDS: dict[str, tuple[type, float, float]] = {
+    "target_mvc": (float, 0.05, 1.0), "hold_s": (float, 0.5, 300.0), "quick_lifts": (int, 0, 10),
+    "rest_s": (float, 1.0, 120.0), "reps": (int, 1, 50), "sets": (int, 1, 10),
+    "set_rest_s": (float, 0.0, 600.0), "hold_max_s": (float, 0.5, 300.0),
+    "hold_step_s": (float, 0.1, 60.0), "reps_max": (int, 1, 50), "quick_lifts_max": (int, 0, 10),
+    "quick_lifts_after_hold_s": (float, 0.5, 300.0), "secure_ratio": (float, 0.1, 1.0),
+    "secure_in_a_row": (int, 1, 100), "secure_sessions": (int, 1, 50),
+}
+_PROGRAMME_KEYS = {"name", "title", "source", "mode", "days_per_week", "sessions_per_day", "weeks",
+                   "exercise", "next_programme", "switch_after_symptom_free_months", "notes"}
+
+
+def _number(where: str, key: str, v: Any, kind: type, lo: float, hi: float) -> float | int:
+    ok = isinstance(v, int) and not isinstance(v, bool) if kind is int else \
+        isinstance(v, (int, float)) and not isinstance(v, bool)
+    if not ok or (isinstance(v, float) and not math.isfinite(v)):
+        raise ProgrammeError(f"{where}: {key} must be {'a whole number' if kind is int else 'a number'}, not {v!r}")
+    if not lo <= v <= hi:
+        raise ProgrammeError(f"{where}: {key} = {v} is outside {lo:g}…{hi:g}")
+    return kind(v)
+
+
+def parse_exercise(d: Any, where: str) -> Exercise:
+    if not isinstance(d, dict):
+        raise ProgrammeError(f"{where}: an [[exercise]] must be a table")
+    allowed = set(_EXERCISE_BOUNDS) | {"name", "title", "kind", "cue"}
+    unknown = sorted(set(d) - allowed)
+    if unknown:
+        raise ProgrammeError(f"{where}: unknown option {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+    for key in ("name", "title"):
+        if not isinstance(d.get(key), str) or not d[key].strip():
+            raise ProgrammeError(f"{where}: {key} is required (text)")
+    kind = d.get("kind", "hold")
+    if kind not in KINDS:
+        raise ProgrammeError(f"{where}: kind {kind!r}; allowed: {', '.join(KINDS)}")
+    vals = {k: _number(where, k, d[k], *_EXERCISE_BOUNDS[k]) for k in _EXERCISE_BOUNDS if k in d}
+    e = Exercise(name=d["name"], title=d["title"], kind=kind, cue=str(d.get("cue", "")), **vals)
+    if e.hold_max_s is not None and e.hold_max_s < e.hold_s:
+        raise ProgrammeError(f"{where}: hold_max_s ({e.hold_max_s:g}) is below hold_s ({e.hold_s:g})")
+    if e.reps_max is not None and e.reps_max < e.reps:
+        raise ProgrammeError(f"{where}: reps_max ({e.reps_max}) is below reps ({e.reps})")
+    if e.quick_lifts_max and e.quick_lifts_max < e.quick_lifts:
+        raise ProgrammeError(f"{where}: quick_lifts_max ({e.quick_lifts_max}) is below quick_lifts ({e.quick_lifts})")
+    return e
+
+
+def parse_programme(d: dict, where: str) -> Programme:
+    unknown = sorted(set(d) - _PROGRAMME_KEYS)
+    if unknown:
+        raise ProgrammeError(f"{where}: unknown option {unknown[0]!r}; allowed: {', '.join(sorted(_PROGRAMME_KEYS))}")
+    for key in ("name", "title", "source"):
+        if not isinstance(d.get(key), str) or not d[key].strip():
+            raise ProgrammeError(f"{where}: {key} is required (text)")
+    mode = d.get("mode", "all")
+    if mode not in MODES:
+        raise ProgrammeError(f"{where}: mode {mode!r}; allowed: {', '.join(MODES)}")
+    ex = d.get("exercise")
+    if not isinstance(ex, list) or not ex:
+        raise ProgrammeError(f"{where}: at least one [[exercise]] is required")
+    exercises = tuple(parse_exercise(e, f"{where} exercise #{i + 1}") for i, e in enumerate(ex))
+    names = [e.name for e in exercises]
+    if len(set(names)) != len(names):
+        raise ProgrammeError(f"{where}: exercise names must be unique ({', '.join(names)})")
+    weeks = d.get("weeks")
+    sfm = d.get("switch_after_symptom_free_months")
+    return Programme(
+        name=d["name"], title=d["title"], source=d["source"], mode=mode,
+        days_per_week=_number(where, "days_per_week", d.get("days_per_week", 7), float, 0.5, 7),
+        sessions_per_day=_number(where, "sessions_per_day", d.get("sessions_per_day", 1), int, 1, 6),
+        weeks=None if weeks is None else _number(where, "weeks", weeks, float, 1, 520),
+        exercises=exercises, next_programme=d.get("next_programme"),
+        switch_after_symptom_free_months=None if sfm is None else _number(where, "switch_after_symptom_free_months", sfm, float, 0, 60),
+        notes=str(d.get("notes", "")))
+
+
+def _builtin_dir():
+    return resources.files("device") / "programmes"
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.name[:-5] for p in _builtin_dir().iterdir() if p.name.endswith(".toml"))
+
+
+def load_programme(name_or_path: str | Path) -> Programme:
+    """A built-in programme by name, or a TOML file by path."""
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or p.exists():
+        try:
+            text, where = p.read_text(encoding="utf-8"), str(p)
+        except OSError as e:
+            raise ProgrammeError(f"{p}: cannot read the programme ({e.strerror})") from None
+    else:
+        f = _builtin_dir() / f"{name_or_path}.toml"
+        if not f.is_file():
+            raise ProgrammeError(f"unknown programme {str(name_or_path)!r}; built in: {', '.join(builtin_names())} "
+                                 f"(or give a .toml file)")
+        text, where = f.read_text(encoding="utf-8"), f"{name_or_path}.toml"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ProgrammeError(f"{where}: not valid TOML ({e})") from None
+    prog = parse_programme(data, where)
+    if prog.next_programme is not None and prog.next_programme not in builtin_names() \
+            and not Path(prog.next_programme).exists():
+        raise ProgrammeError(f"{where}: next_programme {prog.next_programme!r} is not a known programme")
+    return prog
+
+
+def with_targets(ex: Exercise, **targets: Any) -> Exercise:
+    """The exercise with prescribed or progressed targets (validated like the file)."""
+    d = {k: getattr(ex, k) for k in ("name", "title", "kind", "cue")}
+    for k in _EXERCISE_BOUNDS:
+        v = targets.get(k, getattr(ex, k))
+        if v is not None:
+            d[k] = v
+    return parse_exercise(d, f"exercise {ex.name!r}")
