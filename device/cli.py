@@ -130,6 +130,26 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from drivers.bus import on_raspberry_pi
+
+    from .train import TrainOptions, format_summary, run
+
+    overrides = {k: v for k, v in (("reps", args.reps), ("sets", args.sets), ("hold_s", args.hold)) if v is not None}
+    hardware = on_raspberry_pi() and not args.emulate
+    s = run(TrainOptions(programme=args.programme, trainee=args.trainee, speed=args.speed, seed=args.seed,
+                         data_dir=Path(args.data), config=args.config, calibration=args.calibration,
+                         hardware=hardware, overrides=overrides, view=args.view))
+    if args.json:
+        s.pop("latency_s", None)
+        print(json.dumps(s, default=str))
+    else:
+        print(format_summary(s))
+    return 0
+
+
 def format_table(out: dict) -> str:
     unit = out["channels"][0].split("_", 1)[1]
     lines = [f"{out['recording']}: {out['duration_s']:.1f} s at {out['sample_rate_hz']:g} Hz, "
@@ -154,6 +174,16 @@ def _positive_int(v: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"{v} must be at least 1")
     return n
+
+
+def _speed(v: str) -> float:
+    try:
+        x = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{v!r} is not a number") from None
+    if not (x == 0 or 0.1 <= x <= 1000):
+        raise argparse.ArgumentTypeError(f"{v} is outside 0.1–1000 (or 0 for as fast as possible)")
+    return x
 
 
 def _rate(v: str) -> float:
@@ -201,6 +231,27 @@ def build_parser() -> argparse.ArgumentParser:
                     help="replay speed as a multiple of real time (0 = as fast as possible)")
     lv.add_argument("--seed", type=int, default=1, help="simulated trainee's seed")
     lv.set_defaults(func=_cmd_live)
+
+    tr = sub.add_parser("train", help="a guided training session (emulated ADC, mock pins and a "
+                        "simulated trainee when no Pi is present)")
+    tr.add_argument("--programme", default="norwegian_intensive",
+                    help="built-in programme name or a .toml file (default: norwegian_intensive)")
+    tr.add_argument("--trainee", default="correct", choices=("correct", "weak", "bears_down", "forgets_to_relax"),
+                    help="the simulated trainee (emulation only)")
+    tr.add_argument("--speed", type=_speed, default=20.0,
+                    help="emulation speed, × real time (0 = as fast as possible; default 20)")
+    tr.add_argument("--seed", type=int, default=1)
+    tr.add_argument("--data", default="pfmt-data", metavar="DIR", help="where sessions and progress are kept")
+    tr.add_argument("--config", metavar="DEVICE.toml", help="device configuration (default: the reference build)")
+    tr.add_argument("--calibration", metavar="CAL.json", help="the physiotherapist's calibration")
+    tr.add_argument("--reps", type=_positive_int, help="override the prescribed reps (a short session)")
+    tr.add_argument("--sets", type=_positive_int, help="override the prescribed sets")
+    tr.add_argument("--hold", type=float, metavar="S", help="override the prescribed hold (seconds)")
+    tr.add_argument("--view", choices=("auto", "live", "lines", "quiet"), default="auto",
+                    help="terminal view of LEDs, buzzer and signal (default: live on a terminal)")
+    tr.add_argument("--emulate", action="store_true", help="emulate even on a Pi")
+    tr.add_argument("--json", action="store_true", help="print the stored summary as JSON")
+    tr.set_defaults(func=_cmd_train)
 
     c = sub.add_parser("config", help="check a device configuration file (TOML) and print what it sets up")
     c.add_argument("file", nargs="?", help="device configuration (default: the built-in reference build)")

@@ -1,0 +1,141 @@
+"""Progression and adherence: the trainee's current targets, how they rise, and how much of the
+prescription was done. Kept in ``progress.json`` beside the sessions (written atomically).
+
+Rules (DESIGN.md): a session is *secure* for an exercise when its share of good repetitions
+reaches ``secure_ratio`` (or ``secure_in_a_row`` good reps in a row); after ``secure_sessions``
+secure sessions the exercise progresses one step — a longer hold (up to ``hold_max_s``), the
+quick lifts added once holds of ``quick_lifts_after_hold_s`` succeed, one more rep (up to
+``reps_max``); in a sequence programme an exercise at its top targets hands over to the next.
+Intensive → maintenance once the programme's weeks are done and the trainee has been symptom-free
+for the prescribed months (recorded by the physiotherapist).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from .errors import InputError
+from .programme import Exercise, Programme, load_programme, with_targets
+from .recording import atomic_write
+
+TARGET_KEYS = ("hold_s", "quick_lifts", "reps")
+
+
+class Progress:
+    def __init__(self, path: Path, state: dict) -> None:
+        self.path, self.state = path, state
+
+    @classmethod
+    def load(cls, data_dir: Path, programme: Programme, today: dt.date) -> "Progress":
+        path = Path(data_dir) / "progress.json"
+        if path.exists():
+            try:
+                state = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as e:
+                raise InputError(f"{path}: the progress file is unreadable ({e}); restore it from a "
+                                 f"backup or delete it to start the programme afresh") from None
+            if not isinstance(state, dict) or "programme" not in state:
+                raise InputError(f"{path}: not a pfmt progress file")
+            if state["programme"] == programme.name:
+                return cls(path, state)
+        state = {"programme": programme.name, "started": today.isoformat(), "current": 0,
+                 "targets": {}, "secure": {}, "symptom_free_since": None, "sessions": [],
+                 "history": []}
+        return cls(path, state)
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(self.path) as f:
+            f.write(json.dumps(self.state, indent=1).encode())
+
+    # --- today's exercises -------------------------------------------------------------------
+    def exercises(self, programme: Programme) -> list[Exercise]:
+        """The exercises of the next session with the trainee's current targets."""
+        chosen = programme.exercises
+        if programme.mode == "sequence":
+            chosen = (programme.exercises[min(self.state["current"], len(programme.exercises) - 1)],)
+        return [with_targets(e, **self.state["targets"].get(e.name, {})) for e in chosen]
+
+    # --- after a session ---------------------------------------------------------------------
+    def record(self, programme: Programme, summary: dict, when: dt.datetime) -> list[str]:
+        """Log the session, apply the progression rules; returns the changes in words."""
+        self.state["sessions"].append({"date": when.date().isoformat(), "time": when.isoformat(timespec="seconds"),
+                                       "programme": programme.name, "completed": summary["completed"]})
+        changes: list[str] = []
+        if summary["completed"]:
+            for d in summary["dose"]:
+                changes += self._progress(programme, programme.exercise(d["exercise"]),
+                                          [r for r in summary["reps"] if r["exercise"] == d["exercise"]])
+        switch = self._maybe_switch(programme, when.date())
+        if switch:
+            changes.append(switch)
+        if changes:
+            self.state["history"].append({"date": when.date().isoformat(), "changes": changes})
+        return changes
+
+    def _progress(self, programme: Programme, base: Exercise, reps: list[dict]) -> list[str]:
+        ex = with_targets(base, **self.state["targets"].get(base.name, {}))
+        good = [bool(r["good"]) for r in reps]
+        run = best = 0
+        for g in good:
+            run = run + 1 if g else 0
+            best = max(best, run)
+        secure = bool(good) and (sum(good) / len(good) >= ex.secure_ratio or
+                                 (ex.secure_in_a_row is not None and best >= ex.secure_in_a_row))
+        n = self.state["secure"].get(ex.name, 0) + 1 if secure else 0
+        self.state["secure"][ex.name] = n
+        if n < ex.secure_sessions:
+            return []
+        self.state["secure"][ex.name] = 0
+        t = dict(self.state["targets"].get(ex.name, {}))
+        out = []
+        at_top = True
+        if ex.hold_max_s is not None and ex.hold_s < ex.hold_max_s:
+            t["hold_s"] = min(ex.hold_max_s, ex.hold_s + ex.hold_step_s)
+            out.append(f"{ex.name}: hold {ex.hold_s:g} → {t['hold_s']:g} s")
+            at_top = False
+        if ex.quick_lifts_max and ex.quick_lifts < ex.quick_lifts_max and \
+                ex.quick_lifts_after_hold_s is not None and ex.hold_s >= ex.quick_lifts_after_hold_s:
+            t["quick_lifts"] = ex.quick_lifts_max
+            out.append(f"{ex.name}: quick lifts {ex.quick_lifts} → {ex.quick_lifts_max} (holds of "
+                       f"{ex.hold_s:g} s succeed)")
+        if ex.reps_max is not None and ex.reps < ex.reps_max:
+            t["reps"] = ex.reps + 1
+            out.append(f"{ex.name}: reps {ex.reps} → {ex.reps + 1}")
+        self.state["targets"][ex.name] = t
+        names = [e.name for e in programme.exercises]
+        if programme.mode == "sequence" and at_top and names.index(ex.name) < len(names) - 1:
+            self.state["current"] = names.index(ex.name) + 1
+            out.append(f"next exercise: {names[self.state['current']]} ({ex.name} is secure)")
+        return out
+
+    def _maybe_switch(self, programme: Programme, today: dt.date) -> str | None:
+        if not programme.next_programme or programme.weeks is None:
+            return None
+        started = dt.date.fromisoformat(self.state["started"])
+        sfs = self.state.get("symptom_free_since")
+        if (today - started).days < 7 * programme.weeks or not sfs:
+            return None
+        months = (today - dt.date.fromisoformat(sfs)).days / 30.44
+        if months < (programme.switch_after_symptom_free_months or 0):
+            return None
+        nxt = load_programme(programme.next_programme)
+        self.state.update({"programme": nxt.name, "started": today.isoformat(), "current": 0,
+                           "targets": {}, "secure": {}})
+        return f"programme: {programme.name} → {nxt.name} ({programme.weeks:g} weeks done, " \
+               f"symptom-free {months:.0f} months)"
+
+    # --- adherence ---------------------------------------------------------------------------
+    def adherence(self, programme: Programme, today: dt.date) -> dict:
+        """Sessions done against the prescription, today and over the last 7 days."""
+        done = [dt.date.fromisoformat(s["date"]) for s in self.state["sessions"] if s.get("completed")]
+        per_week = programme.days_per_week * programme.sessions_per_day
+        week = sum(1 for d in done if 0 <= (today - d).days < 7)
+        today_n = sum(1 for d in done if d == today)
+        daily = programme.days_per_week >= 7
+        due_today = (programme.sessions_per_day - today_n) if daily else \
+            (1 if week < per_week and today_n == 0 else 0)
+        return {"today_done": today_n, "due_today": max(0, due_today),
+                "week_done": week, "week_prescribed": per_week,
+                "week_adherence_pct": round(100 * min(week / per_week, 1.0), 0) if per_week else None}

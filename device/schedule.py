@@ -1,0 +1,83 @@
+"""The timeline of a session: every phase of every repetition, with the cue that starts it.
+
+The device paces the trainee (as the leaflets do): the schedule is laid out from the exercise's
+targets before the session starts, and a pause (button) shifts everything after it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .programme import GET_READY_S, QUICK_LIFT_S, RELEASE_S, SQUEEZE_LEAD_S, Exercise
+
+#: Cue pattern that opens each phase (drivers.feedback.PATTERNS names).
+PHASE_CUE = {"get_ready": "get_ready", "squeeze": "squeeze", "hold": None, "quick_lift": "quick_lift",
+             "release": "release", "rest": "rest", "set_rest": "set_done", "done": "session_done"}
+
+
+@dataclass
+class Phase:
+    kind: str  # get_ready | squeeze | hold | quick_lift | release | rest | set_rest | done
+    start: float
+    end: float
+    exercise: int  # index into the session's exercise list
+    set: int  # 1-based
+    rep: int  # 1-based; 0 for set_rest/done
+    cue: str | None
+
+
+@dataclass
+class Rep:
+    """Where one repetition sits on the timeline."""
+
+    exercise: int
+    set: int
+    rep: int
+    squeeze_at: float
+    hold_from: float
+    release_at: float
+    rest_end: float
+
+
+def build(exercises: list[Exercise], start: float = 0.0) -> tuple[list[Phase], list[Rep]]:
+    phases: list[Phase] = []
+    reps: list[Rep] = []
+    t = start
+
+    def add(kind: str, seconds: float, ei: int, s: int, r: int) -> None:
+        nonlocal t
+        phases.append(Phase(kind, t, t + seconds, ei, s, r, PHASE_CUE[kind]))
+        t += seconds
+
+    for ei, ex in enumerate(exercises):
+        for s in range(1, ex.sets + 1):
+            for r in range(1, ex.reps + 1):
+                add("get_ready", GET_READY_S, ei, s, r)
+                squeeze_at = t
+                add("squeeze", SQUEEZE_LEAD_S, ei, s, r)
+                hold_from = t
+                add("hold", ex.hold_s, ei, s, r)
+                for _ in range(ex.quick_lifts):
+                    add("quick_lift", QUICK_LIFT_S, ei, s, r)
+                release_at = t
+                add("release", RELEASE_S, ei, s, r)
+                add("rest", ex.rest_s, ei, s, r)
+                reps.append(Rep(ei, s, r, squeeze_at, hold_from, release_at, t))
+            last = ei == len(exercises) - 1 and s == ex.sets
+            if not last:
+                add("set_rest", ex.set_rest_s if s < ex.sets else 10.0, ei, s, 0)
+    add("done", 0.0, len(exercises) - 1, exercises[-1].sets if exercises else 0, 0)
+    return phases, reps
+
+
+def shift(phases: list[Phase], reps: list[Rep], after: float, dt: float) -> None:
+    """A pause of ``dt`` seconds at time ``after``: everything not yet started moves later."""
+    for p in phases:
+        if p.start >= after:
+            p.start += dt
+            p.end += dt
+        elif p.end > after:
+            p.end += dt
+    for r in reps:
+        for k in ("squeeze_at", "hold_from", "release_at", "rest_end"):
+            if getattr(r, k) >= after:
+                setattr(r, k, getattr(r, k) + dt)

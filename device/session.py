@@ -1,0 +1,353 @@
+"""The session runner: sample blocks → pipeline → judgement → feedback, in real time.
+
+It walks the schedule (cues at each phase), shows live strength against the target on the bar,
+judges every repetition from the pipeline's contraction — held long enough, reached the target
+%MVC, quick lifts done, relaxed afterwards, a correct lift — and warns at once: bearing down or
+accessory effort as soon as the pipeline knows the kind (about 1 s into the squeeze), failure to
+relax as soon as the release is overdue. The same loop runs on the Pi and on emulated hardware;
+only the block source, the feedback object and the clock differ.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+
+from .calibration import Calibration
+from .pipeline.detect import Event, Pipeline
+from .pipeline.measure import RELAX_FRAC
+from .programme import Exercise, Programme
+from .recording import Channel
+from . import schedule as sched
+
+HOLD_OK = 0.9  # a hold counts when it lasts this share of the prescribed hold
+NOT_RELAXED_AFTER_S = 1.5  # still above RELAXED_BELOW of the rep's peak this long after "release" ...
+HELD_ON_S = 0.8  # ... having stayed there this long without a break
+RELAXED_BELOW = RELAX_FRAC  # relaxed = back under this share of the peak, as the pipeline judges it
+MATCH_EARLY_S = 1.0  # a contraction may start this long before the "squeeze" cue
+
+
+class BlockSource(Protocol):
+    def next_block(self): ...
+
+
+@dataclass
+class RepResult:
+    exercise: str
+    set: int
+    rep: int
+    prescribed_hold_s: float
+    prescribed_quick_lifts: int
+    target_mvc_pct: float
+    detected: bool = False
+    onset_s: float | None = None
+    hold_s: float | None = None
+    peak: float | None = None
+    mvc_pct: float | None = None
+    flicks: int | None = None
+    kind: str | None = None
+    relaxed: bool | None = None
+    held: bool | None = None
+    reached: bool | None = None
+    quick_lifts_done: bool | None = None
+    correct: bool | None = None
+    good: bool = False
+    below_rest: bool | None = None  # hypopressive: did the pressure fall below rest
+    warnings: list[str] = field(default_factory=list)
+    sensor_fault: bool = False
+    judged_at_s: float | None = None
+
+
+@dataclass
+class Warning_:
+    time_s: float
+    pattern: str
+    exercise: str
+    set: int
+    rep: int
+    known_from_s: float  # when the evidence became available in signal time
+
+
+class SessionRunner:
+    def __init__(self, programme: Programme, exercises: list[Exercise], channels: tuple[Channel, ...],
+                 fs: float, source: BlockSource, feedback, clock, calibration: Calibration | None = None,
+                 view: Callable[["SessionRunner", float], None] | None = None,
+                 schedule_start: float | None = None) -> None:
+        self.programme, self.exercises = programme, exercises
+        self.channels, self.fs = channels, fs
+        self.source, self.feedback, self.clock = source, feedback, clock
+        self.cal = calibration or Calibration()
+        self.pipeline = Pipeline(channels, fs, self.cal)
+        pel = self.cal.get("pelvic")
+        self.span = pel.span(channels[0].modality) if pel else None
+        self.view = view
+        self.schedule_start = schedule_start  # None: one second after the first sample
+        self.phases: list[sched.Phase] = []
+        self.reps: list[sched.Rep] = []
+        self.results: list[RepResult] = []
+        self.warnings: list[Warning_] = []
+        self.sensor_events: list[dict] = []
+        self.phase_i = -1
+        self.rise = 0.0
+        self.peak_seen = 0.0
+        self.faulty: set[str] = set()
+        self.blocks = 0
+        self.samples = 0
+        self.latency: list[tuple[float, float]] = []  # (first-sample age, last-sample age) at output
+        self.t0: float | None = None
+        self._open: dict[int, dict] = {}
+        self.started_wall = time.time()
+
+    # --- the loop ----------------------------------------------------------------------------
+    def run(self) -> dict:
+        while True:
+            block = self.source.next_block()
+            if block is None:
+                break
+            if self.step(block):
+                break
+        return self.summary()
+
+    def step(self, block) -> bool:
+        """Handle one block; True when the session is over."""
+        if len(block.t) == 0 and not block.events:
+            return False
+        now = float(block.t[-1]) if len(block.t) else self.clock.now()
+        if self.t0 is None:
+            self.t0 = float(block.t[0])
+            ex = self.exercises
+            start = self.t0 + 1.0 if self.schedule_start is None else self.schedule_start
+            self.phases, self.reps = sched.build(ex, start=start)
+            self.results = [RepResult(ex[r.exercise].name, r.set, r.rep, ex[r.exercise].hold_s,
+                                      ex[r.exercise].quick_lifts, 100 * ex[r.exercise].target_mvc)
+                            for r in self.reps]
+        self.blocks += 1
+        self.samples += len(block.t)
+        for e in block.events:
+            self._sensor_event(e)
+        events = self.pipeline.process(block.t, block.values) if len(block.t) else []
+        self.rise = self._live_rise()
+        for ev in events:
+            self._pipeline_event(ev)
+        done = self._advance(now)
+        self._check_relaxation(now)
+        self._finalise_due(now)
+        target = self._target_level()
+        if target:
+            self.feedback.strength(self.rise / target)
+        self.feedback.player.tick(now)
+        if len(block.t):
+            out = self.clock.now()
+            self.latency.append((out - float(block.t[0]), out - float(block.t[-1])))
+        if self.view is not None:
+            self.view(self, now)
+        return done
+
+    # --- schedule and cues -------------------------------------------------------------------
+    def current_phase(self) -> sched.Phase | None:
+        return self.phases[self.phase_i] if 0 <= self.phase_i < len(self.phases) else None
+
+    def _advance(self, now: float) -> bool:
+        while self.phase_i + 1 < len(self.phases) and self.phases[self.phase_i + 1].start <= now:
+            self.phase_i += 1
+            p = self.phases[self.phase_i]
+            if p.cue:
+                self.feedback.player.play(p.cue)
+            if p.kind == "hold":
+                self._ticks = [p.start + k for k in range(1, int(p.end - p.start) + 1) if p.start + k < p.end]
+            if p.kind == "done":
+                for i in range(len(self.results)):
+                    self._judge(i, now)
+                return True
+        p = self.current_phase()
+        if p is not None and p.kind == "hold":
+            while self._ticks and self._ticks[0] <= now:
+                self._ticks.pop(0)
+                self.feedback.player.play("hold_tick")  # the countdown, one tick a second
+        return False
+
+    def remaining_in_phase(self, now: float) -> float:
+        p = self.current_phase()
+        return max(0.0, p.end - now) if p else 0.0
+
+    # --- live signal -------------------------------------------------------------------------
+    def _live_rise(self) -> float:
+        p = self.pipeline
+        h = p.hist
+        if h.end <= h.start:
+            return 0.0
+        v = float(h.x(h.end - 1, h.end, 0)[0])
+        det = p.pelvic
+        base = det.c["pre"][0] if det.busy and det.c else det._b
+        return v - base
+
+    def _target_level(self) -> float | None:
+        """The current exercise's target rise in the channel's unit (None until known)."""
+        p = self.current_phase()
+        if p is None:
+            return None
+        ex = self.exercises[p.exercise]
+        if self.span:
+            return ex.target_mvc * self.span
+        self.peak_seen = max(self.peak_seen, self.rise)
+        return ex.target_mvc * self.peak_seen if self.peak_seen > 0 else None
+
+    # --- events ------------------------------------------------------------------------------
+    def _rep_at(self, t: float) -> int | None:
+        """Index of the repetition whose squeeze window contains signal time t."""
+        for i, r in enumerate(self.reps):
+            if r.squeeze_at - MATCH_EARLY_S <= t < r.release_at:
+                return i
+        return None
+
+    def _pipeline_event(self, ev: Event) -> None:
+        if ev.type == "kind":
+            i = self._rep_at(ev.time_s)
+            kind = ev.data.get("kind")
+            if i is not None and kind in ("bear_down", "accessory"):
+                self._warn(i, f"warning_{kind}", ev.known_at_s)
+        elif ev.type == "contraction":
+            i = self._rep_at(ev.time_s)
+            if i is None:
+                return
+            res = self.results[i]
+            if res.detected and res.judged_at_s is not None:
+                return
+            if res.detected and (res.hold_s or 0) >= (ev.data.get("hold_s") or 0):
+                return  # keep the main contraction of the rep, not a later small one
+            d = ev.data
+            res.detected = True
+            res.onset_s, res.hold_s, res.peak = d["onset_s"], d["hold_s"], d["peak"]
+            res.mvc_pct, res.flicks, res.kind, res.relaxed = d.get("mvc_pct"), d["flicks"], d["kind"], d["relaxed"]
+            if d["kind"] in ("bear_down", "accessory") and f"warning_{d['kind']}" not in res.warnings:
+                self._warn(i, f"warning_{d['kind']}", ev.known_at_s)
+            if not d["relaxed"] and "warning_not_relaxed" not in res.warnings:
+                self._warn(i, "warning_not_relaxed", ev.known_at_s)
+
+    def _sensor_event(self, e) -> None:
+        self.sensor_events.append({"kind": e.kind, "time_s": float(e.t), "channel": e.channel,
+                                   "detail": e.detail})
+        key = e.channel or "bus"
+        if e.kind in ("saturated", "unplugged", "i2c_error", "stuck"):
+            self.faulty.add(key)
+            self.feedback.player.play("sensor_fault")
+            i = self._rep_at(float(e.t))
+            if i is not None:
+                self.results[i].sensor_fault = True
+        elif e.kind in ("sensor_ok", "i2c_ok"):
+            self.faulty.discard(key)
+
+    def _warn(self, i: int, pattern: str, known_from: float) -> None:
+        res = self.results[i]
+        if pattern in res.warnings:
+            return
+        res.warnings.append(pattern)
+        self.feedback.player.play(pattern)
+        self.warnings.append(Warning_(self.clock.now(), pattern, res.exercise, res.set, res.rep, known_from))
+
+    def _check_relaxation(self, now: float) -> None:
+        """Warn during the rest if the squeeze has not been let go: the level stays above half
+        the rep's peak for ``HELD_ON_S`` without a break (a cough is far shorter)."""
+        for i, r in enumerate(self.reps):
+            if r.squeeze_at <= now < r.release_at:
+                st = self._open.setdefault(i, {"peak": 0.0, "sum": 0.0, "n": 0, "above": None})
+                st["peak"] = max(st["peak"], self.rise)
+                if now >= r.hold_from:
+                    st["sum"] += self.rise
+                    st["n"] += 1
+            elif r.release_at + NOT_RELAXED_AFTER_S - HELD_ON_S <= now < r.rest_end:
+                res, st = self.results[i], self._open.get(i)
+                if st is None or "warning_not_relaxed" in res.warnings or \
+                        self.exercises[r.exercise].kind == "hypopressive" or st["peak"] <= 0:
+                    continue
+                if self.rise > RELAXED_BELOW * st["peak"]:
+                    st["above"] = now if st["above"] is None else st["above"]
+                    if now - st["above"] >= HELD_ON_S and now >= r.release_at + NOT_RELAXED_AFTER_S:
+                        self._warn(i, "warning_not_relaxed", now)
+                else:
+                    st["above"] = None
+
+    def _finalise_due(self, now: float) -> None:
+        for i, r in enumerate(self.reps):
+            if self.results[i].judged_at_s is None and now >= r.rest_end + 0.5 and \
+                    (self.results[i].detected or now >= r.rest_end + 2.5):
+                self._judge(i, now)
+
+    # --- judgement ---------------------------------------------------------------------------
+    def _judge(self, i: int, now: float) -> None:
+        res = self.results[i]
+        if res.judged_at_s is not None:
+            return
+        ex = self.exercises[self.reps[i].exercise]
+        res.judged_at_s = now
+        st = self._open.get(i, {})
+        if ex.kind == "hypopressive":
+            mean = st.get("sum", 0.0) / st["n"] if st.get("n") else 0.0
+            res.below_rest = mean < 0.0
+            res.correct = res.kind not in ("bear_down", "accessory")
+            res.good = bool(res.below_rest and res.correct and not res.sensor_fault)
+            return
+        if not res.detected:
+            res.good = False
+            return
+        res.held = res.hold_s is not None and res.hold_s >= HOLD_OK * ex.hold_s
+        if res.mvc_pct is not None:
+            res.reached = res.mvc_pct >= 100 * ex.target_mvc
+        res.quick_lifts_done = (res.flicks or 0) >= ex.quick_lifts if ex.quick_lifts else None
+        if "warning_not_relaxed" in res.warnings:
+            res.relaxed = False  # the live check saw the level held up through the rest
+        res.correct = res.kind not in ("bear_down", "accessory")
+        res.good = bool(res.held and res.reached is not False and res.quick_lifts_done is not False
+                        and res.relaxed and res.correct and not res.sensor_fault)
+
+    # --- summary -----------------------------------------------------------------------------
+    def summary(self) -> dict:
+        if self.t0 is None:
+            return {"programme": self.programme.name, "completed": False, "reps": [], "sets": [],
+                    "dose": [], "warnings": []}
+        now = self.clock.now()
+        for i in range(len(self.results)):
+            self._judge(i, now)
+        done_phase = self.current_phase()
+        completed = done_phase is not None and done_phase.kind == "done"
+        sets = []
+        for ei, ex in enumerate(self.exercises):
+            for s in range(1, ex.sets + 1):
+                rs = [r for r, rp in zip(self.results, self.reps) if rp.exercise == ei and rp.set == s]
+                holds = [r.hold_s for r in rs if r.hold_s is not None]
+                sets.append({"exercise": ex.name, "set": s, "reps": len(rs),
+                             "good": sum(r.good for r in rs),
+                             "detected": sum(r.detected for r in rs),
+                             "mean_hold_s": round(float(np.mean(holds)), 2) if holds else None,
+                             "mean_mvc_pct": _mean([r.mvc_pct for r in rs]),
+                             "bear_down": sum(r.kind == "bear_down" for r in rs),
+                             "accessory": sum(r.kind == "accessory" for r in rs),
+                             "not_relaxed": sum(r.relaxed is False for r in rs)})
+        dose = []
+        for ei, ex in enumerate(self.exercises):
+            rs = [(r, rp) for r, rp in zip(self.results, self.reps) if rp.exercise == ei]
+            done = [(r, rp) for r, rp in rs if rp.rest_end <= now + 1e-6 or completed]
+            dose.append({"exercise": ex.name, "title": ex.title, "kind": ex.kind,
+                         "prescribed": {"reps": ex.reps, "sets": ex.sets, "hold_s": ex.hold_s,
+                                        "quick_lifts": ex.quick_lifts, "rest_s": ex.rest_s,
+                                        "set_rest_s": ex.set_rest_s, "target_mvc_pct": 100 * ex.target_mvc},
+                         "done": {"reps": len(done), "sets": len({rp.set for _, rp in done}),
+                                  "good_reps": sum(r.good for r, _ in done),
+                                  "total_hold_s": round(sum(r.hold_s or 0.0 for r, _ in done), 1)}})
+        return {
+            "programme": self.programme.name, "programme_title": self.programme.title,
+            "completed": completed, "duration_s": round(now - self.t0, 1),
+            "calibrated": self.span is not None,
+            "reps": [asdict(r) for r in self.results],
+            "sets": sets, "dose": dose,
+            "warnings": [asdict(w) for w in self.warnings],
+            "sensor_events": self.sensor_events,
+        }
+
+
+def _mean(xs) -> float | None:
+    xs = [x for x in xs if x is not None and not (isinstance(x, float) and math.isnan(x))]
+    return round(float(np.mean(xs)), 1) if xs else None

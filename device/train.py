@@ -1,0 +1,199 @@
+"""``pfmt train``: a whole guided session — on the Pi's hardware, or on the emulated ADC and
+mock pins with a simulated trainee — then the summary, the stored session and the progression."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .calibration import Calibration
+from .errors import InputError
+from .programme import Programme, load_programme, with_targets
+from .progress import Progress
+from .recording import Channel, atomic_write
+from .schedule import build
+from .session import SessionRunner
+from .trainee import plan
+
+SCHEDULE_START_S = 2.0  # the first cue, on the session clock (time to learn the resting level)
+
+
+@dataclass
+class TrainOptions:
+    programme: str = "norwegian_intensive"
+    trainee: str = "correct"
+    speed: float = 20.0  # × real time; 0 = as fast as possible (virtual clock)
+    seed: int = 1
+    data_dir: Path = Path("pfmt-data")
+    config: str | None = None
+    calibration: str | None = None
+    hardware: bool = False
+    overrides: dict = field(default_factory=dict)  # reps/sets/hold_s for a short session
+    view: str = "auto"  # auto | live | lines | quiet
+    today: dt.date | None = None
+
+
+def run(opts: TrainOptions) -> dict:
+    """Run one session; returns the stored summary (with the trainee's truth when simulated)."""
+    from drivers.clock import ScaledClock, VirtualClock
+    from drivers.config import default_config, load_config
+    from drivers import rig as rigs
+
+    programme = load_programme(opts.programme)
+    now = dt.datetime.now()
+    today = opts.today or now.date()
+    progress = Progress.load(opts.data_dir, programme, today)
+    programme = load_programme(progress.state["programme"]) if progress.state["programme"] != programme.name else programme
+    exercises = [with_targets(e, **opts.overrides) for e in progress.exercises(programme)]
+    config = load_config(opts.config) if opts.config else default_config("pressure", abdominal=True)
+    channels = tuple(Channel.parse(c.name) for c in config.channels)
+    truth = None
+    if opts.hardware:  # pragma: no cover - needs a Pi
+        if not opts.calibration:
+            raise InputError("training on the device needs the physiotherapist's calibration "
+                             "(--calibration CAL.json)")
+        from .calibration import load_calibration
+        cal = load_calibration(opts.calibration)
+        from drivers.clock import RealClock
+        clock = RealClock()
+        rig = rigs.hardware(config, clock)
+        start = None
+    else:
+        _, reps = build(exercises, start=SCHEDULE_START_S)
+        duration = reps[-1].rest_end + 15.0 if reps else 10.0
+        rec, truth, cal = plan(opts.trainee, exercises, reps, duration, seed=opts.seed)
+        if opts.calibration:
+            from .calibration import load_calibration
+            cal = load_calibration(opts.calibration)
+        signals = {c.role: (rec.time_s, rec.data[:, i]) for i, c in enumerate(rec.channels)}
+        clock = VirtualClock() if opts.speed == 0 else ScaledClock(opts.speed)
+        rig = rigs.emulated(config, clock, signals, threaded=opts.speed != 0, seed=opts.seed)
+        start = SCHEDULE_START_S
+    view = make_view(opts.view, opts.speed)
+    runner = SessionRunner(programme, exercises, channels, config.rate_hz, rig, rig.feedback, clock,
+                           cal, view=view, schedule_start=start)
+    rig.start()
+    try:
+        summary = runner.run()
+    finally:
+        rig.close()
+        if view is not None:
+            view.close()
+    summary["started_at"] = now.isoformat(timespec="seconds")
+    summary["trainee"] = None if opts.hardware else opts.trainee
+    summary["sampler"] = {"frames": rig.sampler.stats.frames, "skipped": rig.sampler.stats.skipped,
+                          "overflows": rig.sampler.stats.overflows}
+    changes = progress.record(programme, summary, now if opts.today is None else
+                              dt.datetime.combine(today, now.time()))
+    summary["progression"] = changes
+    summary["adherence"] = progress.adherence(programme, today)
+    summary["patterns"] = [(round(t, 3), n) for t, n in rig.feedback.player.started]
+    path = store(opts.data_dir, summary, now)
+    progress.save()
+    summary["stored_at"] = str(path)
+    if truth is not None:
+        summary["truth"] = truth["contractions"]
+    summary["latency_s"] = runner.latency
+    return summary
+
+
+def store(data_dir: Path, summary: dict, when: dt.datetime) -> Path:
+    """The session summary as JSON, written atomically and readable by the device user only."""
+    path = Path(data_dir) / "sessions" / f"{when.strftime('%Y%m%dT%H%M%S')}-{summary['programme']}.json"
+    with atomic_write(path) as f:
+        f.write(json.dumps(summary, indent=1, default=_jsonable).encode())
+    return path
+
+
+def _jsonable(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# --- the terminal view -------------------------------------------------------------------------
+class LiveView:
+    """One status line redrawn in place: the LED bar, status LED, buzzer, phase and signal."""
+
+    COLOUR_MARK = {"off": "·", "guide": "B", "correct": "G", "warning": "R", "caution": "A", "rest": "b"}
+
+    def __init__(self, live: bool, every_s: float = 0.1) -> None:
+        self.live, self.every_s = live, every_s
+        self._last = -1.0
+        self._phase = None
+
+    def __call__(self, runner: SessionRunner, now: float) -> None:
+        p = runner.current_phase()
+        fb = runner.feedback
+        if not self.live:
+            if p is not None and (p.kind, p.exercise, p.set, p.rep) != self._phase and p.kind in ("get_ready", "set_rest", "done"):
+                self._phase = (p.kind, p.exercise, p.set, p.rep)
+                self._line(runner, now, p)
+            return
+        if now - self._last < self.every_s:
+            return
+        self._last = now
+        n = len(fb.bar)
+        lit = max(0, fb._lit)
+        bar = "█" * lit + "░" * (n - lit)
+        colour, tone = fb.player._state
+        ex = runner.exercises[p.exercise] if p else None
+        phase = f"{p.kind:10s} {runner.remaining_in_phase(now):4.1f}s" if p else "starting"
+        where = f"{ex.name} set {p.set}/{ex.sets} rep {p.rep}/{ex.reps}" if p and p.rep else (ex.name if ex else "")
+        sound = f"♪{tone:5.0f}Hz" if tone else "       "
+        warn = runner.warnings[-1].pattern.replace("warning_", "⚠ ") if runner.warnings and now - runner.warnings[-1].time_s < 2 else ""
+        sys.stdout.write(f"\r[{bar}] {self.COLOUR_MARK.get(colour, '?')} {sound} {phase} {where:32s} "
+                         f"rise {runner.rise:5.1f} {warn:16s}")
+        sys.stdout.flush()
+
+    def _line(self, runner, now, p) -> None:
+        ex = runner.exercises[p.exercise]
+        done = [r for r in runner.results if r.judged_at_s is not None]
+        good = sum(r.good for r in done)
+        print(f"t={now - (runner.t0 or 0):6.1f}s {p.kind:9s} {ex.name} set {p.set}/{ex.sets}"
+              + (f" rep {p.rep}/{ex.reps}" if p.rep else "") + f"  judged {len(done)}, good {good}, "
+              f"warnings {len(runner.warnings)}")
+
+    def close(self) -> None:
+        if self.live:
+            sys.stdout.write("\n")
+
+
+def make_view(kind: str, speed: float) -> LiveView | None:
+    if kind == "quiet":
+        return None
+    if kind == "auto":
+        kind = "live" if sys.stdout.isatty() and speed != 0 else "lines"
+    return LiveView(kind == "live")
+
+
+def format_summary(s: dict) -> str:
+    lines = [f"{s['programme_title']} — {'completed' if s['completed'] else 'stopped early'} in "
+             f"{s['duration_s']:.0f} s" + ("" if s["calibrated"] else " (uncalibrated: %MVC unknown)")]
+    lines.append(f"{'exercise':14s} {'set':>3s} {'rep':>3s} {'hold':>6s} {'peak':>6s} {'%MVC':>5s} "
+                 f"{'flicks':>6s} {'kind':9s} {'relaxed':7s} {'result':6s} warnings")
+    for r in s["reps"]:
+        f = lambda v, fmt: (fmt.format(v) if v is not None else "—")  # noqa: E731
+        lines.append(f"{r['exercise']:14s} {r['set']:3d} {r['rep']:3d} {f(r['hold_s'], '{:5.1f}s'):>6s} "
+                     f"{f(r['peak'], '{:6.1f}'):>6s} {f(r['mvc_pct'], '{:5.0f}'):>5s} {f(r['flicks'], '{:d}'):>6s} "
+                     f"{str(r['kind'] or '—'):9s} {f(r['relaxed'], '{}'):7s} {'good' if r['good'] else 'redo':6s} "
+                     f"{', '.join(w.replace('warning_', '') for w in r['warnings'])}")
+    for st in s["sets"]:
+        lines.append(f"set {st['set']} of {st['exercise']}: {st['good']}/{st['reps']} good, mean hold "
+                     f"{st['mean_hold_s']} s, mean %MVC {st['mean_mvc_pct']}, bear-down {st['bear_down']}, "
+                     f"accessory {st['accessory']}, not relaxed {st['not_relaxed']}")
+    for d in s["dose"]:
+        p, dn = d["prescribed"], d["done"]
+        lines.append(f"dose {d['exercise']}: prescribed {p['sets']}×{p['reps']} reps, hold {p['hold_s']:g} s, "
+                     f"{p['quick_lifts']} quick lifts, rest {p['rest_s']:g} s, target {p['target_mvc_pct']:.0f} %MVC; "
+                     f"done {dn['reps']} reps in {dn['sets']} sets, {dn['good_reps']} good, {dn['total_hold_s']:g} s held")
+    lines.append("progression: " + ("; ".join(s["progression"]) if s["progression"] else "none this session"))
+    a = s["adherence"]
+    lines.append(f"adherence: today {a['today_done']} done, {a['due_today']} still due; last 7 days "
+                 f"{a['week_done']}/{a['week_prescribed']:g} ({a['week_adherence_pct']:.0f} %)")
+    lines.append(f"stored: {s['stored_at']}")
+    return "\n".join(lines)

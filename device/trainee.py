@@ -1,0 +1,57 @@
+"""Simulated trainees for ``pfmt train`` without a Pi: a person who follows the cues of a
+session's schedule — correctly, weakly, bearing down, or forgetting to relax — rendered by the
+physiological simulator. The schedule is known before the session (the device paces it), so
+the whole signal is planned up front and its truth is kept for the tests."""
+from __future__ import annotations
+
+import numpy as np
+
+from .calibration import Calibration
+from .errors import InputError
+from .programme import Exercise
+from .recording import Recording
+from .schedule import Rep
+from .simulate import Squeeze, random_scenario, simulate
+
+TRAINEES = ("correct", "weak", "bears_down", "forgets_to_relax")
+
+
+def plan(trainee: str, exercises: list[Exercise], reps: list[Rep], duration_s: float, seed: int = 1,
+         sample_rate_hz: float = 100.0, coughs: bool = True) -> tuple[Recording, dict, Calibration]:
+    """The trainee's pelvic and abdominal pressure over the whole session (time from 0)."""
+    if trainee not in TRAINEES:
+        raise InputError(f"unknown trainee {trainee!r}; allowed: {', '.join(TRAINEES)}")
+    rng = np.random.default_rng(seed)
+    sc = random_scenario(seed, "pressure", abdominal=True, sample_rate_hz=sample_rate_hz, n_contractions=1)
+    sc.pelvic_mvc = float(rng.uniform(25, 45))
+    sc.respiration_amp = float(rng.uniform(0.3, 0.8))
+    sc.noise = float(rng.uniform(0.05, 0.15))
+    sc.drift = float(rng.uniform(0, 2))
+    sc.squeezes, sc.coughs, sc.posture_steps = [], [], []
+    sc.duration_s = duration_s
+    for r in reps:
+        ex = exercises[r.exercise]
+        react = float(rng.uniform(0.25, 0.5))
+        rise = float(rng.uniform(0.4, 0.7))
+        onset = r.squeeze_at + react
+        plateau = max(0.3, r.release_at - ex.quick_lifts * 1.0 - (onset + rise)) + ex.quick_lifts * 0.55
+        strength = float(min(1.0, ex.target_mvc + rng.uniform(0.12, 0.25)))
+        kind, relaxed, flicks = "lift", True, ex.quick_lifts
+        if ex.kind == "hypopressive":
+            strength, flicks = -float(rng.uniform(0.12, 0.2)), 0
+        if trainee == "weak":
+            # Well short of the target (and, for gentle targets, below what counts as a squeeze).
+            strength = ex.target_mvc * float(rng.uniform(0.5, 0.75)) * (1 if strength > 0 else -0.1)
+            plateau *= float(rng.uniform(0.4, 0.6))
+            flicks = 0
+        elif trainee == "bears_down":
+            kind, flicks, strength = "bear_down", 0, max(abs(strength), 0.6)
+        elif trainee == "forgets_to_relax" and ex.kind != "hypopressive":
+            relaxed = False
+        sc.squeezes.append(Squeeze(onset_s=round(onset, 3), hold_s=plateau, strength=strength, rise_s=rise,
+                                   release_s=float(rng.uniform(0.3, 0.5)), flicks=flicks, kind=kind,
+                                   relaxed=relaxed, fatigue=float(rng.uniform(0.05, 0.15))))
+        if coughs and rng.random() < 0.15 and ex.rest_s >= 4:
+            sc.coughs.append(round(r.release_at + 1.0 + float(rng.uniform(1.5, ex.rest_s - 0.5)), 3))
+    rec, truth, cal = simulate(sc, seed=seed)
+    return rec, truth, Calibration.from_dict(cal)

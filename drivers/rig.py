@@ -1,0 +1,82 @@
+"""Bring the hardware up from the device configuration: the sampler and the feedback devices,
+either on the Pi (I2C bus, ALERT/RDY GPIOs, gpiozero's default pins) or emulated (register-level
+chips fed by signals, gpiozero mock pins) — the same classes either way."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .clock import Clock
+from .config import DeviceConfig
+from .emulator import Ads1x15Emulator, EmulatedI2C, EmulatedReady, array_source
+from .feedback import Feedback
+from .sampler import Block, Sampler
+
+
+@dataclass
+class Rig:
+    sampler: Sampler
+    feedback: Feedback
+    clock: Clock
+    chips: list[Ads1x15Emulator]  # empty on real hardware
+    threaded: bool
+
+    def start(self) -> None:
+        if self.threaded:
+            self.sampler.start()
+            self.feedback.player.start()
+        else:
+            self.sampler.open()
+
+    def next_block(self) -> Block | None:
+        """The next block of samples (waits for it on the device; computes it in virtual time)."""
+        if not self.threaded:
+            return self.sampler.read_block()
+        while True:
+            b = self.sampler.get(timeout=0.5)
+            if b is not None:
+                return b
+
+    def close(self) -> None:
+        self.sampler.stop()
+        self.feedback.close()
+
+
+def emulated(config: DeviceConfig, clock: Clock, signals: dict[str, tuple[np.ndarray, np.ndarray]],
+             threaded: bool, rate_error: float = 0.0, noise_lsb: float = 1.0, seed: int = 0) -> Rig:
+    """Chips fed by ``signals`` (role → (time_s, values in the channel's unit)) and mock pins."""
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    bus = EmulatedI2C(clock, seed=seed)
+    chips = []
+    for a in config.adcs:
+        volts: dict[int, np.ndarray] = {}
+        t_ref = None
+        for c in config.channels:
+            if c.adc != a.address or c.role not in signals:
+                continue
+            t, v = signals[c.role]
+            t_ref = t
+            volts[c.positive] = c.to_volts(np.asarray(v, float))
+            if c.negative is not None:
+                volts[c.negative] = np.zeros_like(volts[c.positive])
+        source = array_source(t_ref, volts) if t_ref is not None else array_source(np.array([0.0, 1.0]), {})
+        chips.append(bus.attach(Ads1x15Emulator(clock, source, model=a.model, address=a.address,
+                                                rate_error=rate_error, noise_lsb=noise_lsb, seed=seed + len(chips))))
+    first = config.adcs[0]
+    ready = EmulatedReady(chips[0], clock) if first.ready_pin is not None else None
+    sampler = Sampler(config, bus, clock, ready)
+    feedback = Feedback(config.pins, clock, pin_factory=MockFactory(pin_class=MockPWMPin))
+    return Rig(sampler, feedback, clock, chips, threaded)
+
+
+def hardware(config: DeviceConfig, clock: Clock) -> Rig:  # pragma: no cover - needs a Pi
+    """The real device: /dev/i2c-N, ALERT/RDY on its GPIO, LEDs/buzzer/button on theirs."""
+    from .ads import GpioReady
+    from .bus import LinuxI2C
+
+    bus = LinuxI2C(config.i2c_bus)
+    first = config.adcs[0]
+    ready = GpioReady(first.ready_pin, clock) if first.ready_pin is not None else None
+    return Rig(Sampler(config, bus, clock, ready), Feedback(config.pins, clock), clock, [], True)
