@@ -26,6 +26,7 @@ from . import schedule as sched
 HOLD_OK = 0.9  # a hold counts when it lasts this share of the prescribed hold
 NOT_RELAXED_AFTER_S = 1.5  # still above RELAXED_BELOW of the rep's peak this long after "release" ...
 HELD_ON_S = 0.8  # ... having stayed there this long without a break
+REST_CREEP_PER_MIN = 0.05  # share of the MVC span the resting reference may rise per minute
 RELAXED_BELOW = RELAX_FRAC  # relaxed = back under this share of the peak, as the pipeline judges it
 MATCH_EARLY_S = 1.0  # a contraction may start this long before the "squeeze" cue
 
@@ -92,6 +93,8 @@ class SessionRunner:
         self.sensor_events: list[dict] = []
         self.phase_i = -1
         self.rise = 0.0
+        self.level = 0.0
+        self.rest_ref: float | None = None
         self.peak_seen = 0.0
         self.faulty: set[str] = set()
         self.blocks = 0
@@ -129,7 +132,8 @@ class SessionRunner:
         for e in block.events:
             self._sensor_event(e)
         events = self.pipeline.process(block.t, block.values) if len(block.t) else []
-        self.rise = self._live_rise()
+        self.level, self.rise = self._live_level()
+        self._track_rest(block)
         for ev in events:
             self._pipeline_event(ev)
         done = self._advance(now)
@@ -174,15 +178,25 @@ class SessionRunner:
         return max(0.0, p.end - now) if p else 0.0
 
     # --- live signal -------------------------------------------------------------------------
-    def _live_rise(self) -> float:
+    def _live_level(self) -> tuple[float, float]:
+        """The conditioned pelvic level now, and its rise above the resting level."""
         p = self.pipeline
         h = p.hist
         if h.end <= h.start:
-            return 0.0
+            return 0.0, 0.0
         v = float(h.x(h.end - 1, h.end, 0)[0])
         det = p.pelvic
         base = det.c["pre"][0] if det.busy and det.c else det._b
-        return v - base
+        return v, v - base
+
+    def _track_rest(self, block) -> None:
+        """The lowest resting level, allowed to creep up slowly (balloon warming drift)."""
+        det = self.pipeline.pelvic
+        if det.busy or self.pipeline.hist.end <= self.pipeline.hist.start or det.state == 0:
+            return
+        creep = REST_CREEP_PER_MIN * (self.span or max(self.peak_seen, 1.0)) / 60.0
+        dt_s = float(block.t[-1] - block.t[0]) if len(block.t) > 1 else 0.0
+        self.rest_ref = det._b if self.rest_ref is None else min(self.rest_ref + creep * dt_s, det._b)
 
     def _target_level(self) -> float | None:
         """The current exercise's target rise in the channel's unit (None until known)."""
@@ -253,17 +267,22 @@ class SessionRunner:
         the rep's peak for ``HELD_ON_S`` without a break (a cough is far shorter)."""
         for i, r in enumerate(self.reps):
             if r.squeeze_at <= now < r.release_at:
-                st = self._open.setdefault(i, {"peak": 0.0, "sum": 0.0, "n": 0, "above": None})
-                st["peak"] = max(st["peak"], self.rise)
+                if i not in self._open:
+                    # Judged against the session's true resting level: a trainee who never lets go
+                    # starts every squeeze from a raised level, which the pipeline re-bases on.
+                    self._open[i] = {"peak": 0.0, "sum": 0.0, "n": 0, "above": None, "pre": self.rest_ref}
+                st = self._open[i]
+                if st["pre"] is not None:
+                    st["peak"] = max(st["peak"], self.level - st["pre"])
                 if now >= r.hold_from:
                     st["sum"] += self.rise
                     st["n"] += 1
             elif r.release_at + NOT_RELAXED_AFTER_S - HELD_ON_S <= now < r.rest_end:
                 res, st = self.results[i], self._open.get(i)
-                if st is None or "warning_not_relaxed" in res.warnings or \
+                if st is None or st["pre"] is None or "warning_not_relaxed" in res.warnings or \
                         self.exercises[r.exercise].kind == "hypopressive" or st["peak"] <= 0:
                     continue
-                if self.rise > RELAXED_BELOW * st["peak"]:
+                if self.level - st["pre"] > RELAXED_BELOW * st["peak"]:
                     st["above"] = now if st["above"] is None else st["above"]
                     if now - st["above"] >= HELD_ON_S and now >= r.release_at + NOT_RELAXED_AFTER_S:
                         self._warn(i, "warning_not_relaxed", now)

@@ -1,0 +1,186 @@
+"""End to end: simulated trainees through every programme on the emulated ADC and mock pins,
+in virtual time — judged reps against the simulated truth, warnings at the right moments,
+progression, adherence and the stored summary."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+
+import pytest
+
+from device.errors import InputError
+from device.programme import ProgrammeError, builtin_names, load_programme, parse_programme
+from device.progress import Progress
+from device.train import TrainOptions, run
+
+TRAINEES = ("correct", "weak", "bears_down", "forgets_to_relax")
+
+
+def _session(tmp_path, programme, trainee, seed=2, reps=4, sets=1, **kw):
+    return run(TrainOptions(programme=programme, trainee=trainee, speed=0, seed=seed,
+                            data_dir=tmp_path / f"{programme}-{trainee}", view="quiet",
+                            overrides={"reps": reps, "sets": sets, **kw}))
+
+
+def _truth_for(s, rep_index):
+    """The simulated squeeze planned for a rep (one per rep, in order)."""
+    return s["truth"][rep_index]
+
+
+@pytest.mark.parametrize("programme", builtin_names())
+@pytest.mark.parametrize("trainee", TRAINEES)
+def test_trainee_through_programme(tmp_path, programme, trainee):
+    s = _session(tmp_path, programme, trainee)
+    assert s["completed"]
+    reps = s["reps"]
+    ex = load_programme(programme)
+    kind = reps[0]["exercise"] and ex.exercise(reps[0]["exercise"]).kind
+    warnings = [w for w in s["warnings"]]
+    if kind == "hypopressive":
+        # Correct apnoea lowers the pelvic pressure; bearing down raises it and is warned.
+        if trainee == "correct":
+            assert all(r["below_rest"] and r["good"] for r in reps)
+        if trainee == "bears_down":
+            assert not any(r["good"] for r in reps)
+            assert sum("warning_bear_down" in r["warnings"] for r in reps) >= len(reps) - 1
+        return
+    if trainee == "correct":
+        assert sum(r["good"] for r in reps) >= len(reps) - 1, reps
+        assert not any(w["pattern"] == "warning_bear_down" for w in warnings)
+        for i, r in enumerate(reps):
+            t = _truth_for(s, i)
+            if r["detected"]:
+                assert abs(r["onset_s"] - t["onset_s"]) < 0.3
+                assert r["kind"] == "lift"
+    elif trainee == "weak":
+        assert not any(r["good"] for r in reps)
+        assert all(not r["detected"] or r["reached"] is False or r["held"] is False for r in reps)
+    elif trainee == "bears_down":
+        assert not any(r["good"] for r in reps)
+        flagged = [r for r in reps if "warning_bear_down" in r["warnings"]]
+        assert len(flagged) >= len(reps) - 1
+        for w in warnings:
+            if w["pattern"] == "warning_bear_down":
+                i = next(k for k, r in enumerate(reps) if (r["set"], r["rep"], r["exercise"]) ==
+                         (w["set"], w["rep"], w["exercise"]))
+                # warned at once: within 2 s of the simulated bearing-down onset
+                assert 0 < w["time_s"] - _truth_for(s, i)["onset_s"] < 2.0
+    elif trainee == "forgets_to_relax":
+        assert sum(r["relaxed"] is False for r in reps) >= len(reps) - 1, reps
+        assert sum(r["good"] for r in reps) <= 1
+        for w in warnings:
+            if w["pattern"] == "warning_not_relaxed":
+                i = next(k for k, r in enumerate(reps) if (r["set"], r["rep"], r["exercise"]) ==
+                         (w["set"], w["rep"], w["exercise"]))
+                # during that rep's rest, after the release cue
+                assert w["time_s"] - _truth_for(s, i)["offset_s"] < 5.0
+
+
+def test_full_default_session_with_quick_lifts_and_progression(tmp_path):
+    """Norwegian intensive as prescribed (after the contact phase): 3 sets of holds with quick
+    lifts, every rep judged, the summary stored, the targets progressed."""
+    opts = TrainOptions(programme="norwegian_intensive", trainee="correct", speed=0, seed=5,
+                        data_dir=tmp_path, view="quiet")
+    prog = load_programme("norwegian_intensive")
+    p = Progress.load(tmp_path, prog, dt.date.today())
+    p.state.update(current=1, targets={"intensive": {"hold_s": 6, "quick_lifts": 3}})
+    p.save()
+    s = run(opts)
+    assert s["completed"] and len(s["reps"]) == 24 and len(s["sets"]) == 3
+    assert sum(r["good"] for r in s["reps"]) >= 21
+    assert sum(r["flicks"] == 3 for r in s["reps"]) >= 20
+    stored = json.loads(open(s["stored_at"]).read())
+    assert stored["dose"][0]["done"]["reps"] == 24
+    assert (tmp_path / "progress.json").stat().st_mode & 0o077 == 0  # health data: owner only
+    # Second secure session: the hold grows and a rep is added.
+    s2 = run(opts)
+    assert any("hold 6 → 7 s" in c for c in s2["progression"]), s2["progression"]
+
+
+def test_cues_follow_the_schedule(tmp_path):
+    s = _session(tmp_path, "swedish", "correct", reps=3)
+    names = [n for _, n in s["patterns"]]
+    assert names[:2] == ["get_ready", "squeeze"]
+    assert names.count("squeeze") == 3 and names.count("release") == 3 and names[-1] == "session_done"
+    assert names.count("hold_tick") == 3 * 1  # a 2 s hold has one countdown tick
+
+
+def test_progression_rules(tmp_path):
+    prog = load_programme("norwegian_intensive")
+    today = dt.date(2026, 1, 1)
+    p = Progress.load(tmp_path, prog, today)
+    p.state["current"] = 1
+    good = {"completed": True, "dose": [{"exercise": "intensive"}],
+            "reps": [{"exercise": "intensive", "good": True}] * 10}
+    assert p.record(prog, good, dt.datetime(2026, 1, 1, 9)) == []  # secure once: needs two
+    ch = p.record(prog, good, dt.datetime(2026, 1, 2, 9))
+    assert ch == ["intensive: hold 6 → 7 s", "intensive: quick lifts 0 → 3 (holds of 6 s succeed)",
+                  "intensive: reps 8 → 9"]
+    bad = {"completed": True, "dose": [{"exercise": "intensive"}],
+           "reps": [{"exercise": "intensive", "good": False}] * 10}
+    assert p.record(prog, bad, dt.datetime(2026, 1, 3, 9)) == []
+    # Intensive → maintenance after 26 weeks and 6 months symptom-free.
+    p.state["symptom_free_since"] = "2026-01-10"
+    assert p.record(prog, bad, dt.datetime(2026, 5, 1, 9)) == []
+    ch = p.record(prog, bad, dt.datetime(2026, 7, 15, 9))
+    assert ch and ch[-1].startswith("programme: norwegian_intensive → maintenance")
+
+
+def test_swedish_moves_on_when_secure(tmp_path):
+    prog = load_programme("swedish")
+    p = Progress.load(tmp_path, prog, dt.date(2026, 1, 1))
+    ten = {"completed": True, "dose": [{"exercise": "identification"}],
+           "reps": [{"exercise": "identification", "good": g} for g in [False] + [True] * 10]}
+    assert p.record(prog, ten, dt.datetime(2026, 1, 1)) == ["identification: hold 2 → 3 s"]
+    assert p.record(prog, ten, dt.datetime(2026, 1, 2))[-1] == "next exercise: strength (identification is secure)"
+    assert [e.name for e in p.exercises(prog)] == ["strength"]
+
+
+def test_adherence_and_reminder(tmp_path):
+    prog = load_programme("norwegian_intensive")
+    p = Progress.load(tmp_path, prog, dt.date(2026, 1, 7))
+    for d in (1, 2, 4, 6):
+        p.state["sessions"].append({"date": f"2026-01-0{d}", "completed": True})
+    a = p.adherence(prog, dt.date(2026, 1, 7))
+    assert a == {"today_done": 0, "due_today": 1, "week_done": 4, "week_prescribed": 7,
+                 "week_adherence_pct": 57}
+    m = load_programme("maintenance")
+    pm = Progress.load(tmp_path / "m", m, dt.date(2026, 1, 7))
+    pm.state["sessions"].append({"date": "2026-01-05", "completed": True})
+    assert pm.adherence(m, dt.date(2026, 1, 7))["due_today"] == 1  # 1 of 1.5 a week
+    pm.state["sessions"].append({"date": "2026-01-06", "completed": True})
+    assert pm.adherence(m, dt.date(2026, 1, 7))["due_today"] == 0
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"name": "x", "title": "t", "source": "s"}, "at least one [[exercise]]"),
+    ({"name": "x", "title": "t", "source": "s", "exercise": [{"name": "a", "title": "b", "reps": 0}]}, "reps = 0 is outside 1…50"),
+    ({"name": "x", "title": "t", "source": "s", "exercise": [{"name": "a", "title": "b", "hold": 3}]}, "unknown option 'hold'"),
+    ({"name": "x", "title": "t", "source": "s", "exercise": [{"name": "a", "title": "b", "kind": "jump"}]}, "kind 'jump'; allowed: hold, relax, hypopressive"),
+    ({"name": "x", "title": "t", "source": "s", "exercise": [{"name": "a", "title": "b", "hold_s": 8, "hold_max_s": 6}]}, "hold_max_s (6) is below hold_s (8)"),
+    ({"name": "x", "title": "t", "source": "s", "mode": "random", "exercise": [{"name": "a", "title": "b"}]}, "mode 'random'"),
+    ({"title": "t", "source": "s", "exercise": [{"name": "a", "title": "b"}]}, "name is required"),
+])
+def test_programme_validation(data, message):
+    with pytest.raises(ProgrammeError) as e:
+        parse_programme(data, "test.toml")
+    assert message in str(e.value)
+
+
+def test_unknown_programme_and_trainee_are_clear_errors(tmp_path, pfmt_cmd):
+    with pytest.raises(ProgrammeError, match="unknown programme 'kegel'; built in: danish_deep_core"):
+        load_programme("kegel")
+    with pytest.raises(InputError, match="unknown trainee"):
+        run(TrainOptions(trainee="lazy", speed=0, data_dir=tmp_path, view="quiet"))
+    r = subprocess.run(pfmt_cmd + ["train", "--programme", "kegel", "--data", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "unknown programme" in r.stderr
+
+
+def test_pfmt_train_cli_prints_the_summary(tmp_path, pfmt_cmd):
+    r = subprocess.run(pfmt_cmd + ["train", "--speed", "0", "--reps", "2", "--sets", "1", "--data",
+                                   str(tmp_path), "--trainee", "bears_down", "--view", "lines"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "bear_down" in r.stdout and "dose contact" in r.stdout and "adherence" in r.stdout
