@@ -5,7 +5,7 @@ bootstrap:
 	./bootstrap.sh
 
 demo: bootstrap
-	.venv/bin/pfmt live --speed 20
+	.venv/bin/pfmt train --speed 20 --data .pfmt-demo
 
 test: bootstrap
 	.venv/bin/python -m pytest -q

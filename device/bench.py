@@ -6,6 +6,8 @@ Numbers are printed, never asserted: timing on a shared machine is for reading, 
 from __future__ import annotations
 
 import json
+import math
+import os
 import shlex
 import subprocess
 import sys
@@ -114,7 +116,7 @@ def print_latency(data: Path) -> None:
                     for k, v in sorted(lat.items())))
 
 
-PARTS = ("accuracy", "speed", "sampler")
+PARTS = ("accuracy", "speed", "sampler", "session")
 
 
 def main(dev: Path, scorer: Path, unseen: int, peers: bool, minutes: float,
@@ -132,6 +134,8 @@ def main(dev: Path, scorer: Path, unseen: int, peers: bool, minutes: float,
 
         print()
         sampler_main()
+    if "session" in parts:
+        print_session()
     return 0
 
 
@@ -148,3 +152,86 @@ def _accuracy_part(dev: Path, scorer: Path, unseen: int, peers: bool) -> None:
             print_accuracy(f"{unseen} unseen simulated recordings (seed 9000)",
                            accuracy(scorer, Path(d), peers))
             print_latency(Path(d))
+
+
+# --- the training session: feedback latency, CPU and memory (issue 4) --------------------------
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def session_resources(minutes: float = 30.0) -> dict:
+    """A long session at 860 SPS × 2 channels on the emulated rig in virtual time."""
+    import resource
+
+    from drivers import rig as rigs
+    from drivers.clock import VirtualClock
+    from drivers.config import default_config
+
+    from .programme import load_programme, with_targets
+    from .recording import Channel
+    from .schedule import build
+    from .session import SessionRunner
+    from .trainee import plan
+
+    prog = load_programme("norwegian_intensive")
+    ex = with_targets(prog.exercise("intensive"), hold_s=10, quick_lifts=3, reps=12, sets=1)
+    rep_s = build([ex])[1][-1].rest_end
+    ex = with_targets(ex, sets=max(1, math.ceil(minutes * 60 / (rep_s + 60))))
+    _, reps = build([ex], start=2.0)
+    rec, _, cal = plan("correct", [ex], reps, reps[-1].rest_end + 5, seed=4)
+    cfg = default_config("pressure", abdominal=True)
+    clock = VirtualClock()
+    rig = rigs.emulated(cfg, clock, {c.role: (rec.time_s, rec.data[:, i]) for i, c in enumerate(rec.channels)},
+                        threaded=False)
+    rss: list[tuple[float, float]] = []
+
+    def sample_memory(runner, now):
+        if not rss or now - rss[-1][0] >= 60:
+            rss.append((now, _rss_mb()))
+
+    runner = SessionRunner(prog, [ex], tuple(Channel.parse(c.name) for c in cfg.channels), cfg.rate_hz,
+                           rig, rig.feedback, clock, cal, view=sample_memory, schedule_start=2.0)
+    rig.start()
+    c0 = time.process_time()
+    s = runner.run()
+    cpu = time.process_time() - c0
+    rig.close()
+    half = [m for t, m in rss if t >= rss[-1][0] / 2]
+    return {"session_s": s["duration_s"], "cpu_s": cpu, "cpu_pct": 100 * cpu / s["duration_s"],
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "rss_start_mb": rss[1][1] if len(rss) > 1 else rss[0][1], "rss_end_mb": rss[-1][1],
+            "rss_second_half_growth_mb": half[-1] - half[0], "reps": len(s["reps"]),
+            "good": sum(r["good"] for r in s["reps"]), "frames": rig.sampler.stats.frames}
+
+
+def feedback_latency(seconds_per_rep: int = 2) -> dict:
+    """Real time at 860 SPS: from a sample's arrival (its stamp) to the LED/buzzer update."""
+    from .train import TrainOptions, run
+
+    with tempfile.TemporaryDirectory() as d:
+        s = run(TrainOptions(programme="swedish", trainee="correct", speed=1.0, seed=3, data_dir=Path(d),
+                             view="quiet", overrides={"reps": seconds_per_rep, "sets": 1}))
+    first = np.array([a for a, _ in s["latency_s"]]) * 1000
+    last = np.array([b for _, b in s["latency_s"]]) * 1000
+    return {"blocks": len(first), "first_median_ms": float(np.median(first)),
+            "first_p99_ms": float(np.percentile(first, 99)), "last_median_ms": float(np.median(last)),
+            "last_p99_ms": float(np.percentile(last, 99))}
+
+
+def print_session(minutes: float = 30.0) -> None:
+    print("\ntraining session (emulated ADC, mock pins, simulated trainee):")
+    lat = feedback_latency()
+    print(f"  feedback latency at 860 SPS, real time ({lat['blocks']} blocks): sample arrival → LED/buzzer "
+          f"update: oldest sample of a block median {lat['first_median_ms']:.1f} ms, p99 "
+          f"{lat['first_p99_ms']:.1f} ms; newest sample median {lat['last_median_ms']:.1f} ms, p99 "
+          f"{lat['last_p99_ms']:.1f} ms (targets: median ≤ 50, p99 ≤ 100)")
+    # A fresh process, so its peak memory is the session's alone.
+    code = f"import json; from device.bench import session_resources; print(json.dumps(session_resources({minutes})))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"  {r['session_s'] / 60:.1f}-minute session at 860 SPS × 2 in accelerated time: CPU {r['cpu_s']:.1f} s "
+          f"= {r['cpu_pct']:.2f} % of one core (target ≤ 5 %; includes the emulated chips); "
+          f"{r['good']}/{r['reps']} reps good")
+    print(f"  memory: peak RSS {r['peak_rss_mb']:.0f} MB (target ≤ 120); RSS after 1 min {r['rss_start_mb']:.1f} MB, "
+          f"at the end {r['rss_end_mb']:.1f} MB, growth over the second half {r['rss_second_half_growth_mb']:+.1f} MB")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Protocol
 
@@ -23,6 +24,7 @@ from .programme import Exercise, Programme
 from .recording import Channel
 from . import schedule as sched
 
+LATENCY_KEPT = 20_000  # blocks of feedback latency kept for the benchmark (~7 min at 20 ms)
 HOLD_OK = 0.9  # a hold counts when it lasts this share of the prescribed hold
 NOT_RELAXED_AFTER_S = 1.5  # still above RELAXED_BELOW of the rep's peak this long after "release" ...
 HELD_ON_S = 0.8  # ... having stayed there this long without a break
@@ -99,7 +101,8 @@ class SessionRunner:
         self.faulty: set[str] = set()
         self.blocks = 0
         self.samples = 0
-        self.latency: list[tuple[float, float]] = []  # (first-sample age, last-sample age) at output
+        # (oldest-sample age, newest-sample age) at output, bounded so a long session cannot grow
+        self.latency: deque[tuple[float, float]] = deque(maxlen=LATENCY_KEPT)
         self.t0: float | None = None
         self._open: dict[int, dict] = {}
         self.started_wall = time.time()

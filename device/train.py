@@ -97,7 +97,7 @@ def run(opts: TrainOptions) -> dict:
     summary["stored_at"] = str(path)
     if truth is not None:
         summary["truth"] = truth["contractions"]
-    summary["latency_s"] = runner.latency
+    summary["latency_s"] = list(runner.latency)
     return summary
 
 

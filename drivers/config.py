@@ -316,6 +316,7 @@ def default_config(modality: str = "pressure", abdominal: bool = True) -> Device
         raise ConfigError(f"modality must be pressure or emg, not {modality!r}")
     roles = ["pelvic"] + (["abdominal"] if abdominal else [])
     data = {
+        "sampling": {"rate_hz": 860, "block_s": 0.02, "queue_blocks": 500},
         "adc": [{"model": "ADS1115", "address": 0x48 + i, "ready_pin": 17 + i} for i in range(len(roles))],
         "channel": [{"role": r, "unit": unit, "adc": 0x48 + i, "positive": 0,
                      "gain": gain, "data_rate": 860, "volts_per_unit": vpu, "offset_v": off,

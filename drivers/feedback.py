@@ -12,6 +12,7 @@ MockPWMPin)`` on any machine (tests and ``pfmt train`` without a Pi).
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
@@ -83,7 +84,7 @@ class Player:
         self._k = 0
         self._step_end = 0.0
         self._state: tuple[str, float | None] = ("off", 0.0)
-        self.log: list[tuple[float, str, float | None]] = []  # (time, colour, tone) as output
+        self.log: deque[tuple[float, str, float | None]] = deque(maxlen=4096)  # (time, colour, tone) as output
         self.started: list[tuple[float, str]] = []  # (time, pattern name) as begun
         self._lock = threading.RLock()
         self._wake = threading.Event()
@@ -202,7 +203,7 @@ class Feedback:
         self.follow_pitch = False  # eyes-closed training: pitch rises with strength
         self._lit = -1
         self.player = Player(self._output, clock)
-        self.changes: list[tuple[float, str, object]] = []  # (time, device, value): for latency
+        self.changes: deque[tuple[float, str, object]] = deque(maxlen=4096)  # (time, device, value)
 
     def _output(self, colour: str, tone_hz: float | None) -> None:
         self.status.color = COLOURS[colour]
