@@ -211,7 +211,7 @@ def feedback_latency(seconds_per_rep: int = 2) -> dict:
 
     with tempfile.TemporaryDirectory() as d:
         s = run(TrainOptions(programme="swedish", trainee="correct", speed=1.0, seed=3, data_dir=Path(d),
-                             view="quiet", overrides={"reps": seconds_per_rep, "sets": 1}))
+                             view="quiet", overrides={"reps": seconds_per_rep, "sets": 1}, threaded=True))
     first = np.array([a for a, _ in s["latency_s"]]) * 1000
     last = np.array([b for _, b in s["latency_s"]]) * 1000
     return {"blocks": len(first), "first_median_ms": float(np.median(first)),

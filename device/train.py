@@ -34,6 +34,7 @@ class TrainOptions:
     hardware: bool = False
     overrides: dict = field(default_factory=dict)  # reps/sets/hold_s for a short session
     view: str = "auto"  # auto | live | lines | quiet
+    threaded: bool = False  # emulate with the real-time threads (sampler, player) instead of lock-step
     today: dt.date | None = None
 
 
@@ -70,8 +71,12 @@ def run(opts: TrainOptions) -> dict:
             from .calibration import load_calibration
             cal = load_calibration(opts.calibration)
         signals = {c.role: (rec.time_s, rec.data[:, i]) for i, c in enumerate(rec.channels)}
-        clock = VirtualClock() if opts.speed == 0 else ScaledClock(opts.speed)
-        rig = rigs.emulated(config, clock, signals, threaded=opts.speed != 0, seed=opts.seed)
+        if opts.threaded:
+            clock = ScaledClock(opts.speed or 1.0)
+        else:
+            clock = VirtualClock()
+        rig = rigs.emulated(config, clock, signals, threaded=opts.threaded, seed=opts.seed,
+                            pace=0.0 if opts.threaded else opts.speed)
         start = SCHEDULE_START_S
     view = make_view(opts.view, opts.speed)
     runner = SessionRunner(programme, exercises, channels, config.rate_hz, rig, rig.feedback, clock,

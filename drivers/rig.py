@@ -21,6 +21,8 @@ class Rig:
     clock: Clock
     chips: list[Ads1x15Emulator]  # empty on real hardware
     threaded: bool
+    pace: float = 0.0  # virtual time only: × real time to keep to (0 = as fast as possible)
+    _wall0: float | None = None
 
     def start(self) -> None:
         if self.threaded:
@@ -32,7 +34,18 @@ class Rig:
     def next_block(self) -> Block | None:
         """The next block of samples (waits for it on the device; computes it in virtual time)."""
         if not self.threaded:
-            return self.sampler.read_block()
+            b = self.sampler.read_block()
+            if self.pace:
+                # Lock-step emulation kept to a multiple of real time: lossless at any speed the
+                # CPU sustains (a threaded real-time emulation at 20× would drop frames).
+                import time
+
+                if self._wall0 is None:
+                    self._wall0 = time.monotonic() - self.clock.now() / self.pace
+                ahead = self._wall0 + self.clock.now() / self.pace - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
+            return b
         while True:
             b = self.sampler.get(timeout=0.5)
             if b is not None:
@@ -44,7 +57,8 @@ class Rig:
 
 
 def emulated(config: DeviceConfig, clock: Clock, signals: dict[str, tuple[np.ndarray, np.ndarray]],
-             threaded: bool, rate_error: float = 0.0, noise_lsb: float = 1.0, seed: int = 0) -> Rig:
+             threaded: bool, rate_error: float = 0.0, noise_lsb: float = 1.0, seed: int = 0,
+             pace: float = 0.0) -> Rig:
     """Chips fed by ``signals`` (role → (time_s, values in the channel's unit)) and mock pins."""
     from gpiozero.pins.mock import MockFactory, MockPWMPin
 
@@ -68,7 +82,7 @@ def emulated(config: DeviceConfig, clock: Clock, signals: dict[str, tuple[np.nda
     ready = EmulatedReady(chips[0], clock) if first.ready_pin is not None else None
     sampler = Sampler(config, bus, clock, ready)
     feedback = Feedback(config.pins, clock, pin_factory=MockFactory(pin_class=MockPWMPin))
-    return Rig(sampler, feedback, clock, chips, threaded)
+    return Rig(sampler, feedback, clock, chips, threaded, pace)
 
 
 def hardware(config: DeviceConfig, clock: Clock) -> Rig:  # pragma: no cover - needs a Pi

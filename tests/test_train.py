@@ -184,3 +184,17 @@ def test_pfmt_train_cli_prints_the_summary(tmp_path, pfmt_cmd):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "bear_down" in r.stdout and "dose contact" in r.stdout and "adherence" in r.stdout
+
+
+def test_threaded_real_time_emulation_runs_a_session(tmp_path):
+    """The device's own path: sampler and pattern player on threads against a (scaled) real clock."""
+    s = run(TrainOptions(programme="maintenance", trainee="correct", speed=10, seed=4, data_dir=tmp_path,
+                         view="quiet", overrides={"reps": 1, "sets": 1}, threaded=True))
+    assert s["completed"] and s["reps"][0]["detected"]
+    assert s["sampler"]["frames"] > 0.8 * 860 * s["duration_s"]  # nearly every frame arrived
+
+
+def test_paced_emulation_is_lossless(tmp_path):
+    s = run(TrainOptions(programme="maintenance", trainee="correct", speed=50, seed=4, data_dir=tmp_path,
+                         view="quiet", overrides={"reps": 1, "sets": 1}))
+    assert s["sampler"]["skipped"] == 0 and s["completed"]
