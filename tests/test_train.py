@@ -188,7 +188,7 @@ def test_pfmt_train_cli_prints_the_summary(tmp_path, pfmt_cmd):
 
 def test_threaded_real_time_emulation_runs_a_session(tmp_path):
     """The device's own path: sampler and pattern player on threads against a (scaled) real clock."""
-    s = run(TrainOptions(programme="maintenance", trainee="correct", speed=10, seed=4, data_dir=tmp_path,
+    s = run(TrainOptions(programme="maintenance", trainee="correct", speed=4, seed=4, data_dir=tmp_path,
                          view="quiet", overrides={"reps": 1, "sets": 1}, threaded=True))
     assert s["completed"] and s["reps"][0]["detected"]
     assert s["sampler"]["frames"] > 0.8 * 860 * s["duration_s"]  # nearly every frame arrived
