@@ -176,25 +176,25 @@ def _positive_int(v: str) -> int:
     return n
 
 
-def _speed(v: str) -> float:
+def _number(v: str, lo: float, hi: float, unit: str = "", zero_ok: bool = False) -> float:
+    """An option's number within [lo, hi] (or 0 where that means "off")."""
     try:
         x = float(v)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{v!r} is not a number") from None
-    if not (x == 0 or 0.1 <= x <= 1000):
-        raise argparse.ArgumentTypeError(f"{v} is outside 0.1–1000 (or 0 for as fast as possible)")
+    if not ((zero_ok and x == 0) or lo <= x <= hi):
+        raise argparse.ArgumentTypeError(f"{v}{unit} is outside {lo:g}–{hi:g}{unit}"
+                                         + (" (or 0 for as fast as possible)" if zero_ok else ""))
     return x
+
+
+def _speed(v: str) -> float:
+    return _number(v, 0.1, 1000, zero_ok=True)
 
 
 def _rate(v: str) -> float:
     from .recording import MAX_RATE_HZ, MIN_RATE_HZ
-    try:
-        f = float(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{v!r} is not a number") from None
-    if not MIN_RATE_HZ <= f <= MAX_RATE_HZ:
-        raise argparse.ArgumentTypeError(f"{v} Hz is outside {MIN_RATE_HZ:g}–{MAX_RATE_HZ:g} Hz")
-    return f
+    return _number(v, MIN_RATE_HZ, MAX_RATE_HZ, " Hz")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,7 @@
 """The timeline of a session: every phase of every repetition, with the cue that starts it.
 
 The device paces the trainee (as the leaflets do): the schedule is laid out from the exercise's
-targets before the session starts, and a pause (button) shifts everything after it.
+targets before the session starts.
 """
 from __future__ import annotations
 
@@ -67,17 +67,3 @@ def build(exercises: list[Exercise], start: float = 0.0) -> tuple[list[Phase], l
                 add("set_rest", ex.set_rest_s if s < ex.sets else 10.0, ei, s, 0)
     add("done", 0.0, len(exercises) - 1, exercises[-1].sets if exercises else 0, 0)
     return phases, reps
-
-
-def shift(phases: list[Phase], reps: list[Rep], after: float, dt: float) -> None:
-    """A pause of ``dt`` seconds at time ``after``: everything not yet started moves later."""
-    for p in phases:
-        if p.start >= after:
-            p.start += dt
-            p.end += dt
-        elif p.end > after:
-            p.end += dt
-    for r in reps:
-        for k in ("squeeze_at", "hold_from", "release_at", "rest_end"):
-            if getattr(r, k) >= after:
-                setattr(r, k, getattr(r, k) + dt)

@@ -105,6 +105,8 @@ class SessionRunner:
         self.latency: deque[tuple[float, float]] = deque(maxlen=LATENCY_KEPT)
         self.t0: float | None = None
         self._open: dict[int, dict] = {}
+        self._first_live = 0  # reps before this are judged and over
+        self._ticks: list[float] = []  # countdown ticks still due in the current hold
         self.started_wall = time.time()
 
     # --- the loop ----------------------------------------------------------------------------
@@ -268,7 +270,8 @@ class SessionRunner:
     def _check_relaxation(self, now: float) -> None:
         """Warn during the rest if the squeeze has not been let go: the level stays above half
         the rep's peak for ``HELD_ON_S`` without a break (a cough is far shorter)."""
-        for i, r in enumerate(self.reps):
+        for i in self._live_reps(now):
+            r = self.reps[i]
             if r.squeeze_at <= now < r.release_at:
                 if i not in self._open:
                     # Judged against the session's true resting level: a trainee who never lets go
@@ -292,8 +295,21 @@ class SessionRunner:
                 else:
                     st["above"] = None
 
+    def _live_reps(self, now: float) -> range:
+        """Reps that have started and may still change: the window only moves forward (reps are
+        in time order), so each block looks at one or two reps, not the whole session."""
+        while self._first_live < len(self.reps) and \
+                self.results[self._first_live].judged_at_s is not None and \
+                now >= self.reps[self._first_live].rest_end:
+            self._first_live += 1
+        end = self._first_live
+        while end < len(self.reps) and self.reps[end].squeeze_at <= now:
+            end += 1
+        return range(self._first_live, end)
+
     def _finalise_due(self, now: float) -> None:
-        for i, r in enumerate(self.reps):
+        for i in self._live_reps(now):
+            r = self.reps[i]
             if self.results[i].judged_at_s is None and now >= r.rest_end + 0.5 and \
                     (self.results[i].detected or now >= r.rest_end + 2.5):
                 self._judge(i, now)

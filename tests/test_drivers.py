@@ -161,6 +161,14 @@ def _emulated_sampler(ready: bool, seconds: float = 70.0, rate_errors=(-0.05, 0.
     return Sampler(cfg, bus, clock, line), clock, bus, chips
 
 
+def _run_until(s, clock, t_end: float) -> list:
+    s.open()
+    blocks = []
+    while clock.now() < t_end:
+        blocks.append(s.read_block())
+    return blocks
+
+
 def _accounted(blocks) -> tuple[np.ndarray, list]:
     """Every index from 0 to the last is either delivered once or inside exactly one gap."""
     idx = np.concatenate([b.index for b in blocks])
@@ -183,10 +191,7 @@ def test_sixty_seconds_at_860sps_with_faults(ready):
     chips[0].inject("saturate", 30.0, 31.0)
     chips[1].inject("unplugged", 40.0, 42.0)
     chips[1].inject("nack", 50.0, 50.2)
-    s.open()
-    blocks = []
-    while clock.now() < 60.0:
-        blocks.append(s.read_block())
+    blocks = _run_until(s, clock, 60.0)
     idx, gaps = _accounted(blocks)
     assert s.stats.skipped == sum(g.count for g in gaps)
     events = [(e.kind, e.t, e.channel) for b in blocks for e in b.events]
@@ -213,10 +218,7 @@ def test_sixty_seconds_at_860sps_with_faults(ready):
 def test_ready_line_stuck_is_a_gap_and_recovers():
     s, clock, bus, chips = _emulated_sampler(True)
     chips[0].inject("stuck", 2.0, 3.0)
-    s.open()
-    blocks = []
-    while clock.now() < 5.0:
-        blocks.append(s.read_block())
+    blocks = _run_until(s, clock, 5.0)
     _, gaps = _accounted(blocks)
     stuck = [g for g in gaps if g.reason == "stuck"]
     assert len(stuck) == 1 and 0.9 * 817 < stuck[0].count < 1.6 * 817
