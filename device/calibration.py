@@ -1,9 +1,11 @@
 """The calibration data the pipeline consumes: per channel, the resting level and the maximal
-voluntary contraction (MVC), as measured by the physiotherapist.
+voluntary contraction (MVC), as measured by the physiotherapist, and optionally the patient's own
+lift / accessory / bear-down decision (``kinds``), learnt from examples the physio verified.
 
 For pressure, ``rest`` is the zero and ``mvc`` the maximal rise above it, in the channel's unit.
 For EMG, ``rest`` and ``mvc`` are the resting and maximal RMS in µV. This is the subset of the
-device's calibration profile that ``pfmt analyze --calibration`` accepts.
+device's calibration profile (``calibration/profile.py``) that ``pfmt analyze --calibration``
+accepts; a whole profile file is accepted too.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import CalibrationError
+from .kinds import KindModel
 from .recording import is_finite_number
 
 CAL_ROLES = ("pelvic", "abdominal", "displacement")
@@ -31,12 +34,16 @@ class ChannelCalibration:
 @dataclass(frozen=True)
 class Calibration:
     channels: dict[str, ChannelCalibration] = field(default_factory=dict)
+    kinds: KindModel | None = None  # the patient's own lift / bear-down thresholds
 
     def get(self, role: str) -> ChannelCalibration | None:
         return self.channels.get(role)
 
     def to_dict(self) -> dict:
-        return {r: {"rest": c.rest, "mvc": c.mvc} for r, c in self.channels.items()}
+        d: dict = {r: {"rest": c.rest, "mvc": c.mvc} for r, c in self.channels.items()}
+        if self.kinds is not None:
+            d["kinds"] = self.kinds.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: object, source: str = "calibration") -> "Calibration":
@@ -44,10 +51,13 @@ class Calibration:
             raise CalibrationError(f"{source}: expected a JSON object like "
                                    '{"pelvic": {"rest": R, "mvc": M}}')
         chans = {}
+        kinds = KindModel.from_dict(d["kinds"], source) if d.get("kinds") is not None else None
         for role, v in d.items():
+            if role == "kinds":
+                continue
             if role not in CAL_ROLES:
                 raise CalibrationError(f"{source}: unknown channel {role!r}; allowed: "
-                                       f"{', '.join(CAL_ROLES)}")
+                                       f"{', '.join(CAL_ROLES)} (and kinds)")
             if not isinstance(v, dict):
                 raise CalibrationError(f"{source}: {role} must be an object with rest and mvc")
             unknown = set(v) - {"rest", "mvc"}
@@ -68,10 +78,18 @@ class Calibration:
             chans[role] = ChannelCalibration(rest, mvc)
         if "pelvic" not in chans and chans:
             raise CalibrationError(f"{source}: a calibration needs the pelvic channel")
-        return cls(chans)
+        if kinds is not None and kinds.feature is not None and "abdominal" not in chans \
+                and kinds.feature == "abd_norm":
+            raise CalibrationError(f"{source}: kinds on abd_norm needs the abdominal calibration")
+        return cls(chans, kinds)
+
+
+#: The ``format`` of a whole calibration profile (``calibration/profile.py``).
+PROFILE_FORMAT = "pfmt-profile/1"
 
 
 def load_calibration(path: str | os.PathLike) -> Calibration:
+    """A calibration JSON, or the calibration inside a whole profile (checked before use)."""
     p = Path(path)
     try:
         d = json.loads(p.read_text(encoding="utf-8"))
@@ -81,4 +99,8 @@ def load_calibration(path: str | os.PathLike) -> Calibration:
         raise CalibrationError(f"{p}: cannot read ({e})") from None
     except json.JSONDecodeError as e:
         raise CalibrationError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    if isinstance(d, dict) and d.get("format") == PROFILE_FORMAT:
+        from calibration.profile import Profile  # the profile's checks (checksum, schema)
+
+        return Profile.from_dict(d, str(p)).calibration
     return Calibration.from_dict(d, str(p))

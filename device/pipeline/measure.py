@@ -16,6 +16,7 @@ import numpy as np
 from scipy.signal import find_peaks
 
 from ..recording import CMH2O_PER_MMHG
+from .. import kinds
 
 #: For a raised-cosine edge, (start → 50 %) = RC_K · (30 % → 70 %).
 RC_K = 0.5 / (math.acos(-0.4) / math.pi - math.acos(0.4) / math.pi)
@@ -179,17 +180,9 @@ def count_flicks(det, d, i_up, i_dn, P) -> int:
 
 
 # ---------------------------------------------------------------------------- classification
-#: Pressure: abdominal rise as a fraction of the pelvic rise. Bearing down pushes the abdomen
-#: (vaginal follows passively at 0.4–0.9×, i.e. ratio > 1.1); a correct lift leaves it within a
-#: few cmH2O; accessory effort lies between.
-ABD_RATIO_BEAR = 0.95
-ABD_RATIO_ACCESSORY = 0.25
-ABD_FEW_CMH2O = 3.0
-DISP_MM = 0.3            # probe drawn inward (+) on a lift, pushed outward (−) on bearing down
-
-
 def classify(det, a: int, b: int, pre: list[float]):
-    """Decide lift / accessory / bear_down over samples [a, b); None with the pelvic channel alone."""
+    """Decide lift / accessory / bear_down over samples [a, b) (``kinds.decide``, with the
+    patient's own thresholds when the calibration has them); None with the pelvic channel alone."""
     p = det.p
     feats: dict = {}
     ab = p.roles.get("abdominal")
@@ -197,51 +190,18 @@ def classify(det, a: int, b: int, pre: list[float]):
     if ab is None and dp is None:
         return None, feats
     P = max(float(np.mean(p.hist.x(a, b, 0))) - pre[0], 1e-9)
-    votes = []
+    few = kinds.ABD_FEW_CMH2O
     if ab is not None:
         ch = p.channels[ab]
         A = float(np.mean(p.hist.x(a, b, ab))) - pre[ab]
-        cal = p.cal.get("abdominal")
-        pcal = p.cal.get("pelvic")
+        feats.update(abd_rise=A, pel_rise=P)
         if ch.modality == "emg":
-            a_span = cal.span("emg") if cal else None
-            p_span = pcal.span("emg") if pcal else None
-            an = A / a_span if a_span else None
-            pn = P / p_span if p_span else None
-            feats.update(abd_rise=A, abd_norm=an, pel_norm=pn)
-            votes.append(_emg_vote(A, P, an, pn))
+            cal, pcal = p.cal.get("abdominal"), p.cal.get("pelvic")
+            if cal and pcal:
+                feats.update(abd_norm=A / cal.span("emg"), pel_norm=P / pcal.span("emg"))
         else:
-            few = ABD_FEW_CMH2O / (CMH2O_PER_MMHG if ch.unit == "mmHg" else 1.0)
-            r = A / P
-            feats.update(abd_rise=A, abd_ratio=r)
-            if r > ABD_RATIO_BEAR:
-                votes.append("bear_down")
-            elif r > ABD_RATIO_ACCESSORY and A > few:
-                votes.append("accessory")
-            else:
-                votes.append("lift")
+            feats.update(abd_ratio=A / P)
+            few /= CMH2O_PER_MMHG if ch.unit == "mmHg" else 1.0
     if dp is not None:
-        D = float(np.mean(p.hist.x(a, b, dp))) - pre[dp]
-        feats.update(disp_mm=D)
-        if D < -DISP_MM:
-            votes.append("bear_down")
-        elif ab is None:
-            votes.append("lift")
-    if "bear_down" in votes:
-        return "bear_down", feats
-    return votes[0], feats
-
-
-EMG_ABD_BEAR = 0.3       # abdominal RMS rise, fraction of its maximal effort span
-EMG_ABD_ACCESSORY = 0.12
-
-
-def _emg_vote(A, P, an, pn):
-    """Bearing down: strong abdominal activity with little pelvic lift behind it; accessory:
-    abdominal co-contraction alongside a real pelvic squeeze; lift: abdominals near rest."""
-    if an is None or pn is None:  # uncalibrated: abdominal rise against the pelvic rise (µV)
-        r = A / P
-        return "bear_down" if r > 12 else "accessory" if r > 2.0 else "lift"
-    if an > EMG_ABD_BEAR and pn < 0.5 * an:
-        return "bear_down"
-    return "accessory" if an > EMG_ABD_ACCESSORY else "lift"
+        feats.update(disp_mm=float(np.mean(p.hist.x(a, b, dp))) - pre[dp])
+    return kinds.decide(feats, p.cal.kinds, few), feats

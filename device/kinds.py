@@ -1,0 +1,191 @@
+"""Lift / accessory / bear-down: the decision from one contraction's reference-channel features.
+
+Features (computed in ``measure.classify``):
+``abd_ratio``  pressure: abdominal rise / pelvic rise over the hold. Bearing down pushes the abdomen
+               (the vagina follows passively at 0.4–0.9×, so > 1.1); a lift leaves it within a
+               few cmH2O; accessory effort lies between.
+``abd_norm``   EMG: abdominal RMS rise as a fraction of its maximal effort (needs its calibration),
+               with ``pel_norm`` the pelvic rise as a fraction of the MVC.
+``disp_mm``    displacement: the probe is drawn inward (+) on a lift, pushed out (−) bearing down.
+
+The generic thresholds suit a typical patient. How much of a patient's abdominal pressure reaches
+the reference sensor, how much transversus co-activation her correct lift carries and how much the
+vagina follows a strain all vary from one patient to the next, so the physiotherapist records a few
+lifts and bear-downs verified by palpation and :func:`fit` places the thresholds on *her* scale:
+bearing down above ``BEAR_FRAC`` of her typical bear-down (a strain varies by about ±15 % around
+it), accessory effort above her typical lift plus ``ACC_FRAC`` of her typical bear-down (accessory
+effort adds 0.3–0.7 of the squeeze at the sensor's transmission, which her bear-down reveals:
+it reaches the sensor at transmission / follow, follow 0.4–0.9).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, asdict
+
+from .errors import CalibrationError
+
+KINDS = ("lift", "accessory", "bear_down")
+
+#: Generic thresholds: (accessory above, bear-down above) on each abdominal feature.
+GENERIC = {"abd_ratio": (0.25, 0.95), "abd_norm": (0.12, 0.3)}
+BEAR_FRAC = 0.75         # personal: bearing down above this share of her median bear-down ...
+ACC_FRAC = 0.1           # ... accessory above her median lift + this share of her median bear-down
+#: A lift and a bear-down closer than this on the feature cannot be told apart reliably.
+MIN_SEPARATION = {"abd_ratio": 0.3, "abd_norm": 0.1}
+DISP_MM = 0.3            # generic: pushed out more than this = bearing down
+ABD_FEW_CMH2O = 3.0      # an abdominal rise under a few cmH2O is never accessory effort
+EMG_RATIO = (2.0, 12.0)  # uncalibrated EMG: abdominal / pelvic µV rise, accessory / bear-down above
+MIN_EXAMPLES = 3         # verified examples of each kind a personal model needs
+
+
+@dataclass(frozen=True)
+class KindModel:
+    """A patient's own thresholds (``None`` = that channel's generic rule applies)."""
+
+    feature: str | None               # abd_ratio | abd_norm | None (displacement only)
+    accessory_above: float | None
+    bear_down_above: float | None
+    disp_bear_below: float | None
+    lift_median: float | None = None  # the examples, for the physio's review
+    bear_down_median: float | None = None
+    examples: int = 0
+
+    def to_dict(self) -> dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: object, source: str) -> "KindModel":
+        if not isinstance(d, dict):
+            raise CalibrationError(f"{source}: kinds must be an object")
+        allowed = set(cls.__dataclass_fields__)
+        unknown = set(d) - allowed
+        if unknown:
+            raise CalibrationError(f"{source}: kinds: unknown key(s) {', '.join(sorted(unknown))}; "
+                                   f"allowed: {', '.join(sorted(allowed))}")
+        feature = d.get("feature")
+        if feature not in (None, *GENERIC):
+            raise CalibrationError(f"{source}: kinds.feature {feature!r}; allowed: "
+                                   f"{', '.join(GENERIC)} or null")
+        vals = {}
+        for k in ("accessory_above", "bear_down_above", "disp_bear_below", "lift_median", "bear_down_median"):
+            v = d.get(k)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+                raise CalibrationError(f"{source}: kinds.{k} must be a finite number or null, got {v!r}")
+            vals[k] = None if v is None else float(v)
+        if feature is not None and (vals["accessory_above"] is None or vals["bear_down_above"] is None):
+            raise CalibrationError(f"{source}: kinds with feature {feature} needs accessory_above "
+                                   "and bear_down_above")
+        if feature is not None and vals["accessory_above"] > vals["bear_down_above"]:
+            raise CalibrationError(f"{source}: kinds.accessory_above ({vals['accessory_above']:g}) must "
+                                   f"not exceed bear_down_above ({vals['bear_down_above']:g})")
+        if feature is None and vals["disp_bear_below"] is None:
+            raise CalibrationError(f"{source}: kinds needs an abdominal feature or disp_bear_below")
+        n = d.get("examples", 0)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise CalibrationError(f"{source}: kinds.examples must be a whole number ≥ 0")
+        return cls(feature, vals["accessory_above"], vals["bear_down_above"], vals["disp_bear_below"],
+                   vals["lift_median"], vals["bear_down_median"], n)
+
+
+def decide(feats: dict, model: KindModel | None = None, few: float = ABD_FEW_CMH2O) -> str | None:
+    """The kind from the features; ``few`` is "a few cmH2O" in the abdominal channel's unit.
+    None when no reference channel was recorded."""
+    votes = []
+    if feats.get("abd_norm") is not None or "abd_ratio" in feats:
+        votes.append(_abdominal_vote(feats, model, few))
+    elif "abd_rise" in feats:  # EMG without the abdominal calibration: rises in µV
+        r = feats["abd_rise"] / max(feats["pel_rise"], 1e-9)
+        votes.append("bear_down" if r > EMG_RATIO[1] else "accessory" if r > EMG_RATIO[0] else "lift")
+    if "disp_mm" in feats:
+        below = model.disp_bear_below if model and model.disp_bear_below is not None else -DISP_MM
+        if feats["disp_mm"] < below:
+            votes.append("bear_down")
+        elif not votes:
+            votes.append("lift")
+    if not votes:
+        return None
+    return "bear_down" if "bear_down" in votes else votes[0]
+
+
+def _abdominal_vote(feats: dict, model: KindModel | None, few: float) -> str:
+    feature = "abd_norm" if feats.get("abd_norm") is not None else "abd_ratio"
+    acc, bear = GENERIC[feature]
+    if model is not None and model.feature == feature:
+        acc, bear = model.accessory_above, model.bear_down_above
+    x = feats[feature]
+    if feature == "abd_norm":
+        pn = feats.get("pel_norm")
+        if x > bear and (pn is None or pn < 0.5 * x):  # strain with no real squeeze behind it
+            return "bear_down"
+        return "accessory" if x > acc else "lift"
+    if x > bear:
+        return "bear_down"
+    return "accessory" if x > acc and feats.get("abd_rise", math.inf) > few else "lift"
+
+
+# ---------------------------------------------------------------------------- personalisation
+def fit(examples: list[tuple[str, dict]], check: bool = True, min_each: int = MIN_EXAMPLES) -> KindModel:
+    """A patient's thresholds from verified examples ``(kind, features)`` of ``lift`` and
+    ``bear_down``. Raises :class:`CalibrationError` naming the problem when the examples cannot
+    be separated (each is also left out in turn and must still be classified right)."""
+    lifts = [f for k, f in examples if k == "lift"]
+    bears = [f for k, f in examples if k == "bear_down"]
+    if len(lifts) < min_each or len(bears) < min_each:
+        raise CalibrationError(f"personalising the lift/bear-down decision needs {min_each} verified "
+                               f"examples of each; have {len(lifts)} lifts and {len(bears)} bear-downs")
+    feature = next((f for f in ("abd_norm", "abd_ratio") if all(x.get(f) is not None for x in lifts + bears)), None)
+    has_disp = all("disp_mm" in x for x in lifts + bears)
+    if feature is None and not has_disp:
+        raise CalibrationError("the examples carry no reference-channel measure (an abdominal channel "
+                               "with its calibration, or displacement): nothing to personalise")
+    acc = bear = disp = None
+    med_l = med_b = None
+    problems = []
+    if feature is not None:
+        L = sorted(x[feature] for x in lifts)
+        B = sorted(x[feature] for x in bears)
+        med_l, med_b = _median(L), _median(B)
+        gap_lo, gap_hi = L[-1], B[0]
+        if gap_hi <= gap_lo or med_b - med_l < MIN_SEPARATION[feature]:
+            problems.append(f"on the abdominal reference ({feature}) the lifts reach {gap_lo:.2f} and the "
+                            f"bear-downs start at {gap_hi:.2f} (medians {med_l:.2f} vs {med_b:.2f}; they must "
+                            f"not overlap and lie at least {MIN_SEPARATION[feature]:g} apart)")
+        else:
+            bear = BEAR_FRAC * med_b
+            if not gap_lo < bear < gap_hi:
+                bear = 0.5 * (gap_lo + gap_hi)
+            acc = med_l + ACC_FRAC * med_b
+            acc = min(max(acc, gap_lo + 0.25 * (bear - gap_lo)), bear)
+    if has_disp:
+        DL = sorted(x["disp_mm"] for x in lifts)
+        DB = sorted(x["disp_mm"] for x in bears)
+        if DB[-1] < DL[0]:
+            disp = 0.5 * (DB[-1] + DL[0])
+        elif feature is None:
+            problems.append(f"on displacement the bear-downs reach {DB[-1]:+.2f} mm and the lifts start "
+                            f"at {DL[0]:+.2f} mm: a bear-down must push the probe out further than any lift")
+    if feature is not None and acc is None or feature is None and disp is None:
+        raise CalibrationError("the lift and bear-down examples cannot be separated: " + "; ".join(problems)
+                               + ". Check the reference probe's placement and record the examples again.")
+    model = KindModel(feature, acc, bear, disp, med_l, med_b, len(lifts) + len(bears))
+    if check:
+        for i, (kind, f) in enumerate(examples):
+            if kind not in ("lift", "bear_down"):
+                continue
+            rest = examples[:i] + examples[i + 1:]
+            try:
+                held_out = fit(rest, check=False, min_each=min_each - 1)
+            except CalibrationError:
+                held_out = None
+            got = decide(f, held_out) if held_out else None
+            if got != kind:
+                raise CalibrationError(f"the examples do not separate reliably: fitted without example "
+                                       f"{i + 1} ({kind.replace('_', '-')}), it is judged "
+                                       f"{(got or 'undecidable').replace('_', '-')}. Record the examples again.")
+    return model
+
+
+def _median(xs: list[float]) -> float:
+    s = sorted(xs)
+    n = len(s)
+    return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
