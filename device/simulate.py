@@ -71,14 +71,45 @@ class Scenario:
     noise: float = 0.15
     drift: float = 3.0
     mains_hz: float = 50.0
+    # the patient's own coupling (pressure): the share of her abdominal pressure that reaches the
+    # reference sensor, her correct lift's transversus co-activation and how far the vagina follows
+    # a strain (per contraction, drawn from these ranges)
+    abd_transmission: float = 1.0
+    lift_coactivation: tuple[float, float] = (0.0, 0.06)
+    bear_follow: tuple[float, float] = (0.4, 0.9)
+
+
+PATIENT_KEYS = ("pelvic_mvc", "abdominal_mvc", "pelvic_rest", "abdominal_rest", "respiration_amp",
+                "noise", "drift", "mains_hz", "abd_transmission", "lift_coactivation", "bear_follow")
+
+
+def random_patient(seed: int, modality: str = "pressure", atypical: bool = False) -> dict:
+    """One patient's physiology (the :data:`PATIENT_KEYS` of a :class:`Scenario`).
+
+    ``atypical`` widens the coupling beyond the typical patient the generic lift / bear-down
+    thresholds are set for: a reference sensor that picks up 0.5–1.5× of the abdominal pressure,
+    a correct lift with up to 0.2× transversus co-activation, and her own passive follow within
+    the 0.4–0.9 range — the patients a personal calibration is for."""
+    sc = random_scenario(seed, modality, abdominal=True, n_contractions=1)
+    p = {k: getattr(sc, k) for k in PATIENT_KEYS}
+    rng = np.random.default_rng(seed + 104729)
+    if atypical:
+        co = float(rng.uniform(0.0, 0.2))
+        follow = float(rng.uniform(0.45, 0.85))
+        p.update(abd_transmission=float(rng.uniform(0.5, 1.5)),
+                 lift_coactivation=(max(0.0, co - 0.03), co + 0.03),
+                 bear_follow=(follow - 0.05, follow + 0.05))
+    return p
 
 
 def random_scenario(seed: int, modality: str = "pressure", abdominal: bool = False,
                     displacement: bool = False, hard: bool = False,
                     sample_rate_hz: float | None = None, n_contractions: int | None = None,
-                    kinds: tuple[str, ...] | None = None, unit: str = "cmH2O") -> Scenario:
-    """Draw a session: a patient (strength, rest level, noise) and 5–15 contractions of mixed
-    length with coughs between them. ``hard`` = weak squeezes, drift, noise and posture steps."""
+                    kinds: tuple[str, ...] | None = None, unit: str = "cmH2O",
+                    patient: dict | None = None) -> Scenario:
+    """Draw a session: a patient (strength, rest level, noise; or the given ``patient``) and 5–15
+    contractions of mixed length with coughs between them. ``hard`` = weak squeezes, drift, noise
+    and posture steps."""
     rng = np.random.default_rng(seed)
     if modality not in ("pressure", "emg"):
         raise InputError(f"modality {modality!r}: allowed pressure or emg")
@@ -103,6 +134,11 @@ def random_scenario(seed: int, modality: str = "pressure", abdominal: bool = Fal
         sc.respiration_amp = float(rng.uniform(1.0, 2.0) if hard else rng.uniform(0.3, 1.2))
         sc.noise = float(rng.uniform(0.2, 0.4) if hard else rng.uniform(0.05, 0.2))
         sc.drift = float(rng.uniform(3, 8) if hard else rng.uniform(0, 3))
+    if patient is not None:
+        for k, v in patient.items():
+            if k not in PATIENT_KEYS:
+                raise InputError(f"unknown patient key {k!r}; allowed: {', '.join(PATIENT_KEYS)}")
+            setattr(sc, k, v)
     n = n_contractions or int(rng.integers(5, 14))
     t = float(rng.uniform(4, 8))
     for _ in range(n):
@@ -163,6 +199,25 @@ def squeeze_profile(t: np.ndarray, sq: Squeeze, amp: float) -> np.ndarray:
     m = (t >= t3) & (t < t4)
     y[m] = plateau_end * (1.0 - _raised_cosine((t[m] - t3) / sq.release_s))
     return y
+
+
+def squeeze_pressures(t: np.ndarray, sq: Squeeze, sc: Scenario, rng: np.random.Generator):
+    """One squeeze's (pelvic, abdominal at the abdomen, displacement, pelvic truth profile).
+
+    Bearing down raises the abdomen by 40–100 % of its maximum and the vagina follows passively;
+    a lift leaves the abdomen near rest (the patient's co-activation), accessory effort adds
+    0.3–0.7 of the squeeze there; the probe is drawn in by a lift and pushed out by a strain."""
+    if sq.kind == "bear_down":
+        a_amp = float(rng.uniform(40, 100)) * sc.abdominal_mvc / 100.0 * sq.strength
+        follow = float(rng.uniform(*sc.bear_follow))
+        prof = squeeze_profile(t, sq, a_amp)
+        return follow * prof, prof, -prof / a_amp * float(rng.uniform(1.5, 5.0)), follow * prof
+    amp = sq.strength * sc.pelvic_mvc
+    prof = squeeze_profile(t, sq, amp)
+    co = (float(rng.uniform(0.3, 0.7)) + sc.lift_coactivation[0] if sq.kind == "accessory"
+          else float(rng.uniform(*sc.lift_coactivation)))
+    disp = prof / amp * float(rng.uniform(1.0, 4.0) if sq.kind == "lift" else rng.uniform(0.5, 1.5))
+    return prof, co * prof, disp, prof
 
 
 def _truth_of(t: np.ndarray, prof: np.ndarray, sq: Squeeze) -> dict:
@@ -239,21 +294,11 @@ def _render_pressure(sc, t, fs, rng, truth_list):
     disp = np.zeros(n)
     for i, sq in enumerate(sc.squeezes):
         amp = sq.strength * sc.pelvic_mvc
-        if sq.kind == "bear_down":
-            a_amp = float(rng.uniform(40, 100)) * sc.abdominal_mvc / 100.0 * sq.strength
-            follow = float(rng.uniform(0.4, 0.9))
-            prof = squeeze_profile(t, sq, a_amp)
-            pel += follow * prof
-            abd += prof
-            disp -= prof / a_amp * float(rng.uniform(1.5, 5.0))
-            truth = _truth_of(t, follow * prof, sq)
-        else:
-            prof = squeeze_profile(t, sq, amp)
-            pel += prof
-            co = float(rng.uniform(0.3, 0.7)) if sq.kind == "accessory" else float(rng.uniform(0, 0.06))
-            abd += co * prof
-            disp += prof / amp * float(rng.uniform(1.0, 4.0) if sq.kind == "lift" else rng.uniform(0.5, 1.5))
-            truth = _truth_of(t, prof, sq)
+        p_, a_, d_, tprof = squeeze_pressures(t, sq, sc, rng)
+        pel += p_
+        abd += a_
+        disp += d_
+        truth = _truth_of(t, tprof, sq)
         if not sq.relaxed:
             level = float(rng.uniform(0.25, 0.45)) * truth["peak"]
             pel += _residual(t, sc, i, level)
@@ -265,6 +310,8 @@ def _render_pressure(sc, t, fs, rng, truth_list):
         abd += spike
         pel += float(rng.uniform(0.5, 0.9)) * spike
         disp -= 0.01 * spike
+    if sc.abd_transmission != 1.0:
+        abd = sc.abdominal_rest + sc.abd_transmission * (abd - sc.abdominal_rest)
     pel += sc.noise * rng.standard_normal(n)
     abd += sc.noise * rng.standard_normal(n)
     disp += 0.03 * rng.standard_normal(n)
