@@ -21,3 +21,11 @@ class HardwareError(PfmtError):
     """The hardware could not be brought up at all (no I2C bus, chip absent at start-up).
 
     Faults during sampling are never raised: they become gaps and sensor events in the data."""
+
+
+class AccessError(PfmtError):
+    """A physiotherapist's function was asked for without the physio's PIN."""
+
+
+class Aborted(PfmtError):
+    """The user stopped a guided workflow; nothing it staged was kept."""

@@ -339,24 +339,28 @@ def _emg_noise(n, fs, rng):
     return x / np.std(x)
 
 
+def squeeze_envelopes(t: np.ndarray, sq: Squeeze, sc: Scenario, rng: np.random.Generator):
+    """One squeeze's (pelvic, abdominal) EMG amplitude above rest and the truth profile: a strain
+    fires the abdominals at 50–100 % of their maximum with only crosstalk at the pelvic floor."""
+    if sq.kind == "bear_down":
+        a_amp = float(rng.uniform(0.5, 1.0)) * (sc.abdominal_mvc - sc.abdominal_rest)
+        prof = squeeze_profile(t, sq, a_amp)
+        return float(rng.uniform(0.0, 0.06)) * prof, prof, prof
+    amp = sq.strength * (sc.pelvic_mvc - sc.pelvic_rest)
+    prof = squeeze_profile(t, sq, amp)
+    co = float(rng.uniform(0.2, 0.5)) if sq.kind == "accessory" else float(rng.uniform(0, 0.01))
+    return prof, co * (sc.abdominal_mvc - sc.abdominal_rest) * prof / max(amp, 1e-9), prof
+
+
 def _render_emg(sc, t, fs, rng, truth_list):
     n = len(t)
     pel_amp = np.full(n, sc.pelvic_rest)
     abd_amp = np.full(n, sc.abdominal_rest)
     for i, sq in enumerate(sc.squeezes):
-        amp = sq.strength * (sc.pelvic_mvc - sc.pelvic_rest)
-        if sq.kind == "bear_down":
-            a_amp = float(rng.uniform(0.5, 1.0)) * (sc.abdominal_mvc - sc.abdominal_rest)
-            prof = squeeze_profile(t, sq, a_amp)
-            abd_amp += prof
-            pel_amp += float(rng.uniform(0.0, 0.06)) * prof  # crosstalk, no real lift
-            truth = _truth_of(t, prof, sq)
-        else:
-            prof = squeeze_profile(t, sq, amp)
-            pel_amp += prof
-            co = float(rng.uniform(0.2, 0.5)) if sq.kind == "accessory" else float(rng.uniform(0, 0.01))
-            abd_amp += co * (sc.abdominal_mvc - sc.abdominal_rest) * prof / max(amp, 1e-9)
-            truth = _truth_of(t, prof, sq)
+        p_, a_, tprof = squeeze_envelopes(t, sq, sc, rng)
+        pel_amp += p_
+        abd_amp += a_
+        truth = _truth_of(t, tprof, sq)
         if not sq.relaxed:
             pel_amp += _residual(t, sc, i, float(rng.uniform(0.25, 0.45)) * truth["peak"])
         truth_list.append(truth)

@@ -80,6 +80,33 @@ def array_source(time_s: np.ndarray, volts: dict[int, np.ndarray], loop: bool = 
     return source
 
 
+@dataclass(frozen=True)
+class Transducer:
+    """A real sensor's transfer, which the configured (nominal) one only approximates:
+    ``volts = offset_v + volts_per_unit · x · (1 + curvature · x / full_scale)``, clipped to the
+    sensor's output rails. ``curvature`` is the non-linearity at full scale (0.05 = 5 %)."""
+
+    volts_per_unit: float
+    offset_v: float
+    curvature: float = 0.0
+    full_scale: float = 100.0
+    rails: tuple[float, float] = (0.02, 4.9)
+
+    def volts(self, x):
+        v = self.offset_v + self.volts_per_unit * x * (1.0 + self.curvature * x / self.full_scale)
+        return np.clip(v, *self.rails)
+
+
+def function_source(functions: dict[int, Callable[[float], float]]) -> Source:
+    """Voltages computed at each conversion's instant (AIN number → f(t) in volts)."""
+    def source(t: float) -> Sequence[float]:
+        out = [0.0, 0.0, 0.0, 0.0]
+        for k, f in functions.items():
+            out[k] = f(t)
+        return out
+    return source
+
+
 @dataclass
 class Fault:
     kind: str

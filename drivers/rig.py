@@ -4,14 +4,20 @@ chips fed by signals, gpiozero mock pins) — the same classes either way."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Union
 
 import numpy as np
 
 from .clock import Clock
 from .config import DeviceConfig
-from .emulator import Ads1x15Emulator, EmulatedI2C, EmulatedReady, array_source
+from .emulator import (Ads1x15Emulator, EmulatedI2C, EmulatedReady, Transducer, array_source,
+                       function_source)
 from .feedback import Feedback
 from .sampler import Block, Sampler
+
+
+#: What drives one emulated channel: (time_s, values) arrays, or a function of time.
+Signal = Union[tuple[np.ndarray, np.ndarray], Callable[[float], float]]
 
 
 @dataclass
@@ -56,26 +62,45 @@ class Rig:
         self.feedback.close()
 
 
-def emulated(config: DeviceConfig, clock: Clock, signals: dict[str, tuple[np.ndarray, np.ndarray]],
+def emulated(config: DeviceConfig, clock: Clock, signals: dict[str, Signal],
              threaded: bool, rate_error: float = 0.0, noise_lsb: float = 1.0, seed: int = 0,
-             pace: float = 0.0) -> Rig:
-    """Chips fed by ``signals`` (role → (time_s, values in the channel's unit)) and mock pins."""
+             pace: float = 0.0, transducers: dict[str, Transducer] | None = None) -> Rig:
+    """Chips fed by ``signals`` (role → (time_s, values) arrays, or a function of time, in the
+    channel's unit) through each channel's configured transfer — or through a ``transducers``
+    entry, a sensor that differs from the configuration — and mock pins."""
     from gpiozero.pins.mock import MockFactory, MockPWMPin
 
+    transducers = transducers or {}
     bus = EmulatedI2C(clock, seed=seed)
     chips = []
     for a in config.adcs:
-        volts: dict[int, np.ndarray] = {}
+        arrays: dict[int, np.ndarray] = {}
+        functions: dict[int, Callable[[float], float]] = {}
         t_ref = None
         for c in config.channels:
             if c.adc != a.address or c.role not in signals:
                 continue
-            t, v = signals[c.role]
+            to_volts = transducers[c.role].volts if c.role in transducers else c.to_volts
+            sig = signals[c.role]
+            if callable(sig):
+                functions[c.positive] = lambda t, f=sig, tv=to_volts: float(tv(f(t)))
+                if c.negative is not None:
+                    functions[c.negative] = lambda t: 0.0
+                continue
+            t, v = sig
             t_ref = t
-            volts[c.positive] = c.to_volts(np.asarray(v, float))
+            arrays[c.positive] = to_volts(np.asarray(v, float))
             if c.negative is not None:
-                volts[c.negative] = np.zeros_like(volts[c.positive])
-        source = array_source(t_ref, volts) if t_ref is not None else array_source(np.array([0.0, 1.0]), {})
+                arrays[c.negative] = np.zeros_like(arrays[c.positive])
+        if functions:
+            if arrays:  # a chip with both kinds of input
+                from_arrays = array_source(t_ref, arrays)
+                functions.update({k: (lambda t, k=k: from_arrays(t)[k]) for k in arrays})
+            source = function_source(functions)
+        elif t_ref is not None:
+            source = array_source(t_ref, arrays)
+        else:
+            source = array_source(np.array([0.0, 1.0]), {})
         chips.append(bus.attach(Ads1x15Emulator(clock, source, model=a.model, address=a.address,
                                                 rate_error=rate_error, noise_lsb=noise_lsb, seed=seed + len(chips))))
     first = config.adcs[0]

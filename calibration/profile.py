@@ -1,0 +1,333 @@
+"""The patient's profile: what the physiotherapist measured and prescribed, versioned and signed.
+
+One directory per device (``DATA/profile``) holds every accepted version as ``vNNNN.json``; the
+newest is the one in force. A version is never edited: a change (recalibration, new prescription,
+a restore) writes the next number, temp → fsync → replace → fsync(dir), readable by the device
+user only. Each file carries who made it, when and what changed, and a SHA-256 of its content, so
+a torn or tampered file is refused with the reason instead of silently training on it.
+
+Sections: ``sensor`` (per channel: the fitted transfer volts = offset_v + volts_per_unit·x, its
+linearity and noise), ``patient`` (rest, the three MVC attempts, the abdominal maximum, the
+verified examples), ``calibration`` (what the pipeline uses: rest/MVC per channel and the
+personal lift / bear-down thresholds — the ``pfmt analyze --calibration`` subset), ``prescription``
+(programme, per-exercise targets, frequency, progression on/off, notes), ``pin`` (PBKDF2 hash).
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import hmac
+import json
+import math
+import os
+import re
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from device.calibration import PROFILE_FORMAT, Calibration
+from device.errors import AccessError, CalibrationError
+from device.programme import Exercise, Programme, ProgrammeError, load_programme, with_targets
+from device.recording import atomic_write
+
+PATIENT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+PIN_RE = re.compile(r"^[0-9]{4,8}$")
+PIN_ITERATIONS = 200_000
+TARGET_KEYS = ("target_mvc", "hold_s", "quick_lifts", "rest_s", "reps", "sets")
+SECTIONS = ("sensor", "patient", "calibration", "prescription")
+_FILE = re.compile(r"^v(\d{4,})\.json$")
+
+
+@dataclass(frozen=True)
+class Prescription:
+    programme: str
+    targets: dict[str, dict[str, float]] = field(default_factory=dict)  # exercise → overrides
+    days_per_week: float | None = None  # None = the programme's own
+    sessions_per_day: int | None = None
+    progression: bool = True
+    notes: str = ""
+
+    def to_dict(self) -> dict:
+        return {"programme": self.programme, "targets": self.targets, "days_per_week": self.days_per_week,
+                "sessions_per_day": self.sessions_per_day, "progression": self.progression, "notes": self.notes}
+
+    def load(self) -> Programme:
+        """The prescribed programme with the prescribed frequency."""
+        prog = load_programme(self.programme)
+        changes = {}
+        if self.days_per_week is not None:
+            changes["days_per_week"] = self.days_per_week
+        if self.sessions_per_day is not None:
+            changes["sessions_per_day"] = self.sessions_per_day
+        return replace(prog, **changes) if changes else prog
+
+    def exercise(self, ex: Exercise) -> Exercise:
+        return with_targets(ex, **self.targets.get(ex.name, {}))
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str) -> "Prescription":
+        _keys(d, where, {"programme", "targets", "days_per_week", "sessions_per_day", "progression", "notes"},
+              required={"programme"})
+        try:
+            prog = load_programme(d["programme"])
+        except ProgrammeError as e:
+            raise CalibrationError(f"{where}: {e}") from None
+        targets = d.get("targets") or {}
+        if not isinstance(targets, dict):
+            raise CalibrationError(f"{where}: targets must map exercise names to their targets")
+        names = [e.name for e in prog.exercises]
+        for name, t in targets.items():
+            if name not in names:
+                raise CalibrationError(f"{where}: targets for unknown exercise {name!r}; {prog.name} has "
+                                       f"{', '.join(names)}")
+            _keys(t, f"{where}: targets.{name}", set(TARGET_KEYS))
+            try:
+                with_targets(prog.exercise(name), **t)
+            except ProgrammeError as e:
+                raise CalibrationError(f"{where}: {e}") from None
+        dpw, spd = d.get("days_per_week"), d.get("sessions_per_day")
+        if dpw is not None and not (_is_num(dpw) and 0.5 <= dpw <= 7):
+            raise CalibrationError(f"{where}: days_per_week must be 0.5…7, not {dpw!r}")
+        if spd is not None and not (isinstance(spd, int) and not isinstance(spd, bool) and 1 <= spd <= 6):
+            raise CalibrationError(f"{where}: sessions_per_day must be a whole number 1…6, not {spd!r}")
+        if not isinstance(d.get("progression", True), bool):
+            raise CalibrationError(f"{where}: progression must be true or false")
+        if not isinstance(d.get("notes", ""), str):
+            raise CalibrationError(f"{where}: notes must be text")
+        return cls(prog.name, {k: dict(v) for k, v in targets.items()}, None if dpw is None else float(dpw),
+                   spd, d.get("progression", True), d.get("notes", ""))
+
+
+@dataclass(frozen=True)
+class SensorCalibration:
+    """One channel's fitted transfer (volts = offset_v + volts_per_unit · value) and checks."""
+
+    unit: str
+    volts_per_unit: float
+    offset_v: float
+    linearity_pct: float | None = None  # worst deviation from the line, % of the span
+    noise: float | None = None  # resting / shorted noise in the unit (EMG: the noise floor, µV RMS)
+    points: list = field(default_factory=list)  # [[reference, volts], ...] as measured
+
+    def to_dict(self) -> dict:
+        return {"unit": self.unit, "volts_per_unit": self.volts_per_unit, "offset_v": self.offset_v,
+                "linearity_pct": self.linearity_pct, "noise": self.noise, "points": self.points}
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str) -> "SensorCalibration":
+        _keys(d, where, {"unit", "volts_per_unit", "offset_v", "linearity_pct", "noise", "points"},
+              required={"unit", "volts_per_unit", "offset_v"})
+        for k in ("volts_per_unit", "offset_v"):
+            if not _is_num(d[k]):
+                raise CalibrationError(f"{where}: {k} must be a finite number, not {d[k]!r}")
+        if d["volts_per_unit"] == 0:
+            raise CalibrationError(f"{where}: volts_per_unit must not be 0")
+        for k in ("linearity_pct", "noise"):
+            if d.get(k) is not None and not (_is_num(d[k]) and d[k] >= 0):
+                raise CalibrationError(f"{where}: {k} must be a number ≥ 0 or null")
+        return cls(str(d["unit"]), float(d["volts_per_unit"]), float(d["offset_v"]), d.get("linearity_pct"),
+                   d.get("noise"), list(d.get("points") or []))
+
+
+@dataclass
+class Profile:
+    patient_code: str
+    calibration: Calibration
+    prescription: Prescription
+    sensor: dict[str, SensorCalibration] = field(default_factory=dict)
+    patient: dict = field(default_factory=dict)  # the measurements behind the calibration
+    pin: dict | None = None
+    version: int = 0
+    created_at: str = ""
+    by: str = ""
+    changes: list[str] = field(default_factory=list)
+
+    # --- the physio's PIN ------------------------------------------------------------------
+    @staticmethod
+    def hash_pin(pin: str) -> dict:
+        if not PIN_RE.match(pin):
+            raise AccessError("a PIN is 4 to 8 digits")
+        salt = secrets.token_bytes(16)
+        h = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, PIN_ITERATIONS)
+        return {"salt": salt.hex(), "hash": h.hex(), "iterations": PIN_ITERATIONS}
+
+    def check_pin(self, pin: str) -> bool:
+        if self.pin is None:
+            return True
+        h = hashlib.pbkdf2_hmac("sha256", pin.encode(), bytes.fromhex(self.pin["salt"]), self.pin["iterations"])
+        return hmac.compare_digest(h.hex(), self.pin["hash"])
+
+    # --- (de)serialising -------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = {"format": PROFILE_FORMAT, "version": self.version, "created_at": self.created_at, "by": self.by,
+             "changes": self.changes, "patient_code": self.patient_code,
+             "sensor": {r: s.to_dict() for r, s in self.sensor.items()}, "patient": self.patient,
+             "calibration": self.calibration.to_dict(), "prescription": self.prescription.to_dict(),
+             "pin": self.pin}
+        d["checksum"] = _checksum(d)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "profile") -> "Profile":
+        """Validate a whole profile; any problem is a :class:`CalibrationError` naming it."""
+        if not isinstance(d, dict) or d.get("format") != PROFILE_FORMAT:
+            raise CalibrationError(f"{where}: not a pfmt profile (format {PROFILE_FORMAT})")
+        _keys(d, where, {"format", "version", "created_at", "by", "changes", "patient_code", "sensor",
+                         "patient", "calibration", "prescription", "pin", "checksum"},
+              required={"version", "patient_code", "calibration", "prescription", "checksum"})
+        if d["checksum"] != _checksum(d):
+            raise CalibrationError(f"{where}: checksum mismatch — the file was damaged or edited by hand")
+        code = d["patient_code"]
+        if not isinstance(code, str) or not PATIENT_CODE.match(code):
+            raise CalibrationError(f"{where}: patient_code {code!r}: 1–32 letters, digits, '.', '_' or '-' "
+                                   "(a code, not a name)")
+        if not isinstance(d["version"], int) or d["version"] < 1:
+            raise CalibrationError(f"{where}: version must be a whole number ≥ 1")
+        cal = Calibration.from_dict(d["calibration"], f"{where}: calibration")
+        if "pelvic" not in cal.channels:
+            raise CalibrationError(f"{where}: calibration has no pelvic channel")
+        sensor = d.get("sensor") or {}
+        if not isinstance(sensor, dict):
+            raise CalibrationError(f"{where}: sensor must map channel roles to their calibration")
+        pin = d.get("pin")
+        if pin is not None:
+            _keys(pin, f"{where}: pin", {"salt", "hash", "iterations"}, required={"salt", "hash", "iterations"})
+            try:
+                bytes.fromhex(pin["salt"]), bytes.fromhex(pin["hash"])
+            except (TypeError, ValueError):
+                raise CalibrationError(f"{where}: pin: salt and hash must be hex") from None
+            if not isinstance(pin["iterations"], int) or pin["iterations"] < 10_000:
+                raise CalibrationError(f"{where}: pin: iterations must be a whole number ≥ 10000")
+        if not isinstance(d.get("changes", []), list):
+            raise CalibrationError(f"{where}: changes must be a list")
+        return cls(code, cal, Prescription.from_dict(d["prescription"], f"{where}: prescription"),
+                   {r: SensorCalibration.from_dict(s, f"{where}: sensor.{r}") for r, s in sensor.items()},
+                   dict(d.get("patient") or {}), pin, d["version"], str(d.get("created_at", "")),
+                   str(d.get("by", "")), [str(c) for c in d.get("changes", [])])
+
+    def summary(self) -> str:
+        lines = [f"profile v{self.version} of patient {self.patient_code}: {self.created_at} by "
+                 f"{self.by or '—'} ({', '.join(self.changes) or 'no changes recorded'})"]
+        for role, s in self.sensor.items():
+            lin = f", linearity {s.linearity_pct:.1f} %" if s.linearity_pct is not None else ""
+            noise = f", noise {s.noise:.2f} {s.unit}" if s.noise is not None else ""
+            lines.append(f"  sensor {role}: {s.volts_per_unit:.6g} V/{s.unit}, offset {s.offset_v:.4f} V{lin}{noise}")
+        for role, c in self.calibration.channels.items():
+            lines.append(f"  {role}: rest {c.rest:g}, MVC {c.mvc:g}")
+        k = self.calibration.kinds
+        if k is not None:
+            lines.append(f"  personal lift/bear-down decision on {k.feature or 'displacement'}: accessory above "
+                         f"{_fmt(k.accessory_above)}, bear-down above {_fmt(k.bear_down_above)}, displacement "
+                         f"below {_fmt(k.disp_bear_below)} mm ({k.examples} verified examples)")
+        p = self.prescription
+        lines.append(f"  prescription: {p.programme}; progression {'on' if p.progression else 'off'}; "
+                     f"{_fmt(p.days_per_week, 'programme')} days/week, {_fmt(p.sessions_per_day, 'programme')}"
+                     f" sessions/day")
+        for name, t in p.targets.items():
+            lines.append(f"    {name}: " + ", ".join(f"{k} {v:g}" for k, v in t.items()))
+        if p.notes:
+            lines.append(f"  notes: {p.notes}")
+        return "\n".join(lines)
+
+
+def _fmt(v, none: str = "—") -> str:
+    return none if v is None else f"{v:.3g}"
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _keys(d: Any, where: str, allowed: set[str], required: set[str] = frozenset()) -> None:
+    if not isinstance(d, dict):
+        raise CalibrationError(f"{where}: must be an object")
+    unknown = sorted(set(d) - allowed)
+    if unknown:
+        raise CalibrationError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+    missing = sorted(required - set(d))
+    if missing:
+        raise CalibrationError(f"{where}: {missing[0]} is missing")
+
+
+def _checksum(d: dict) -> str:
+    body = {k: v for k, v in d.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+# ------------------------------------------------------------------------------------ storage
+class ProfileStore:
+    """Every accepted version of the device's profile, under ``DATA/profile``."""
+
+    def __init__(self, data_dir: str | os.PathLike) -> None:
+        self.dir = Path(data_dir) / "profile"
+
+    def versions(self) -> list[int]:
+        if not self.dir.is_dir():
+            return []
+        return sorted(int(m.group(1)) for p in self.dir.iterdir() if (m := _FILE.match(p.name)))
+
+    def path(self, version: int) -> Path:
+        return self.dir / f"v{version:04d}.json"
+
+    def load(self, version: int) -> Profile:
+        p = self.path(version)
+        try:
+            d = json.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise CalibrationError(f"{p}: no profile version {version}; have "
+                                   f"{', '.join(map(str, self.versions())) or 'none'}") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise CalibrationError(f"{p}: the profile is unreadable ({e})") from None
+        prof = Profile.from_dict(d, str(p))
+        if prof.version != version:
+            raise CalibrationError(f"{p}: says it is version {prof.version}, expected {version}")
+        return prof
+
+    def current(self) -> Profile | None:
+        """The profile in force, None when the physio has not calibrated yet. A damaged newest
+        version is refused (never silently replaced by an older prescription), naming the
+        newest intact one that ``pfmt profile restore`` can bring back."""
+        vs = self.versions()
+        if not vs:
+            return None
+        try:
+            return self.load(vs[-1])
+        except CalibrationError as e:
+            for v in reversed(vs[:-1]):
+                try:
+                    good = self.load(v)
+                except CalibrationError:
+                    continue
+                raise CalibrationError(f"{e}. Version {v} ({good.created_at} by {good.by or '—'}) is intact: "
+                                       f"the physiotherapist can bring it back with `pfmt profile restore {v}`") from None
+            raise CalibrationError(f"{e}. No intact earlier version: the physiotherapist must calibrate "
+                                   "again (`pfmt calibrate`)") from None
+
+    def pin_holder(self) -> Profile | None:
+        """The newest intact version (for checking the PIN even when the newest is damaged)."""
+        for v in reversed(self.versions()):
+            try:
+                return self.load(v)
+            except CalibrationError:
+                continue
+        return None
+
+    def save(self, prof: Profile, by: str, changes: list[str], now: dt.datetime | None = None) -> Profile:
+        """Write ``prof`` as the next version (validated by reading it back before it counts)."""
+        prof = copy.copy(prof)
+        prof.version = (self.versions() or [0])[-1] + 1
+        prof.created_at = (now or dt.datetime.now()).isoformat(timespec="seconds")
+        prof.by, prof.changes = by, list(changes)
+        d = prof.to_dict()
+        Profile.from_dict(json.loads(json.dumps(d)), "the new profile")  # refuse before writing
+        self.dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o700)
+        with atomic_write(self.path(prof.version)) as f:
+            f.write(json.dumps(d, indent=1).encode())
+        return self.load(prof.version)
+
+    def restore(self, version: int, by: str) -> Profile:
+        old = self.load(version)
+        return self.save(old, by, [f"restored version {version}"])

@@ -1,0 +1,609 @@
+"""``pfmt calibrate``: the physiotherapist's guided workflow — stage → validate → accept or abort.
+
+In the manner of Klipper's TARE → CALIBRATE → ACCEPT, every measurement is staged in memory and
+checked at once; a failed check says what is wrong and offers to repeat the step; nothing reaches
+the profile store until the physio reviews the whole result and accepts it. Steps:
+
+``sensor``        pressure: two-point span against a reference (water column or manometer) giving
+                  gain and offset, a middle point checking linearity; EMG: the noise floor with the
+                  inputs shorted and the gain in µV from a sine calibrator at two amplitudes.
+                  Saturated, too-small-span and non-linear results are refused.
+``patient``       probe in, wait until balloon-warming drift settles (pressure), resting level and
+                  its spread on every channel, MVC as the best of three maximal squeezes (refused
+                  below the noise), the abdominal maximum from a guided Valsalva, then examples of
+                  a correct lift and of bearing down that the physio verifies by palpation; they
+                  personalise the lift / accessory / bear-down decision (``device/kinds.py``) and
+                  must separate.
+``prescription``  programme, per-exercise targets, frequency, progression on/off, patient code, notes.
+
+The workflow reads the sampler like the session does (``rig.next_block``); on the emulated device
+an *actor* (``calibration/emulated.py``) plays the physio's bench and the patient on each cue.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterable
+
+import numpy as np
+
+from device.calibration import Calibration, ChannelCalibration
+from device.errors import AccessError, Aborted, CalibrationError, InputError
+from device.kinds import MIN_EXAMPLES, decide, fit
+from device.pipeline import Pipeline
+from device.pipeline.conditioning import make_conditioner
+from device.programme import builtin_names, load_programme, with_targets, ProgrammeError
+from device.recording import Channel
+from drivers.ads import FULL_SCALE_V
+from drivers.config import ChannelConfig, DeviceConfig
+
+from .console import Console
+from .profile import PATIENT_CODE, PIN_RE, Prescription, Profile, ProfileStore, SensorCalibration
+
+STEPS = ("sensor", "patient", "prescription")
+
+# sensor checks
+REF_SETTLE_S = 1.5          # after the physio presses Enter, before the reference is measured
+REF_TAKE_S = 3.0
+MIN_REF_SPAN = {"cmH2O": 20.0, "mmHg": 15.0}   # a squeeze reaches 30–50 cmH2O; calibrate over most of it
+MIN_STEP_LSB = 200          # the span must move the ADC by at least this many codes
+SENSITIVITY_RANGE = (0.5, 2.0)  # measured / specified sensitivity
+LINEARITY_PCT = 2.0         # middle point's deviation from the two-point line, % of the span
+EMG_MIN_REF_UV = 50.0
+EMG_MAX_NOISE_UV = 3.0      # a relaxed pelvic floor reads < 4 µV: the amplifier must be quieter
+RAIL_SHARE = 0.02           # more than this share of samples at a rail = saturated
+# patient checks
+ZERO_WINDOW_S = 20.0
+DRIFT_SETTLED = {"cmH2O": 0.03, "mmHg": 0.022}  # per second (≈ 1.8 cmH2O/min)
+ZERO_DEADLINE_S = 600.0
+REST_TAKE_S = 20.0
+ATTEMPT_PRE_S = 2.5         # rest recorded before each cue (the pipeline learns the level)
+ATTEMPT_TAKE_S = 10.0
+MVC_ATTEMPTS = 3
+MVC_MIN_SPREADS = 6.0       # an MVC must rise this many resting spreads above rest ...
+EMG_MVC_MIN_NOISE = 3.0     # ... and (EMG) this many times the noise floor
+MAX_EXAMPLE_TRIES = 6
+
+
+@dataclass
+class Take:
+    """One recording of every channel: times, volts as measured, and what the sampler reported."""
+
+    t: np.ndarray
+    volts: np.ndarray
+    events: list = field(default_factory=list)
+    gaps: int = 0
+
+
+@dataclass
+class Stage:
+    """What has been measured so far (nothing is saved until it is accepted)."""
+
+    sensor: dict[str, SensorCalibration] = field(default_factory=dict)
+    patient: dict = field(default_factory=dict)
+    calibration: Calibration | None = None
+    prescription: Prescription | None = None
+    patient_code: str | None = None
+    changes: list[str] = field(default_factory=list)
+
+
+class Workflow:
+    def __init__(self, rig, config: DeviceConfig, console: Console, store: ProfileStore,
+                 actor: Callable[..., None] | None = None, steps: Iterable[str] = STEPS,
+                 now: Callable[[], dt.datetime] = dt.datetime.now) -> None:
+        steps = tuple(steps)
+        bad = [s for s in steps if s not in STEPS]
+        if bad or not steps:
+            raise InputError(f"unknown calibration step {bad[0] if bad else '(none)'!r}; allowed: {', '.join(STEPS)}")
+        self.rig, self.config, self.console, self.store = rig, config, console, store
+        self.actor, self.steps, self.now = actor, steps, now
+        self.channels = tuple(Channel.parse(c.name) for c in config.channels)
+        self.modality = self.channels[0].modality
+        self.fs = config.rate_hz
+        self.stage = Stage()
+        self.previous: Profile | None = None
+        self.new_pin: dict | None = None
+
+    # --- the whole workflow ------------------------------------------------------------------
+    def run(self) -> Profile:
+        """Authorise, run the steps, review; the saved profile. Raises :class:`Aborted` when the
+        physio aborts and :class:`CalibrationError` when a step is refused and not repeated."""
+        self._authorise()
+        prev = self.previous
+        if prev is not None:
+            self.stage.sensor = dict(prev.sensor)
+            self.stage.patient = dict(prev.patient)
+            self.stage.calibration = prev.calibration
+            self.stage.prescription = prev.prescription
+            self.stage.patient_code = prev.patient_code
+        missing = [s for s, have in (("sensor", self.stage.sensor), ("patient", self.stage.calibration),
+                                     ("prescription", self.stage.prescription)) if not have and s not in self.steps]
+        if missing:
+            raise CalibrationError(f"there is no earlier profile to take the {', '.join(missing)} from: "
+                                   f"run the {'/'.join(missing)} step(s) too")
+        if any(s in self.steps for s in ("sensor", "patient")):
+            self.rig.start()
+        try:
+            for step in self.steps:
+                self._repeatable(step, getattr(self, f"step_{step}"))
+            return self._review()
+        finally:
+            if any(s in self.steps for s in ("sensor", "patient")):
+                self.rig.close()
+
+    def _authorise(self) -> None:
+        holder = self.store.pin_holder()
+        try:
+            self.previous = self.store.current()
+        except CalibrationError as e:
+            self.console.say(f"Note: {e}")
+            self.previous = holder
+        if holder is None or holder.pin is None:
+            self.console.say("No physiotherapist PIN is set on this device yet: choose one (4–8 digits).")
+            for _ in range(3):
+                pin = self.console.ask("New physio PIN", "new_pin", secret=True)
+                again = self.console.ask("Repeat the PIN", "new_pin_again", secret=True)
+                if pin != again:
+                    self.console.say("The two PINs differ; again.")
+                    continue
+                if not PIN_RE.match(pin):
+                    self.console.say("A PIN is 4 to 8 digits; again.")
+                    continue
+                self.new_pin = Profile.hash_pin(pin)
+                return
+            raise AccessError("no valid physio PIN was set; nothing was changed")
+        for _ in range(3):
+            if holder.check_pin(self.console.ask("Physio PIN", "pin", secret=True)):
+                return
+            self.console.say("Wrong PIN.")
+        raise AccessError("wrong physio PIN three times: calibration and prescription are for the "
+                          "physiotherapist only (the trainee can still train)")
+
+    def _repeatable(self, name: str, step: Callable[[], None]) -> None:
+        while True:
+            try:
+                step()
+                self.stage.changes.append(name)
+                return
+            except CalibrationError as e:
+                self.console.say(f"✗ {name} refused: {e}")
+                if not self._yes(f"Repeat the {name} step?", "retry", default=True):
+                    raise CalibrationError(f"{name}: {e} (nothing was saved)") from None
+
+    def _review(self) -> Profile:
+        prof = Profile(patient_code=self.stage.patient_code or "", calibration=self.stage.calibration,
+                       prescription=self.stage.prescription, sensor=self.stage.sensor,
+                       patient=self.stage.patient, pin=self.new_pin or (self.previous.pin if self.previous else None))
+        prof.version = (self.store.versions() or [0])[-1] + 1
+        prof.changes = list(self.stage.changes)
+        prof.created_at = self.now().isoformat(timespec="seconds") + " (not saved yet)"
+        self.console.say("\nReview:\n" + prof.summary())
+        try:
+            Profile.from_dict(prof.to_dict(), "the staged profile")
+        except CalibrationError as e:
+            raise CalibrationError(f"the staged profile is not valid, nothing was saved: {e}") from None
+        if not self._yes("Accept and save this profile?", "accept", default=False):
+            raise Aborted("profile not accepted; nothing was saved")
+        by = ""
+        while not by:
+            by = self.console.ask("Your name or staff ID (recorded with the profile)", "physio")
+        saved = self.store.save(prof, by, self.stage.changes, self.now())
+        self.console.say(f"Saved profile version {saved.version} ({self.store.path(saved.version)}).")
+        return saved
+
+    # --- asking ------------------------------------------------------------------------------
+    def _yes(self, prompt: str, key: str, default: bool) -> bool:
+        while True:
+            a = self.console.ask(f"{prompt} [{'Y/n' if default else 'y/N'}]", key, "y" if default else "n").lower()
+            if a in ("y", "yes"):
+                return True
+            if a in ("n", "no"):
+                return False
+            self.console.say("Answer y or n (or abort).")
+
+    def _number(self, prompt: str, key: str, default: float | None, lo: float, hi: float,
+                integer: bool = False) -> float:
+        for _ in range(5):
+            a = self.console.ask(prompt, key, None if default is None else f"{default:g}")
+            try:
+                v = int(a) if integer else float(a)
+            except ValueError:
+                self.console.say(f"{a!r} is not {'a whole number' if integer else 'a number'}; allowed {lo:g}…{hi:g}.")
+                continue
+            if not lo <= v <= hi:
+                self.console.say(f"{v:g} is outside {lo:g}…{hi:g}.")
+                continue
+            return v
+        raise InputError(f"no valid answer for {prompt.lower()} (allowed {lo:g}…{hi:g})")
+
+    def _act(self, action: str, **kw) -> None:
+        if self.actor is not None:
+            self.actor(action, now=self.rig.clock.now(), **kw)
+
+    # --- recording ---------------------------------------------------------------------------
+    def take(self, seconds: float, settle_s: float = 0.0, cue: str | None = None, cue_at: float = 0.0,
+             action: str = "", pattern: str = "squeeze") -> Take:
+        """Record ``seconds`` after ``settle_s``; a ``cue`` is given (terminal, buzzer, and the
+        emulated patient's ``action``) ``cue_at`` seconds into the recording. Blocks older than the
+        call are skipped (on the device they queued while the physio read the screen)."""
+        begin = self.rig.clock.now()
+        start, end = begin + settle_s, begin + settle_s + seconds
+        ts, vs, events, gaps = [], [], [], 0
+        cued = cue is None
+        player = self.rig.feedback.player
+        while True:
+            b = self.rig.next_block()
+            if b is None:
+                continue
+            if not self.rig.threaded:
+                player.tick(self.rig.clock.now())
+            if len(b.t) == 0 or b.t[-1] < start:
+                continue
+            m = (b.t >= start) & (b.t < end)
+            ts.append(b.t[m])
+            vs.append(b.volts[m])
+            events += b.events
+            gaps += sum(g.count for g in b.gaps)
+            if not cued and b.t[-1] >= start + cue_at:
+                cued = True
+                self.console.say(cue)
+                player.play(pattern)
+                self._act(action)
+            if b.t[-1] >= end:
+                break
+        return Take(np.concatenate(ts), np.concatenate(vs), events, gaps)
+
+    def _check_rails(self, take: Take, what: str, roles: Iterable[str] | None = None) -> None:
+        roles = set(roles or (c.role for c in self.config.channels))
+        for i, c in enumerate(self.config.channels):
+            if c.role not in roles or len(take.volts) == 0:
+                continue
+            v = take.volts[:, i]
+            fs = FULL_SCALE_V[c.gain]
+            rail = np.mean(np.abs(v) >= 0.999 * fs)
+            if rail > RAIL_SHARE:
+                raise CalibrationError(f"{c.role}: saturated at {what}: the ADC is at its ±{fs:g} V limit "
+                                       f"for {100 * rail:.0f} % of the samples; use a lower reference or a "
+                                       f"smaller gain")
+            if c.valid_v is not None:
+                hi = np.mean(v > c.valid_v[1])
+                lo = np.mean(v < c.valid_v[0])
+                if hi > RAIL_SHARE:
+                    raise CalibrationError(f"{c.role}: saturated at {what}: the sensor reads {np.max(v):.3f} V, "
+                                           f"beyond its valid output (up to {c.valid_v[1]:g} V); use a lower "
+                                           f"reference")
+                if lo > RAIL_SHARE:
+                    raise CalibrationError(f"{c.role}: no signal at {what}: {np.min(v):.3f} V is below the "
+                                           f"sensor's valid output ({c.valid_v[0]:g} V); is it plugged in?")
+        for e in take.events:
+            if e.kind in ("saturated", "unplugged") and e.channel.split("_")[0] in roles:
+                raise CalibrationError(f"{e.channel}: {e.kind} at {what} ({e.detail or 'sensor fault'})")
+
+    # --- step 1: the sensor ------------------------------------------------------------------
+    def step_sensor(self) -> None:
+        if self.modality == "emg":
+            self._sensor_emg()
+        else:
+            self._sensor_pressure()
+
+    def _sensor_pressure(self) -> None:
+        unit = self.channels[0].unit
+        self.console.say(f"Sensor calibration. Connect every probe to the reference (water column or "
+                         f"manometer). Three references: low (open to air), high (at least "
+                         f"{MIN_REF_SPAN[unit]:g} {unit} above it), and one in between to check linearity.")
+        points = []
+        for label, key, default in (("low", "reference_low", 0.0), ("high", "reference_high", 50.0),
+                                    ("middle", "reference_mid", None)):
+            if default is None:
+                default = round(0.5 * (points[0][0] + points[1][0]), 1)
+            value = self._number(f"The {label} reference pressure you will apply ({unit})", key, default, -50, 300)
+            self._act("reference", value=value)
+            self.console.ask(f"Apply {value:g} {unit}, hold it steady, then press Enter", "ready", "")
+            take = self.take(REF_TAKE_S, settle_s=REF_SETTLE_S)
+            self._check_rails(take, f"the {label} reference ({value:g} {unit})")
+            points.append((value, np.median(take.volts, axis=0), np.std(take.volts, axis=0)))
+        (p_lo, v_lo, _), (p_hi, v_hi, _), (p_mid, v_mid, _) = points
+        if p_hi - p_lo < MIN_REF_SPAN[unit]:
+            raise CalibrationError(f"span too small: the references are {p_hi - p_lo:g} {unit} apart; at least "
+                                   f"{MIN_REF_SPAN[unit]:g} {unit} is needed (a squeeze reaches 30–50 cmH2O)")
+        if not p_lo + 0.2 * (p_hi - p_lo) <= p_mid <= p_hi - 0.2 * (p_hi - p_lo):
+            raise CalibrationError(f"the middle reference ({p_mid:g} {unit}) must lie well between the low "
+                                   f"({p_lo:g}) and the high ({p_hi:g}) ones to check linearity")
+        sensor = {}
+        for i, c in enumerate(self.config.channels):
+            vpu = float((v_hi[i] - v_lo[i]) / (p_hi - p_lo))
+            lsb = FULL_SCALE_V[c.gain] / 32768
+            rel = vpu / c.volts_per_unit
+            if abs(v_hi[i] - v_lo[i]) < MIN_STEP_LSB * lsb or rel < SENSITIVITY_RANGE[0]:
+                raise CalibrationError(
+                    f"{c.role}: span too small: {p_hi - p_lo:g} {unit} moved the sensor by only "
+                    f"{1000 * (v_hi[i] - v_lo[i]):.1f} mV ({rel:.2f}× its specified {1000 * c.volts_per_unit:.2f} "
+                    f"mV/{unit}); check for a leak, a closed tap or a wrong reference value")
+            if rel > SENSITIVITY_RANGE[1]:
+                raise CalibrationError(f"{c.role}: the sensor responds {rel:.2f}× its specification "
+                                       f"({1000 * vpu:.2f} vs {1000 * c.volts_per_unit:.2f} mV/{unit}); "
+                                       f"check the reference values entered")
+            off = float(v_lo[i] - vpu * p_lo)
+            mid_read = (v_mid[i] - off) / vpu
+            dev = 100 * abs(mid_read - p_mid) / (p_hi - p_lo)
+            if dev > LINEARITY_PCT:
+                raise CalibrationError(f"{c.role}: non-linear: the middle reference {p_mid:g} {unit} reads "
+                                       f"{mid_read:.1f} {unit}, {dev:.1f} % of the span off the line (allowed "
+                                       f"{LINEARITY_PCT:g} %); check the reference and the sensor")
+            noise = float(max(p[2][i] for p in points) / abs(vpu))
+            sensor[c.role] = SensorCalibration(unit, vpu, off, round(dev, 3), round(noise, 4),
+                                               [[float(p[0]), round(float(p[1][i]), 6)] for p in points])
+            self.console.say(f"✓ {c.role}: {1000 * vpu:.3f} mV/{unit} ({rel:.3f}× spec), offset {off:.4f} V, "
+                             f"linearity {dev:.2f} %, noise {noise:.2f} {unit}")
+        self.stage.sensor = sensor
+
+    def _sensor_emg(self) -> None:
+        self.console.say("EMG calibration. First short the electrode inputs (the noise floor), then connect "
+                         "the sine calibrator at two amplitudes (µV RMS).")
+        self._act("reference", value=0.0)
+        self.console.ask("Inputs shorted? Press Enter", "ready", "")
+        short = self.take(REF_TAKE_S, settle_s=REF_SETTLE_S)
+        self._check_rails(short, "the shorted inputs")
+        offset = np.mean(short.volts, axis=0)
+        noise_v = np.std(short.volts, axis=0)
+        amps, rms = [], []
+        for label, key, default in (("high", "reference_high", 500.0), ("middle", "reference_mid", 100.0)):
+            a = self._number(f"The {label} calibrator amplitude (µV RMS)", key, default, 1, 5000)
+            self._act("reference", value=a)
+            self.console.ask(f"Connect {a:g} µV RMS, then press Enter", "ready", "")
+            take = self.take(REF_TAKE_S, settle_s=REF_SETTLE_S)
+            self._check_rails(take, f"the {label} calibrator ({a:g} µV)")
+            amps.append(a)
+            rms.append(np.sqrt(np.maximum(np.var(take.volts, axis=0) - noise_v ** 2, 0.0)))
+        (a_hi, a_mid), (r_hi, r_mid) = amps, rms
+        if a_hi < EMG_MIN_REF_UV or a_mid >= a_hi:
+            raise CalibrationError(f"span too small: the high amplitude must be at least {EMG_MIN_REF_UV:g} µV "
+                                   f"and above the middle one (got {a_hi:g} and {a_mid:g} µV)")
+        sensor = {}
+        for i, c in enumerate(self.config.channels):
+            vpu = float(r_hi[i] / a_hi)
+            rel = vpu / c.volts_per_unit
+            if rel < SENSITIVITY_RANGE[0] or r_hi[i] < 10 * noise_v[i]:
+                raise CalibrationError(f"{c.role}: span too small: {a_hi:g} µV read as {r_hi[i] / c.volts_per_unit:.1f} "
+                                       f"µV ({rel:.2f}× the specified gain); check the calibrator leads")
+            if rel > SENSITIVITY_RANGE[1]:
+                raise CalibrationError(f"{c.role}: the gain is {rel:.2f}× its specification; check the amplitude entered")
+            dev = 100 * abs(r_mid[i] / vpu - a_mid) / a_hi
+            if dev > LINEARITY_PCT:
+                raise CalibrationError(f"{c.role}: non-linear: {a_mid:g} µV reads {r_mid[i] / vpu:.1f} µV, "
+                                       f"{dev:.1f} % of the span off (allowed {LINEARITY_PCT:g} %)")
+            floor = float(noise_v[i] / vpu)
+            if floor > EMG_MAX_NOISE_UV:
+                raise CalibrationError(f"{c.role}: noise floor {floor:.2f} µV RMS is too high (allowed ≤ "
+                                       f"{EMG_MAX_NOISE_UV:g}; a relaxed pelvic floor reads < 4 µV); check the "
+                                       f"cable and the ground")
+            sensor[c.role] = SensorCalibration("uV", vpu, float(offset[i]), round(dev, 3), round(floor, 4),
+                                               [[0.0, 0.0], [a_mid, round(float(r_mid[i]), 7)],
+                                                [a_hi, round(float(r_hi[i]), 7)]])
+            self.console.say(f"✓ {c.role}: {vpu * 1e3:.4f} mV/µV ({rel:.3f}× spec), noise floor {floor:.2f} µV, "
+                             f"linearity {dev:.2f} %")
+        self.stage.sensor = sensor
+
+    # --- step 2: the patient -----------------------------------------------------------------
+    def values(self, take: Take) -> np.ndarray:
+        """The take in each channel's unit through the staged sensor calibration."""
+        cols = []
+        for i, c in enumerate(self.config.channels):
+            s = self.stage.sensor.get(c.role)
+            vpu, off = (s.volts_per_unit, s.offset_v) if s else (c.volts_per_unit, c.offset_v)
+            cols.append((take.volts[:, i] - off) / vpu)
+        return np.column_stack(cols)
+
+    def activity(self, take: Take) -> np.ndarray:
+        """Each channel's activity signal (pressure level / EMG RMS envelope) as the pipeline sees it."""
+        x = self.values(take)
+        cols = []
+        for i, ch in enumerate(self.channels):
+            cond = make_conditioner(ch.modality, self.fs)
+            cols.append(cond.process(x[:, i]))
+        n = min(len(c) for c in cols)
+        return np.column_stack([c[:n] for c in cols])
+
+    def step_patient(self) -> None:
+        unit = self.channels[0].unit
+        self.console.say("Patient calibration. Insert the probe; the patient lies relaxed.")
+        self._act("insert")
+        self.console.ask("Probe in, patient relaxed? Press Enter", "ready", "")
+        pat: dict = {}
+        if self.modality == "pressure":
+            pat["zero"] = self._wait_for_drift(unit)
+        rest = self.take(REST_TAKE_S)
+        self._check_rails(rest, "rest")
+        act = self.activity(rest)[int(2.0 * self.fs / make_conditioner(self.modality, self.fs).q):]
+        pat["rest"] = {ch.role: {"mean": round(float(np.mean(act[:, i])), 4), "sd": round(float(np.std(act[:, i])), 4)}
+                       for i, ch in enumerate(self.channels)}
+        for role, r in pat["rest"].items():
+            self.console.say(f"✓ rest {role}: {r['mean']:.2f} ± {r['sd']:.2f} {self._unit(role)}")
+        emg = self.modality == "emg"
+        # MVC: best of three maximal squeezes
+        attempts = []
+        for n in range(1, MVC_ATTEMPTS + 1):
+            take = self.take(ATTEMPT_TAKE_S, cue=f"Attempt {n}/{MVC_ATTEMPTS}: SQUEEZE AS HARD AS YOU CAN and hold",
+                             cue_at=ATTEMPT_PRE_S, action="mvc")
+            self._check_rails(take, f"MVC attempt {n}")
+            c = self._largest(take, Calibration())
+            if c is None:
+                self.console.say(f"  attempt {n}: no contraction detected")
+                attempts.append(None)
+                continue
+            attempts.append({"peak": round(c.peak, 3), "hold_s": round(c.hold_s, 2), "kind": c.kind})
+            self.console.say(f"  attempt {n}: peak {c.peak:.1f} {unit} above rest, held {c.hold_s:.1f} s"
+                             + (f", judged {c.kind}" if c.kind else ""))
+        pat["mvc_attempts"] = attempts
+        valid = [a for a in attempts if a is not None and a["kind"] != "bear_down"]
+        spread = pat["rest"]["pelvic"]["sd"]
+        need = MVC_MIN_SPREADS * spread
+        if emg and "pelvic" in self.stage.sensor and self.stage.sensor["pelvic"].noise is not None:
+            need = max(need, EMG_MVC_MIN_NOISE * self.stage.sensor["pelvic"].noise)
+        best = max((a["peak"] for a in valid), default=0.0)
+        if best <= need:
+            raise CalibrationError(f"MVC below noise: the best squeeze rose {best:.2f} {unit} above rest; at least "
+                                   f"{need:.2f} {unit} is needed ({MVC_MIN_SPREADS:g}× the resting spread "
+                                   f"{spread:.2f}" + (", 3× the EMG noise floor" if emg else "") +
+                                   "). Check the probe's contact and coach the squeeze, then repeat")
+        rest_p = pat["rest"]["pelvic"]["mean"] if emg else 0.0
+        chans = {"pelvic": ChannelCalibration(rest_p, rest_p + best)}
+        self.console.say(f"✓ MVC {best:.1f} {unit} above rest (best of {len(valid)} valid attempts)")
+        # the abdominal reference maximum
+        if "abdominal" in pat["rest"]:
+            take = self.take(ATTEMPT_TAKE_S, cue="Take a breath and STRAIN DOWN AS HARD AS YOU CAN (Valsalva), hold",
+                             cue_at=ATTEMPT_PRE_S, action="valsalva", pattern="get_ready")
+            self._check_rails(take, "the Valsalva")
+            i = [c.role for c in self.channels].index("abdominal")
+            a = self.activity(take)[:, i]
+            k0 = int(round(ATTEMPT_PRE_S * len(a) / ATTEMPT_TAKE_S))
+            pre = float(np.median(a[k0 // 3:k0]))
+            rise = float(np.max(a[k0:]) - pre)
+            a_need = MVC_MIN_SPREADS * pat["rest"]["abdominal"]["sd"]
+            if rise <= a_need:
+                raise CalibrationError(f"abdominal maximum below noise: the strain rose {rise:.2f} "
+                                       f"{self._unit('abdominal')} (at least {a_need:.2f} needed); check the "
+                                       f"reference probe and repeat")
+            rest_a = pat["rest"]["abdominal"]["mean"] if emg else 0.0
+            chans["abdominal"] = ChannelCalibration(rest_a, rest_a + rise)
+            pat["abdominal_max"] = round(rise, 3)
+            self.console.say(f"✓ abdominal maximum {rise:.1f} {self._unit('abdominal')} above rest")
+        cal = Calibration(chans)
+        # verified examples → the personal lift / bear-down decision
+        kinds_model = None
+        if len(self.channels) > 1:
+            examples = self._examples(cal)
+            pat["examples"] = [{"kind": k, "features": {n: round(v, 4) for n, v in f.items() if v is not None}}
+                               for k, f in examples]
+            kinds_model = fit(examples)
+            for k, f in examples:
+                self.console.say(f"  example {k}: generic {decide(f)}, personal {decide(f, kinds_model)}")
+            k = kinds_model.to_dict()
+            self.console.say(f"✓ personal decision on {k['feature'] or 'displacement'}: accessory above "
+                             f"{k['accessory_above']}, bear-down above {k['bear_down_above']}, displacement "
+                             f"below {k['disp_bear_below']}")
+        self.stage.patient = pat
+        self.stage.calibration = Calibration(chans, kinds_model)
+
+    def _wait_for_drift(self, unit: str) -> dict:
+        """Zero at rest once balloon-warming drift has settled (two quiet windows in a row)."""
+        self.console.say(f"Waiting for the balloon to warm up (drift under {60 * DRIFT_SETTLED[unit]:.1f} {unit}/min)…")
+        waited, quiet = 0.0, 0
+        while True:
+            take = self.take(ZERO_WINDOW_S)
+            waited += ZERO_WINDOW_S
+            self._check_rails(take, "rest")
+            x = self.values(take)
+            slope = float(np.polyfit(take.t - take.t[0], x[:, 0], 1)[0])
+            quiet = quiet + 1 if abs(slope) <= DRIFT_SETTLED[unit] else 0
+            self.console.say(f"  {waited:4.0f} s: drift {60 * slope:+.2f} {unit}/min")
+            if quiet >= 2:
+                zero = {c.role: round(float(np.median(x[:, i])), 3) for i, c in enumerate(self.channels)}
+                self.console.say(f"✓ settled after {waited:.0f} s; resting pressure " +
+                                 ", ".join(f"{r} {v:.1f} {unit}" for r, v in zero.items()))
+                return {"after_s": waited, "drift_per_min": round(60 * slope, 3), "resting_pressure": zero}
+            if waited >= ZERO_DEADLINE_S:
+                raise CalibrationError(f"the drift did not settle in {ZERO_DEADLINE_S / 60:.0f} min (still "
+                                       f"{60 * slope:+.2f} {unit}/min): check the balloon for a leak")
+
+    def _examples(self, cal: Calibration) -> list[tuple[str, dict]]:
+        examples: list[tuple[str, dict]] = []
+        for kind, cue, question in (
+                ("lift", "Squeeze and lift the pelvic floor correctly, hold", "Palpation: a correct lift?"),
+                ("bear_down", "Now BEAR DOWN (push out as if straining), hold", "Palpation: bearing down?")):
+            got = 0
+            for n in range(1, MAX_EXAMPLE_TRIES + 1):
+                take = self.take(ATTEMPT_TAKE_S, cue=f"Example {kind.replace('_', '-')} {got + 1}/{MIN_EXAMPLES}: {cue}",
+                                 cue_at=ATTEMPT_PRE_S, action=kind)
+                self._check_rails(take, f"the {kind.replace('_', '-')} example")
+                c = self._largest(take, cal)
+                if c is None:
+                    self.console.say("  no contraction detected; again")
+                    continue
+                if not self._yes(question, f"verified_{kind}", default=True):
+                    self.console.say("  not counted")
+                    continue
+                examples.append((kind, dict(c.features)))
+                got += 1
+                if got == MIN_EXAMPLES:
+                    break
+            if got < MIN_EXAMPLES:
+                raise CalibrationError(f"only {got} verified {kind.replace('_', '-')} examples in "
+                                       f"{MAX_EXAMPLE_TRIES} tries ({MIN_EXAMPLES} needed)")
+        return examples
+
+    def _largest(self, take: Take, cal: Calibration):
+        """The biggest contraction of a take (hold × peak), as the pipeline measures it."""
+        p = Pipeline(self.channels, self.fs, cal)
+        p.process(take.t, self.values(take))
+        p.finish()
+        return max(p.contractions, key=lambda c: c.hold_s * max(c.peak, 1e-9), default=None)
+
+    def _unit(self, role: str) -> str:
+        return next(c.unit for c in self.channels if c.role == role)
+
+    # --- step 3: the prescription ------------------------------------------------------------
+    def step_prescription(self) -> None:
+        prev = self.stage.prescription
+        names = builtin_names()
+        self.console.say("Prescription. Programmes: " + ", ".join(names))
+        while True:
+            name = self.console.ask("Programme", "programme", prev.programme if prev else "norwegian_intensive")
+            try:
+                prog = load_programme(name)
+                break
+            except ProgrammeError as e:
+                self.console.say(str(e))
+        keep = prev.targets if prev and prev.programme == prog.name else {}
+        targets: dict[str, dict] = {}
+        for ex in prog.exercises:
+            cur = with_targets(ex, **keep.get(ex.name, {}))
+            self.console.say(f"{ex.name} ({ex.title}): target {100 * cur.target_mvc:.0f} %MVC, hold {cur.hold_s:g} s, "
+                             f"{cur.quick_lifts} quick lifts, rest {cur.rest_s:g} s, {cur.reps} reps × {cur.sets} sets")
+            t = {}
+            for key, prompt, lo, hi, integer, scale in (
+                    ("target_mvc", "target %MVC", 5, 100, False, 100.0), ("hold_s", "hold (s)", 0.5, 300, False, 1.0),
+                    ("quick_lifts", "quick lifts", 0, 10, True, 1.0), ("rest_s", "rest (s)", 1, 600, False, 1.0),
+                    ("reps", "reps", 1, 50, True, 1.0), ("sets", "sets", 1, 10, True, 1.0)):
+                old = getattr(cur, key)
+                v = self._number(f"  {ex.name}: {prompt}", f"{ex.name}.{key}", old * scale, lo, hi, integer)
+                v = v / scale if scale != 1.0 else v
+                if v != getattr(ex, key):
+                    t[key] = v
+            try:
+                with_targets(ex, **t)
+            except ProgrammeError as e:
+                raise CalibrationError(str(e)) from None
+            if t:
+                targets[ex.name] = t
+        dpw = self._number("Days per week", "days_per_week",
+                           prev.days_per_week if prev and prev.days_per_week else prog.days_per_week, 0.5, 7)
+        spd = int(self._number("Sessions per day", "sessions_per_day",
+                               prev.sessions_per_day if prev and prev.sessions_per_day else prog.sessions_per_day, 1, 6, True))
+        progression = self._yes("Progression on (targets rise as the rules are met)?", "progression",
+                                prev.progression if prev else True)
+        while True:
+            code = self.console.ask("Patient code (no names)", "patient_code", self.stage.patient_code)
+            if PATIENT_CODE.match(code or ""):
+                break
+            self.console.say("1–32 letters, digits, '.', '_' or '-'; a code, not a name.")
+        notes = self.console.ask("Notes", "notes", prev.notes if prev else "")
+        self.stage.prescription = Prescription(
+            prog.name, targets, None if dpw == prog.days_per_week else dpw,
+            None if spd == prog.sessions_per_day else spd, progression, notes)
+        self.stage.patient_code = code
+
+
+def apply_sensor(config: DeviceConfig, prof: Profile) -> DeviceConfig:
+    """The device configuration with the profile's fitted sensor transfers."""
+    chans: list[ChannelConfig] = []
+    for c in config.channels:
+        s = prof.sensor.get(c.role)
+        if s is None:
+            chans.append(c)
+            continue
+        if s.unit != c.unit:
+            raise CalibrationError(f"the profile's {c.role} sensor was calibrated in {s.unit} but the device "
+                                   f"configuration reads {c.name}: calibrate again on this configuration")
+        chans.append(replace(c, volts_per_unit=s.volts_per_unit, offset_v=s.offset_v))
+    return replace(config, channels=tuple(chans))
