@@ -41,6 +41,7 @@ from .console import Console
 from .profile import PATIENT_CODE, PIN_RE, Prescription, Profile, ProfileStore, SensorCalibration
 
 STEPS = ("sensor", "patient", "prescription")
+STEP_TRIES = 3              # a step refused this often ends the workflow (the cause is not chance)
 
 # sensor checks
 REF_SETTLE_S = 1.5          # after the physio presses Enter, before the reference is measured
@@ -160,14 +161,14 @@ class Workflow:
                           "physiotherapist only (the trainee can still train)")
 
     def _repeatable(self, name: str, step: Callable[[], None]) -> None:
-        while True:
+        for n in range(1, STEP_TRIES + 1):
             try:
                 step()
                 self.stage.changes.append(name)
                 return
             except CalibrationError as e:
                 self.console.say(f"✗ {name} refused: {e}")
-                if not self._yes(f"Repeat the {name} step?", "retry", default=True):
+                if n == STEP_TRIES or not self._yes(f"Repeat the {name} step?", "retry", default=True):
                     raise CalibrationError(f"{name}: {e} (nothing was saved)") from None
 
     def _review(self) -> Profile:
@@ -253,7 +254,8 @@ class Workflow:
                 break
         return Take(np.concatenate(ts), np.concatenate(vs), events, gaps)
 
-    def _check_rails(self, take: Take, what: str, roles: Iterable[str] | None = None) -> None:
+    def _check_rails(self, take: Take, what: str, roles: Iterable[str] | None = None,
+                     hint: str = "the pressure is beyond the sensor's range") -> None:
         roles = set(roles or (c.role for c in self.config.channels))
         for i, c in enumerate(self.config.channels):
             if c.role not in roles or len(take.volts) == 0:
@@ -263,15 +265,13 @@ class Workflow:
             rail = np.mean(np.abs(v) >= 0.999 * fs)
             if rail > RAIL_SHARE:
                 raise CalibrationError(f"{c.role}: saturated at {what}: the ADC is at its ±{fs:g} V limit "
-                                       f"for {100 * rail:.0f} % of the samples; use a lower reference or a "
-                                       f"smaller gain")
+                                       f"for {100 * rail:.0f} % of the samples; {hint}")
             if c.valid_v is not None:
                 hi = np.mean(v > c.valid_v[1])
                 lo = np.mean(v < c.valid_v[0])
                 if hi > RAIL_SHARE:
                     raise CalibrationError(f"{c.role}: saturated at {what}: the sensor reads {np.max(v):.3f} V, "
-                                           f"beyond its valid output (up to {c.valid_v[1]:g} V); use a lower "
-                                           f"reference")
+                                           f"beyond its valid output (up to {c.valid_v[1]:g} V); {hint}")
                 if lo > RAIL_SHARE:
                     raise CalibrationError(f"{c.role}: no signal at {what}: {np.min(v):.3f} V is below the "
                                            f"sensor's valid output ({c.valid_v[0]:g} V); is it plugged in?")
@@ -300,7 +300,7 @@ class Workflow:
             self._act("reference", value=value)
             self.console.ask(f"Apply {value:g} {unit}, hold it steady, then press Enter", "ready", "")
             take = self.take(REF_TAKE_S, settle_s=REF_SETTLE_S)
-            self._check_rails(take, f"the {label} reference ({value:g} {unit})")
+            self._check_rails(take, f"the {label} reference ({value:g} {unit})", hint="use a lower reference")
             points.append((value, np.median(take.volts, axis=0), np.std(take.volts, axis=0)))
         (p_lo, v_lo, _), (p_hi, v_hi, _), (p_mid, v_mid, _) = points
         if p_hi - p_lo < MIN_REF_SPAN[unit]:
@@ -352,7 +352,7 @@ class Workflow:
             self._act("reference", value=a)
             self.console.ask(f"Connect {a:g} µV RMS, then press Enter", "ready", "")
             take = self.take(REF_TAKE_S, settle_s=REF_SETTLE_S)
-            self._check_rails(take, f"the {label} calibrator ({a:g} µV)")
+            self._check_rails(take, f"the {label} calibrator ({a:g} µV)", hint="use a smaller amplitude")
             amps.append(a)
             rms.append(np.sqrt(np.maximum(np.var(take.volts, axis=0) - noise_v ** 2, 0.0)))
         (a_hi, a_mid), (r_hi, r_mid) = amps, rms
@@ -453,7 +453,7 @@ class Workflow:
         if "abdominal" in pat["rest"]:
             take = self.take(ATTEMPT_TAKE_S, cue="Take a breath and STRAIN DOWN AS HARD AS YOU CAN (Valsalva), hold",
                              cue_at=ATTEMPT_PRE_S, action="valsalva", pattern="get_ready")
-            self._check_rails(take, "the Valsalva")
+            self._check_rails(take, "the Valsalva", roles=("abdominal",))
             i = [c.role for c in self.channels].index("abdominal")
             a = self.activity(take)[:, i]
             k0 = int(round(ATTEMPT_PRE_S * len(a) / ATTEMPT_TAKE_S))

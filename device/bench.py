@@ -116,7 +116,7 @@ def print_latency(data: Path) -> None:
                     for k, v in sorted(lat.items())))
 
 
-PARTS = ("accuracy", "speed", "sampler", "session")
+PARTS = ("accuracy", "speed", "sampler", "session", "calibration")
 
 
 def main(dev: Path, scorer: Path, unseen: int, peers: bool, minutes: float,
@@ -136,6 +136,11 @@ def main(dev: Path, scorer: Path, unseen: int, peers: bool, minutes: float,
         sampler_main()
     if "session" in parts:
         print_session()
+    if "calibration" in parts:
+        from calibration.bench import print_run, run
+
+        print()
+        print_run(run())
     return 0
 
 

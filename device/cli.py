@@ -197,6 +197,124 @@ def _rate(v: str) -> float:
     return _number(v, MIN_RATE_HZ, MAX_RATE_HZ, " Hz")
 
 
+def _steps(v: str) -> tuple[str, ...]:
+    from calibration.workflow import STEPS
+
+    steps = tuple(x.strip() for x in v.split(",") if x.strip())
+    bad = [x for x in steps if x not in STEPS]
+    if bad or not steps:
+        raise argparse.ArgumentTypeError(f"{bad[0] if bad else v!r} is not a step; allowed: {', '.join(STEPS)}")
+    return steps
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from calibration.console import ScriptedConsole, TerminalConsole
+    from calibration.profile import ProfileStore
+    from calibration.workflow import STEPS, Workflow
+    from drivers.bus import on_raspberry_pi
+    from drivers.config import default_config, load_config
+
+    from .errors import Aborted
+
+    config = load_config(args.config) if args.config else default_config(args.modality, abdominal=True)
+    if args.answers:
+        console = ScriptedConsole(_read_answers(args.answers), echo=True)
+    else:
+        console = TerminalConsole()
+    steps = args.steps or STEPS
+    actor = None
+    if on_raspberry_pi() and not args.emulate:  # pragma: no cover - needs a Pi
+        from drivers import rig as rigs
+        from drivers.clock import RealClock
+
+        rig = rigs.hardware(config, RealClock())
+    else:
+        from calibration.emulated import Clinic, emulated_rig
+        from drivers.clock import VirtualClock
+
+        from .patient import SimulatedPatient
+        from .simulate import random_patient
+
+        modality = "emg" if config.channels[0].unit == "uV" else "pressure"
+        sp = SimulatedPatient(modality, random_patient(args.seed, modality, args.patient == "atypical"),
+                              seed=args.seed, roles=tuple(c.role for c in config.channels))
+        rig = emulated_rig(config, sp, clock=VirtualClock(), pace=args.speed, seed=args.seed)
+        actor = Clinic(sp, args.seed)
+    try:
+        Workflow(rig, config, console, ProfileStore(Path(args.data)), actor=actor, steps=steps).run()
+    except Aborted as e:
+        print(f"pfmt calibrate: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _read_answers(path: str) -> dict:
+    from .errors import InputError
+
+    try:
+        d = json.loads(open(path, encoding="utf-8").read())
+    except OSError as e:
+        raise InputError(f"{path}: cannot read the answers ({e.strerror})") from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(d, dict):
+        raise InputError(f"{path}: the answers must be a JSON object of question key → answer")
+    return d
+
+
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from calibration.console import TerminalConsole
+    from calibration.profile import ProfileStore
+
+    from .errors import AccessError, CalibrationError
+
+    store = ProfileStore(Path(args.data))
+    if args.action == "history":
+        vs = store.versions()
+        if not vs:
+            print(f"no profile in {store.dir}")
+        for v in vs:
+            try:
+                p = store.load(v)
+                print(f"v{v}: {p.created_at} by {p.by or '—'}: {', '.join(p.changes)} "
+                      f"(patient {p.patient_code}, {p.prescription.programme})")
+            except CalibrationError as e:
+                print(f"v{v}: DAMAGED — {e}")
+        return 0
+    if args.action == "show":
+        p = store.load(args.version) if args.version else store.current()
+        if p is None:
+            raise CalibrationError(f"no profile in {store.dir}: the physiotherapist runs `pfmt calibrate` first")
+        if args.json:
+            d = p.to_dict()
+            d.pop("pin", None)
+            print(json.dumps(d, indent=1))
+        else:
+            print(p.summary())
+        return 0
+    if args.version is None:
+        raise CalibrationError("restore needs the version number (see `pfmt profile history`)")
+    holder = store.pin_holder()
+    con = TerminalConsole()
+    if holder is not None and holder.pin is not None:
+        for _ in range(3):
+            if holder.check_pin(con.ask("Physio PIN", "pin", secret=True)):
+                break
+            con.say("Wrong PIN.")
+        else:
+            raise AccessError("wrong physio PIN three times; nothing was changed")
+    by = ""
+    while not by:
+        by = con.ask("Your name or staff ID (recorded with the profile)", "physio")
+    p = store.restore(args.version, by=by)
+    print(f"restored version {args.version} as version {p.version}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="pfmt", description="Pelvic-floor muscle training biofeedback device")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
@@ -253,6 +371,30 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--json", action="store_true", help="print the stored summary as JSON")
     tr.set_defaults(func=_cmd_train)
 
+    cal = sub.add_parser("calibrate", help="the physiotherapist's guided calibration and prescription "
+                         "(PIN protected; emulated ADC and a simulated patient when no Pi is present)")
+    cal.add_argument("--steps", type=_steps, default=None, metavar="S,S",
+                     help="sensor,patient,prescription (default: all; the others are kept from the profile)")
+    cal.add_argument("--data", default="pfmt-data", metavar="DIR", help="where the profile is kept")
+    cal.add_argument("--config", metavar="DEVICE.toml", help="device configuration (default: the reference build)")
+    cal.add_argument("--answers", metavar="ANSWERS.json",
+                     help="answer the questions from this file (by key) instead of the terminal")
+    cal.add_argument("--patient", choices=("typical", "atypical"), default="typical",
+                     help="the simulated patient (emulation only)")
+    cal.add_argument("--modality", choices=("pressure", "emg"), default="pressure",
+                     help="the emulated probe when no --config is given")
+    cal.add_argument("--seed", type=int, default=1, help="simulated patient's seed")
+    cal.add_argument("--speed", type=_speed, default=0.0, help="emulation speed × real time (0 = as fast as possible)")
+    cal.add_argument("--emulate", action="store_true", help="emulate even on a Pi")
+    cal.set_defaults(func=_cmd_calibrate)
+
+    pr = sub.add_parser("profile", help="show the patient's profile, its history, or restore a version (PIN)")
+    pr.add_argument("action", choices=("show", "history", "restore"))
+    pr.add_argument("version", nargs="?", type=_positive_int, help="version to show or restore")
+    pr.add_argument("--data", default="pfmt-data", metavar="DIR")
+    pr.add_argument("--json", action="store_true", help="print the profile as JSON (show)")
+    pr.set_defaults(func=_cmd_profile)
+
     c = sub.add_parser("config", help="check a device configuration file (TOML) and print what it sets up")
     c.add_argument("file", nargs="?", help="device configuration (default: the built-in reference build)")
     c.set_defaults(func=_cmd_config)
@@ -264,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also score N freshly simulated recordings (0 = skip)")
     b.add_argument("--no-peers", action="store_true", help="skip NeuroKit2 and BioSPPy")
     b.add_argument("--minutes", type=float, default=10.0, help="length of the speed test")
-    b.add_argument("--part", action="append", choices=("accuracy", "speed", "sampler", "session"),
+    b.add_argument("--part", action="append", choices=("accuracy", "speed", "sampler", "session", "calibration"),
                    help="run only this part (repeatable; default: all)")
     b.set_defaults(func=_cmd_bench)
     return ap

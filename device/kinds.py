@@ -11,11 +11,14 @@ Features (computed in ``measure.classify``):
 The generic thresholds suit a typical patient. How much of a patient's abdominal pressure reaches
 the reference sensor, how much transversus co-activation her correct lift carries and how much the
 vagina follows a strain all vary from one patient to the next, so the physiotherapist records a few
-lifts and bear-downs verified by palpation and :func:`fit` places the thresholds on *her* scale:
-bearing down above ``BEAR_FRAC`` of her typical bear-down (a strain varies by about ±15 % around
-it), accessory effort above her typical lift plus ``ACC_FRAC`` of her typical bear-down (accessory
-effort adds 0.3–0.7 of the squeeze at the sensor's transmission, which her bear-down reveals:
-it reaches the sensor at transmission / follow, follow 0.4–0.9).
+lifts and bear-downs verified by palpation and :func:`fit` personalises the decision — only where
+it must: when the generic thresholds already separate her examples with a margin they stay. Else
+they move to her scale: her bear-down against a typical one (``TYPICAL``) gives the scale of her
+reference channel; the bear-down threshold moves down to ``BEAR_FRAC`` of her weakest verified
+bear-down when that is below the generic one (as high as is safe), or up with the scale when her
+reference sees more (never above that share, never below her lifts); the accessory threshold sits
+that far above her own typical lift (her normal co-activation), as the generic one sits above a
+typical lift.
 """
 from __future__ import annotations
 
@@ -28,8 +31,11 @@ KINDS = ("lift", "accessory", "bear_down")
 
 #: Generic thresholds: (accessory above, bear-down above) on each abdominal feature.
 GENERIC = {"abd_ratio": (0.25, 0.95), "abd_norm": (0.12, 0.3)}
-BEAR_FRAC = 0.75         # personal: bearing down above this share of her median bear-down ...
-ACC_FRAC = 0.1           # ... accessory above her median lift + this share of her median bear-down
+#: Where a typical lift and a typical bear-down lie on each feature (the physiology table's centres:
+#: co-activation ~0.03, passive follow ~0.65; for EMG the abdominals at ~0.75 of their maximum).
+TYPICAL = {"abd_ratio": (0.03, 1.0 / 0.65), "abd_norm": (0.005, 0.75)}
+BEAR_FRAC = 0.75         # a personal bear-down threshold stays under this share of her weakest one
+GENERIC_MARGIN = 0.15    # generic thresholds are kept when her examples clear them by this share
 #: A lift and a bear-down closer than this on the feature cannot be told apart reliably.
 MIN_SEPARATION = {"abd_ratio": 0.3, "abd_norm": 0.1}
 DISP_MM = 0.3            # generic: pushed out more than this = bearing down
@@ -49,6 +55,7 @@ class KindModel:
     lift_median: float | None = None  # the examples, for the physio's review
     bear_down_median: float | None = None
     examples: int = 0
+    scale: float = 1.0                # her reference channel against a typical one (1 = generic kept)
 
     def to_dict(self) -> dict:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -67,7 +74,7 @@ class KindModel:
             raise CalibrationError(f"{source}: kinds.feature {feature!r}; allowed: "
                                    f"{', '.join(GENERIC)} or null")
         vals = {}
-        for k in ("accessory_above", "bear_down_above", "disp_bear_below", "lift_median", "bear_down_median"):
+        for k in ("accessory_above", "bear_down_above", "disp_bear_below", "lift_median", "bear_down_median", "scale"):
             v = d.get(k)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
                 raise CalibrationError(f"{source}: kinds.{k} must be a finite number or null, got {v!r}")
@@ -83,8 +90,11 @@ class KindModel:
         n = d.get("examples", 0)
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise CalibrationError(f"{source}: kinds.examples must be a whole number ≥ 0")
+        scale = 1.0 if vals["scale"] is None else vals["scale"]
+        if not 0.01 <= scale <= 100:
+            raise CalibrationError(f"{source}: kinds.scale must be 0.01…100, got {scale:g}")
         return cls(feature, vals["accessory_above"], vals["bear_down_above"], vals["disp_bear_below"],
-                   vals["lift_median"], vals["bear_down_median"], n)
+                   vals["lift_median"], vals["bear_down_median"], n, scale)
 
 
 def decide(feats: dict, model: KindModel | None = None, few: float = ABD_FEW_CMH2O) -> str | None:
@@ -112,6 +122,7 @@ def _abdominal_vote(feats: dict, model: KindModel | None, few: float) -> str:
     acc, bear = GENERIC[feature]
     if model is not None and model.feature == feature:
         acc, bear = model.accessory_above, model.bear_down_above
+        few *= model.scale  # "a few cmH2O" as her reference sensor sees them
     x = feats[feature]
     if feature == "abd_norm":
         pn = feats.get("pel_norm")
@@ -151,11 +162,19 @@ def fit(examples: list[tuple[str, dict]], check: bool = True, min_each: int = MI
                             f"bear-downs start at {gap_hi:.2f} (medians {med_l:.2f} vs {med_b:.2f}; they must "
                             f"not overlap and lie at least {MIN_SEPARATION[feature]:g} apart)")
         else:
-            bear = BEAR_FRAC * med_b
-            if not gap_lo < bear < gap_hi:
-                bear = 0.5 * (gap_lo + gap_hi)
-            acc = med_l + ACC_FRAC * med_b
-            acc = min(max(acc, gap_lo + 0.25 * (bear - gap_lo)), bear)
+            acc_g, bear_g = GENERIC[feature]
+            scale = 1.0
+            if gap_lo < acc_g * (1 - GENERIC_MARGIN) and gap_hi > bear_g * (1 + GENERIC_MARGIN):
+                acc, bear = acc_g, bear_g  # the generic decision already separates her examples
+            else:
+                t_lift, t_bear = TYPICAL[feature]
+                scale = med_b / t_bear
+                safe = BEAR_FRAC * gap_hi  # as high as is safe below her weakest bear-down
+                bear = safe if safe < bear_g else min(max(bear_g, bear_g * scale), safe)
+                if bear <= gap_lo:
+                    bear = 0.5 * (gap_lo + gap_hi)
+                acc = med_l + (acc_g - t_lift) * scale
+                acc = min(max(acc, gap_lo + 0.1 * (bear - gap_lo)), bear)
     if has_disp:
         DL = sorted(x["disp_mm"] for x in lifts)
         DB = sorted(x["disp_mm"] for x in bears)
@@ -167,7 +186,8 @@ def fit(examples: list[tuple[str, dict]], check: bool = True, min_each: int = MI
     if feature is not None and acc is None or feature is None and disp is None:
         raise CalibrationError("the lift and bear-down examples cannot be separated: " + "; ".join(problems)
                                + ". Check the reference probe's placement and record the examples again.")
-    model = KindModel(feature, acc, bear, disp, med_l, med_b, len(lifts) + len(bears))
+    model = KindModel(feature, acc, bear, disp, med_l, med_b, len(lifts) + len(bears),
+                      scale if feature is not None else 1.0)
     if check:
         for i, (kind, f) in enumerate(examples):
             if kind not in ("lift", "bear_down"):

@@ -86,17 +86,21 @@ PATIENT_KEYS = ("pelvic_mvc", "abdominal_mvc", "pelvic_rest", "abdominal_rest", 
 def random_patient(seed: int, modality: str = "pressure", atypical: bool = False) -> dict:
     """One patient's physiology (the :data:`PATIENT_KEYS` of a :class:`Scenario`).
 
-    ``atypical`` widens the coupling beyond the typical patient the generic lift / bear-down
-    thresholds are set for: a reference sensor that picks up 0.5–1.5× of the abdominal pressure,
-    a correct lift with up to 0.2× transversus co-activation, and her own passive follow within
-    the 0.4–0.9 range — the patients a personal calibration is for."""
+    ``atypical`` draws a patient the generic lift / bear-down thresholds misjudge — the patients a
+    personal calibration is for: either a reference sensor that picks up only 0.3–0.6 of her
+    abdominal pressure (a strain then looks like accessory effort), or a correct lift carrying
+    0.18–0.3× transversus co-activation seen through a reference at 1.0–1.5 (a lift then looks
+    like accessory effort); her passive follow is her own, within the 0.45–0.85 range."""
     sc = random_scenario(seed, modality, abdominal=True, n_contractions=1)
     p = {k: getattr(sc, k) for k in PATIENT_KEYS}
     rng = np.random.default_rng(seed + 104729)
     if atypical:
-        co = float(rng.uniform(0.0, 0.2))
         follow = float(rng.uniform(0.45, 0.85))
-        p.update(abd_transmission=float(rng.uniform(0.5, 1.5)),
+        if rng.random() < 0.5:  # weak reference coupling
+            co, trans = float(rng.uniform(0.0, 0.1)), float(rng.uniform(0.3, 0.6))
+        else:  # strong normal co-activation
+            co, trans = float(rng.uniform(0.18, 0.3)), float(rng.uniform(1.0, 1.5))
+        p.update(abd_transmission=trans,
                  lift_coactivation=(max(0.0, co - 0.03), co + 0.03),
                  bear_follow=(follow - 0.05, follow + 0.05))
     return p

@@ -305,11 +305,12 @@ def load_config(path: str | Path) -> DeviceConfig:
 
 def default_config(modality: str = "pressure", abdominal: bool = True) -> DeviceConfig:
     """The reference build: one ADS1115 per channel (so each runs continuous at 860 SPS with its
-    own conversion-ready line), single-ended. Pressure: a 0–10 kPa gauge sensor (0.2 V + 4.5 V per
-    102 cmH2O) on the ±6.144 V range; EMG: an instrumentation front end with gain 1000 centred at
+    own conversion-ready line), single-ended. Pressure: a 0–50 kPa gauge sensor (MPX5050 class:
+    0.2 V + 4.5 V per 510 cmH2O, 0.02 cmH2O per code) on the ±6.144 V range — a maximal strain or a
+    cough takes the abdomen past 100 cmH2O, beyond a 10 kPa sensor; EMG: an instrumentation front end with gain 1000 centred at
     1.65 V (1 µV → 1 mV) on ±4.096 V."""
     if modality == "pressure":
-        unit, vpu, off, gain, valid = "cmH2O", 4.5 / 102.0, 0.2, 2 / 3, [0.1, 4.75]
+        unit, vpu, off, gain, valid = "cmH2O", 4.5 / 509.9, 0.2, 2 / 3, [0.1, 4.75]
     elif modality == "emg":
         unit, vpu, off, gain, valid = "uV", 0.001, 1.65, 1, [0.05, 3.25]
     else:

@@ -118,7 +118,9 @@ def measure(det, c: dict, k_now: int):
     if hold < MIN_HOLD_S[det.modality]:
         c["reject"] = f"cough or spike (half-height width {hold:.2f} s)"
         return None
-    if P < max(1.2 * c["thr"], MIN_PEAK_FRAC * det.span if det.span else 0.0):
+    kind, feats = classify(det, a + i_up, a + i_dn + 1, c["pre"])
+    # a strain moves the pelvic channel only passively: its rise is not held against the MVC
+    if P < max(1.2 * c["thr"], MIN_PEAK_FRAC * det.span if det.span and kind != "bear_down" else 0.0):
         c["reject"] = f"too small ({P:.3g} {det.channel.unit})"
         return None
     # onset: the initial rise up to its first plateau, whose level is a median (robust to EMG
@@ -134,7 +136,6 @@ def measure(det, c: dict, k_now: int):
     offset = edge_start(t, rel, top_end, i_dn, rising=False) - det.delay_s
     relaxed = post < RELAX_FRAC * P
     flicks = count_flicks(det, d, i_up, i_dn, P)
-    kind, feats = classify(det, a + i_up, a + i_dn + 1, c["pre"])
     if det.modality == "emg" and hold < COUGH_MAX_HOLD_S and _abdominal_burst(feats):
         c["reject"] = f"cough (short, with an abdominal burst; width {hold:.2f} s)"
         return None
