@@ -54,14 +54,14 @@ class Prescription:
                 "sessions_per_day": self.sessions_per_day, "progression": self.progression, "notes": self.notes}
 
     def load(self) -> Programme:
-        """The prescribed programme with the prescribed frequency."""
+        """The prescribed programme with the prescribed targets and frequency."""
         prog = load_programme(self.programme)
-        changes = {}
+        changes: dict[str, Any] = {"exercises": tuple(self.exercise(e) for e in prog.exercises)}
         if self.days_per_week is not None:
             changes["days_per_week"] = self.days_per_week
         if self.sessions_per_day is not None:
             changes["sessions_per_day"] = self.sessions_per_day
-        return replace(prog, **changes) if changes else prog
+        return replace(prog, **changes)
 
     def exercise(self, ex: Exercise) -> Exercise:
         return with_targets(ex, **self.targets.get(ex.name, {}))

@@ -352,8 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="a guided training session (emulated ADC, mock pins and a "
                         "simulated trainee when no Pi is present)")
-    tr.add_argument("--programme", default="norwegian_intensive",
-                    help="built-in programme name or a .toml file (default: norwegian_intensive)")
+    tr.add_argument("--programme", default=None,
+                    help="built-in programme name or a .toml file (default: the physiotherapist's "
+                    "prescription, else norwegian_intensive)")
     tr.add_argument("--trainee", default="correct", choices=("correct", "weak", "bears_down", "forgets_to_relax"),
                     help="the simulated trainee (emulation only)")
     tr.add_argument("--speed", type=_speed, default=20.0,

@@ -58,12 +58,13 @@ class Progress:
         return [with_targets(e, **self.state["targets"].get(e.name, {})) for e in chosen]
 
     # --- after a session ---------------------------------------------------------------------
-    def record(self, programme: Programme, summary: dict, when: dt.datetime) -> list[str]:
-        """Log the session, apply the progression rules; returns the changes in words."""
+    def record(self, programme: Programme, summary: dict, when: dt.datetime, progression: bool = True) -> list[str]:
+        """Log the session, apply the progression rules (unless the physio turned progression
+        off); returns the changes in words."""
         self.state["sessions"].append({"date": when.date().isoformat(), "time": when.isoformat(timespec="seconds"),
                                        "programme": programme.name, "completed": summary["completed"]})
         changes: list[str] = []
-        if summary["completed"]:
+        if summary["completed"] and progression:
             for d in summary["dose"]:
                 changes += self._progress(programme, programme.exercise(d["exercise"]),
                                           [r for r in summary["reps"] if r["exercise"] == d["exercise"]])

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .calibration import Calibration
-from .errors import InputError
+from .errors import AccessError, InputError
 from .programme import Programme, load_programme, with_targets
 from .progress import Progress
 from .recording import Channel, atomic_write
@@ -22,9 +22,12 @@ from .trainee import plan
 SCHEDULE_START_S = 2.0  # the first cue, on the session clock (time to learn the resting level)
 
 
+DEFAULT_PROGRAMME = "norwegian_intensive"
+
+
 @dataclass
 class TrainOptions:
-    programme: str = "norwegian_intensive"
+    programme: str | None = None  # None: the prescription, else the default programme
     trainee: str = "correct"
     speed: float = 20.0  # × real time; 0 = as fast as possible (virtual clock)
     seed: int = 1
@@ -44,21 +47,36 @@ def run(opts: TrainOptions) -> dict:
     from drivers.config import default_config, load_config
     from drivers import rig as rigs
 
-    programme = load_programme(opts.programme)
+    from calibration.profile import ProfileStore
+    from calibration.workflow import apply_sensor
+
+    profile = ProfileStore(opts.data_dir).current()  # a damaged profile is refused, with the way back
+    if profile is not None:
+        rx = profile.prescription
+        if opts.programme is not None and load_programme(opts.programme).name != rx.programme or opts.overrides:
+            raise AccessError(f"the physiotherapist prescribed {rx.programme} with its targets (profile "
+                              f"v{profile.version}); changing the programme or its reps, sets or holds is for the "
+                              "physiotherapist (`pfmt calibrate --steps prescription`, PIN)")
+        programme = rx.load()
+    else:
+        programme = load_programme(opts.programme or DEFAULT_PROGRAMME)
     now = dt.datetime.now()
     today = opts.today or now.date()
     progress = Progress.load(opts.data_dir, programme, today)
-    programme = load_programme(progress.state["programme"]) if progress.state["programme"] != programme.name else programme
+    if progress.state["programme"] != programme.name:  # intensive → maintenance happened
+        programme = rx.load() if profile is not None and progress.state["programme"] == rx.programme \
+            else load_programme(progress.state["programme"])
     exercises = [with_targets(e, **opts.overrides) for e in progress.exercises(programme)]
-    config = load_config(opts.config) if opts.config else default_config("pressure", abdominal=True)
+    base_config = load_config(opts.config) if opts.config else default_config("pressure", abdominal=True)
+    config = apply_sensor(base_config, profile) if profile is not None else base_config
     channels = tuple(Channel.parse(c.name) for c in config.channels)
     truth = None
     if opts.hardware:  # pragma: no cover - needs a Pi
-        if not opts.calibration:
+        if profile is None and not opts.calibration:
             raise InputError("training on the device needs the physiotherapist's calibration "
-                             "(--calibration CAL.json)")
+                             "(`pfmt calibrate`, or --calibration CAL.json)")
         from .calibration import load_calibration
-        cal = load_calibration(opts.calibration)
+        cal = load_calibration(opts.calibration) if opts.calibration else profile.calibration
         from drivers.clock import RealClock
         clock = RealClock()
         rig = rigs.hardware(config, clock)
@@ -67,16 +85,23 @@ def run(opts: TrainOptions) -> dict:
         _, reps = build(exercises, start=SCHEDULE_START_S)
         duration = reps[-1].rest_end + 15.0 if reps else 10.0
         rec, truth, cal = plan(opts.trainee, exercises, reps, duration, seed=opts.seed)
+        transducers = None
         if opts.calibration:
             from .calibration import load_calibration
             cal = load_calibration(opts.calibration)
+        elif profile is not None:
+            from calibration.emulated import emulated_sensors
+
+            cal = profile.calibration
+            if profile.sensor:  # the emulated device's own sensors, which the profile calibrated
+                transducers = emulated_sensors(base_config)
         signals = {c.role: (rec.time_s, rec.data[:, i]) for i, c in enumerate(rec.channels)}
         if opts.threaded:
             clock = ScaledClock(opts.speed or 1.0)
         else:
             clock = VirtualClock()
         rig = rigs.emulated(config, clock, signals, threaded=opts.threaded, seed=opts.seed,
-                            pace=0.0 if opts.threaded else opts.speed)
+                            pace=0.0 if opts.threaded else opts.speed, transducers=transducers)
         start = SCHEDULE_START_S
     view = make_view(opts.view, opts.speed)
     runner = SessionRunner(programme, exercises, channels, config.rate_hz, rig, rig.feedback, clock,
@@ -93,7 +118,9 @@ def run(opts: TrainOptions) -> dict:
     summary["sampler"] = {"frames": rig.sampler.stats.frames, "skipped": rig.sampler.stats.skipped,
                           "overflows": rig.sampler.stats.overflows}
     changes = progress.record(programme, summary, now if opts.today is None else
-                              dt.datetime.combine(today, now.time()))
+                              dt.datetime.combine(today, now.time()),
+                              progression=profile.prescription.progression if profile is not None else True)
+    summary["profile"] = None if profile is None else {"version": profile.version, "patient_code": profile.patient_code}
     summary["progression"] = changes
     summary["adherence"] = progress.adherence(programme, today)
     summary["patterns"] = [(round(t, 3), n) for t, n in rig.feedback.player.started]

@@ -253,7 +253,9 @@ def test_values_are_in_the_channel_unit():
     s.open()
     b = s.read_block()
     expect = 20 + 10 * np.sin(2 * np.pi * 0.2 * b.t)
-    assert np.allclose(b.values[:, 0], expect, atol=0.05)
+    c = s.config.channels[0]
+    lsb = FULL_SCALE_V[c.gain] / 32768 / c.volts_per_unit  # one ADC code in the channel's unit
+    assert np.allclose(b.values[:, 0], expect, atol=3 * lsb)
 
 
 # --- configuration ---------------------------------------------------------------------------
