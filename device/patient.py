@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
+from .errors import InputError
 from .simulate import (PATIENT_KEYS, Scenario, Squeeze, _cough, _raised_cosine, squeeze_envelopes,
                        squeeze_pressures, squeeze_profile)
 
@@ -47,7 +48,7 @@ class SimulatedPatient:
         self.sc = Scenario(modality=modality, abdominal="abdominal" in roles)
         for k, v in (patient or {}).items():
             if k not in PATIENT_KEYS:
-                raise ValueError(f"unknown patient key {k!r}")
+                raise InputError(f"unknown patient key {k!r}; allowed: {', '.join(PATIENT_KEYS)}")
             setattr(self.sc, k, v)
         self.rng = np.random.default_rng(seed)
         self.fs = RENDER_HZ[modality]
@@ -101,14 +102,14 @@ class SimulatedPatient:
 
     # --- rendering --------------------------------------------------------------------------
     def signal(self, role: str):
-        k = self.roles.index(role)
-        name = self.roles[k]
+        """The channel's value at time t (sampled from the rendered chunk holding t)."""
+        if role not in self.roles:
+            raise InputError(f"no {role!r} channel; this patient has {', '.join(self.roles)}")
 
         def value(t: float) -> float:
             c = int(t // CHUNK_S)
-            chunk = self._chunk(c)
-            i = min(int((t - c * CHUNK_S) * self.fs), len(chunk[name]) - 1)
-            return float(chunk[name][i])
+            x = self._chunk(c)[role]
+            return float(x[min(int((t - c * CHUNK_S) * self.fs), len(x) - 1)])
         return value
 
     def _chunk(self, c: int) -> dict[str, np.ndarray]:

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .calibration import Calibration
 from .errors import AccessError, InputError
-from .programme import Programme, load_programme, with_targets
+from .programme import load_programme, with_targets
 from .progress import Progress
 from .recording import Channel, atomic_write
 from .schedule import build
