@@ -19,7 +19,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import math
 import os
 import re
 import secrets
@@ -29,8 +28,9 @@ from typing import Any
 
 from device.calibration import PROFILE_FORMAT, Calibration
 from device.errors import AccessError, CalibrationError
-from device.programme import Exercise, Programme, ProgrammeError, load_programme, with_targets
-from device.recording import atomic_write
+from device.programme import (PROGRAMME_BOUNDS, Exercise, Programme, ProgrammeError, check_number,
+                              load_programme, with_targets)
+from device.recording import atomic_write, is_finite_number
 
 PATIENT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 PIN_RE = re.compile(r"^[0-9]{4,8}$")
@@ -87,17 +87,19 @@ class Prescription:
                 with_targets(prog.exercise(name), **t)
             except ProgrammeError as e:
                 raise CalibrationError(f"{where}: {e}") from None
-        dpw, spd = d.get("days_per_week"), d.get("sessions_per_day")
-        if dpw is not None and not (_is_num(dpw) and 0.5 <= dpw <= 7):
-            raise CalibrationError(f"{where}: days_per_week must be 0.5…7, not {dpw!r}")
-        if spd is not None and not (isinstance(spd, int) and not isinstance(spd, bool) and 1 <= spd <= 6):
-            raise CalibrationError(f"{where}: sessions_per_day must be a whole number 1…6, not {spd!r}")
+        freq = {}
+        for k in PROGRAMME_BOUNDS:
+            if d.get(k) is not None:
+                try:
+                    freq[k] = check_number(where, k, d[k], *PROGRAMME_BOUNDS[k])
+                except ProgrammeError as e:
+                    raise CalibrationError(str(e)) from None
         if not isinstance(d.get("progression", True), bool):
             raise CalibrationError(f"{where}: progression must be true or false")
         if not isinstance(d.get("notes", ""), str):
             raise CalibrationError(f"{where}: notes must be text")
-        return cls(prog.name, {k: dict(v) for k, v in targets.items()}, None if dpw is None else float(dpw),
-                   spd, d.get("progression", True), d.get("notes", ""))
+        return cls(prog.name, {k: dict(v) for k, v in targets.items()}, freq.get("days_per_week"),
+                   freq.get("sessions_per_day"), d.get("progression", True), d.get("notes", ""))
 
 
 @dataclass(frozen=True)
@@ -120,12 +122,12 @@ class SensorCalibration:
         _keys(d, where, {"unit", "volts_per_unit", "offset_v", "linearity_pct", "noise", "points"},
               required={"unit", "volts_per_unit", "offset_v"})
         for k in ("volts_per_unit", "offset_v"):
-            if not _is_num(d[k]):
+            if not is_finite_number(d[k]):
                 raise CalibrationError(f"{where}: {k} must be a finite number, not {d[k]!r}")
         if d["volts_per_unit"] == 0:
             raise CalibrationError(f"{where}: volts_per_unit must not be 0")
         for k in ("linearity_pct", "noise"):
-            if d.get(k) is not None and not (_is_num(d[k]) and d[k] >= 0):
+            if d.get(k) is not None and not (is_finite_number(d[k]) and d[k] >= 0):
                 raise CalibrationError(f"{where}: {k} must be a number ≥ 0 or null")
         return cls(str(d["unit"]), float(d["volts_per_unit"]), float(d["offset_v"]), d.get("linearity_pct"),
                    d.get("noise"), list(d.get("points") or []))
@@ -234,10 +236,6 @@ class Profile:
 
 def _fmt(v, none: str = "—") -> str:
     return none if v is None else f"{v:.3g}"
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _keys(d: Any, where: str, allowed: set[str], required: set[str] = frozenset()) -> None:

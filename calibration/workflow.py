@@ -31,8 +31,9 @@ from device.calibration import Calibration, ChannelCalibration
 from device.errors import AccessError, Aborted, CalibrationError, InputError
 from device.kinds import MIN_EXAMPLES, decide, fit
 from device.pipeline import Pipeline
-from device.pipeline.conditioning import make_conditioner
-from device.programme import builtin_names, load_programme, with_targets, ProgrammeError
+from device.pipeline.conditioning import decimation_factor, make_conditioner
+from device.programme import (EXERCISE_BOUNDS, PROGRAMME_BOUNDS, ProgrammeError, builtin_names, load_programme,
+                              with_targets)
 from device.recording import Channel
 from drivers.ads import FULL_SCALE_V
 from drivers.config import ChannelConfig, DeviceConfig
@@ -153,12 +154,7 @@ class Workflow:
                 self.new_pin = Profile.hash_pin(pin)
                 return
             raise AccessError("no valid physio PIN was set; nothing was changed")
-        for _ in range(3):
-            if holder.check_pin(self.console.ask("Physio PIN", "pin", secret=True)):
-                return
-            self.console.say("Wrong PIN.")
-        raise AccessError("wrong physio PIN three times: calibration and prescription are for the "
-                          "physiotherapist only (the trainee can still train)")
+        require_pin(self.console, holder)
 
     def _repeatable(self, name: str, step: Callable[[], None]) -> None:
         for n in range(1, STEP_TRIES + 1):
@@ -185,10 +181,7 @@ class Workflow:
             raise CalibrationError(f"the staged profile is not valid, nothing was saved: {e}") from None
         if not self._yes("Accept and save this profile?", "accept", default=False):
             raise Aborted("profile not accepted; nothing was saved")
-        by = ""
-        while not by:
-            by = self.console.ask("Your name or staff ID (recorded with the profile)", "physio")
-        saved = self.store.save(prof, by, self.stage.changes, self.now())
+        saved = self.store.save(prof, ask_physio(self.console), self.stage.changes, self.now())
         self.console.say(f"Saved profile version {saved.version} ({self.store.path(saved.version)}).")
         return saved
 
@@ -414,7 +407,7 @@ class Workflow:
             pat["zero"] = self._wait_for_drift(unit)
         rest = self.take(REST_TAKE_S)
         self._check_rails(rest, "rest")
-        act = self.activity(rest)[int(2.0 * self.fs / make_conditioner(self.modality, self.fs).q):]
+        act = self.activity(rest)[int(2.0 * self.fs / decimation_factor(self.fs)):]  # filters' start-up
         pat["rest"] = {ch.role: {"mean": round(float(np.mean(act[:, i])), 4), "sd": round(float(np.std(act[:, i])), 4)}
                        for i, ch in enumerate(self.channels)}
         for role, r in pat["rest"].items():
@@ -561,12 +554,12 @@ class Workflow:
             self.console.say(f"{ex.name} ({ex.title}): target {100 * cur.target_mvc:.0f} %MVC, hold {cur.hold_s:g} s, "
                              f"{cur.quick_lifts} quick lifts, rest {cur.rest_s:g} s, {cur.reps} reps × {cur.sets} sets")
             t = {}
-            for key, prompt, lo, hi, integer, scale in (
-                    ("target_mvc", "target %MVC", 5, 100, False, 100.0), ("hold_s", "hold (s)", 0.5, 300, False, 1.0),
-                    ("quick_lifts", "quick lifts", 0, 10, True, 1.0), ("rest_s", "rest (s)", 1, 600, False, 1.0),
-                    ("reps", "reps", 1, 50, True, 1.0), ("sets", "sets", 1, 10, True, 1.0)):
-                old = getattr(cur, key)
-                v = self._number(f"  {ex.name}: {prompt}", f"{ex.name}.{key}", old * scale, lo, hi, integer)
+            for key, prompt, scale in (("target_mvc", "target %MVC", 100.0), ("hold_s", "hold (s)", 1.0),
+                                       ("quick_lifts", "quick lifts", 1.0), ("rest_s", "rest (s)", 1.0),
+                                       ("reps", "reps", 1.0), ("sets", "sets", 1.0)):
+                kind, lo, hi = EXERCISE_BOUNDS[key]
+                v = self._number(f"  {ex.name}: {prompt}", f"{ex.name}.{key}", getattr(cur, key) * scale,
+                                 lo * scale, hi * scale, kind is int)
                 v = v / scale if scale != 1.0 else v
                 if v != getattr(ex, key):
                     t[key] = v
@@ -576,10 +569,13 @@ class Workflow:
                 raise CalibrationError(str(e)) from None
             if t:
                 targets[ex.name] = t
+        _, lo, hi = PROGRAMME_BOUNDS["days_per_week"]
         dpw = self._number("Days per week", "days_per_week",
-                           prev.days_per_week if prev and prev.days_per_week else prog.days_per_week, 0.5, 7)
+                           prev.days_per_week if prev and prev.days_per_week else prog.days_per_week, lo, hi)
+        _, lo, hi = PROGRAMME_BOUNDS["sessions_per_day"]
         spd = int(self._number("Sessions per day", "sessions_per_day",
-                               prev.sessions_per_day if prev and prev.sessions_per_day else prog.sessions_per_day, 1, 6, True))
+                               prev.sessions_per_day if prev and prev.sessions_per_day else prog.sessions_per_day,
+                               lo, hi, True))
         progression = self._yes("Progression on (targets rise as the rules are met)?", "progression",
                                 prev.progression if prev else True)
         while True:
@@ -592,6 +588,26 @@ class Workflow:
             prog.name, targets, None if dpw == prog.days_per_week else dpw,
             None if spd == prog.sessions_per_day else spd, progression, notes)
         self.stage.patient_code = code
+
+
+def require_pin(console: Console, holder: Profile | None) -> None:
+    """The physio's PIN, three tries; :class:`AccessError` otherwise (no PIN set: nothing to ask)."""
+    if holder is None or holder.pin is None:
+        return
+    for _ in range(3):
+        if holder.check_pin(console.ask("Physio PIN", "pin", secret=True)):
+            return
+        console.say("Wrong PIN.")
+    raise AccessError("wrong physio PIN three times: calibration and prescription are for the "
+                      "physiotherapist only (the trainee can still train); nothing was changed")
+
+
+def ask_physio(console: Console) -> str:
+    """Who makes this change (recorded with the profile); asked until given."""
+    by = ""
+    while not by:
+        by = console.ask("Your name or staff ID (recorded with the profile)", "physio")
+    return by
 
 
 def apply_sensor(config: DeviceConfig, prof: Profile) -> DeviceConfig:

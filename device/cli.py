@@ -269,8 +269,9 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 
     from calibration.console import TerminalConsole
     from calibration.profile import ProfileStore
+    from calibration.workflow import ask_physio, require_pin
 
-    from .errors import AccessError, CalibrationError
+    from .errors import CalibrationError
 
     store = ProfileStore(Path(args.data))
     if args.action == "history":
@@ -298,19 +299,9 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         return 0
     if args.version is None:
         raise CalibrationError("restore needs the version number (see `pfmt profile history`)")
-    holder = store.pin_holder()
     con = TerminalConsole()
-    if holder is not None and holder.pin is not None:
-        for _ in range(3):
-            if holder.check_pin(con.ask("Physio PIN", "pin", secret=True)):
-                break
-            con.say("Wrong PIN.")
-        else:
-            raise AccessError("wrong physio PIN three times; nothing was changed")
-    by = ""
-    while not by:
-        by = con.ask("Your name or staff ID (recorded with the profile)", "physio")
-    p = store.restore(args.version, by=by)
+    require_pin(con, store.pin_holder())
+    p = store.restore(args.version, by=ask_physio(con))
     print(f"restored version {args.version} as version {p.version}")
     return 0
 

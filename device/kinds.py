@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, asdict
+from statistics import median
 
 from .errors import CalibrationError
+from .recording import is_finite_number
 
 KINDS = ("lift", "accessory", "bear_down")
 
@@ -76,7 +78,7 @@ class KindModel:
         vals = {}
         for k in ("accessory_above", "bear_down_above", "disp_bear_below", "lift_median", "bear_down_median", "scale"):
             v = d.get(k)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+            if v is not None and not is_finite_number(v):
                 raise CalibrationError(f"{source}: kinds.{k} must be a finite number or null, got {v!r}")
             vals[k] = None if v is None else float(v)
         if feature is not None and (vals["accessory_above"] is None or vals["bear_down_above"] is None):
@@ -155,7 +157,7 @@ def fit(examples: list[tuple[str, dict]], check: bool = True, min_each: int = MI
     if feature is not None:
         L = sorted(x[feature] for x in lifts)
         B = sorted(x[feature] for x in bears)
-        med_l, med_b = _median(L), _median(B)
+        med_l, med_b = median(L), median(B)
         gap_lo, gap_hi = L[-1], B[0]
         if gap_hi <= gap_lo or med_b - med_l < MIN_SEPARATION[feature]:
             problems.append(f"on the abdominal reference ({feature}) the lifts reach {gap_lo:.2f} and the "
@@ -203,9 +205,3 @@ def fit(examples: list[tuple[str, dict]], check: bool = True, min_each: int = MI
                                        f"{i + 1} ({kind.replace('_', '-')}), it is judged "
                                        f"{(got or 'undecidable').replace('_', '-')}. Record the examples again.")
     return model
-
-
-def _median(xs: list[float]) -> float:
-    s = sorted(xs)
-    n = len(s)
-    return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])

@@ -94,7 +94,7 @@ class Programme:
                              f"{', '.join(e.name for e in self.exercises)}")
 
 
-_EXERCISE_BOUNDS: dict[str, tuple[type, float, float]] = {
+EXERCISE_BOUNDS: dict[str, tuple[type, float, float]] = {
     "target_mvc": (float, 0.05, 1.0), "hold_s": (float, 0.5, 300.0), "quick_lifts": (int, 0, 10),
     "rest_s": (float, 1.0, 120.0), "reps": (int, 1, 50), "sets": (int, 1, 10),
     "set_rest_s": (float, 0.0, 600.0), "hold_max_s": (float, 0.5, 300.0),
@@ -102,11 +102,16 @@ _EXERCISE_BOUNDS: dict[str, tuple[type, float, float]] = {
     "quick_lifts_after_hold_s": (float, 0.5, 300.0), "secure_ratio": (float, 0.1, 1.0),
     "secure_in_a_row": (int, 1, 100), "secure_sessions": (int, 1, 50),
 }
+#: Frequency bounds of a programme (and of a prescription's own frequency).
+PROGRAMME_BOUNDS: dict[str, tuple[type, float, float]] = {
+    "days_per_week": (float, 0.5, 7), "sessions_per_day": (int, 1, 6),
+}
 _PROGRAMME_KEYS = {"name", "title", "source", "mode", "days_per_week", "sessions_per_day", "weeks",
                    "exercise", "next_programme", "switch_after_symptom_free_months", "notes"}
 
 
-def _number(where: str, key: str, v: Any, kind: type, lo: float, hi: float) -> float | int:
+def check_number(where: str, key: str, v: Any, kind: type, lo: float, hi: float) -> float | int:
+    """``v`` as ``kind`` within [lo, hi], or a :class:`ProgrammeError` naming ``key`` and the bounds."""
     ok = isinstance(v, int) and not isinstance(v, bool) if kind is int else \
         isinstance(v, (int, float)) and not isinstance(v, bool)
     if not ok or (isinstance(v, float) and not math.isfinite(v)):
@@ -119,7 +124,7 @@ def _number(where: str, key: str, v: Any, kind: type, lo: float, hi: float) -> f
 def parse_exercise(d: Any, where: str) -> Exercise:
     if not isinstance(d, dict):
         raise ProgrammeError(f"{where}: an [[exercise]] must be a table")
-    allowed = set(_EXERCISE_BOUNDS) | {"name", "title", "kind", "cue"}
+    allowed = set(EXERCISE_BOUNDS) | {"name", "title", "kind", "cue"}
     unknown = sorted(set(d) - allowed)
     if unknown:
         raise ProgrammeError(f"{where}: unknown option {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
@@ -129,7 +134,7 @@ def parse_exercise(d: Any, where: str) -> Exercise:
     kind = d.get("kind", "hold")
     if kind not in KINDS:
         raise ProgrammeError(f"{where}: kind {kind!r}; allowed: {', '.join(KINDS)}")
-    vals = {k: _number(where, k, d[k], *_EXERCISE_BOUNDS[k]) for k in _EXERCISE_BOUNDS if k in d}
+    vals = {k: check_number(where, k, d[k], *EXERCISE_BOUNDS[k]) for k in EXERCISE_BOUNDS if k in d}
     e = Exercise(name=d["name"], title=d["title"], kind=kind, cue=str(d.get("cue", "")), **vals)
     if e.hold_max_s is not None and e.hold_max_s < e.hold_s:
         raise ProgrammeError(f"{where}: hold_max_s ({e.hold_max_s:g}) is below hold_s ({e.hold_s:g})")
@@ -161,11 +166,12 @@ def parse_programme(d: dict, where: str) -> Programme:
     sfm = d.get("switch_after_symptom_free_months")
     return Programme(
         name=d["name"], title=d["title"], source=d["source"], mode=mode,
-        days_per_week=_number(where, "days_per_week", d.get("days_per_week", 7), float, 0.5, 7),
-        sessions_per_day=_number(where, "sessions_per_day", d.get("sessions_per_day", 1), int, 1, 6),
-        weeks=None if weeks is None else _number(where, "weeks", weeks, float, 1, 520),
+        days_per_week=check_number(where, "days_per_week", d.get("days_per_week", 7), *PROGRAMME_BOUNDS["days_per_week"]),
+        sessions_per_day=check_number(where, "sessions_per_day", d.get("sessions_per_day", 1),
+                                 *PROGRAMME_BOUNDS["sessions_per_day"]),
+        weeks=None if weeks is None else check_number(where, "weeks", weeks, float, 1, 520),
         exercises=exercises, next_programme=d.get("next_programme"),
-        switch_after_symptom_free_months=None if sfm is None else _number(where, "switch_after_symptom_free_months", sfm, float, 0, 60),
+        switch_after_symptom_free_months=None if sfm is None else check_number(where, "switch_after_symptom_free_months", sfm, float, 0, 60),
         notes=str(d.get("notes", "")))
 
 
@@ -205,7 +211,7 @@ def load_programme(name_or_path: str | Path) -> Programme:
 def with_targets(ex: Exercise, **targets: Any) -> Exercise:
     """The exercise with prescribed or progressed targets (validated like the file)."""
     d = {k: getattr(ex, k) for k in ("name", "title", "kind", "cue")}
-    for k in _EXERCISE_BOUNDS:
+    for k in EXERCISE_BOUNDS:
         v = targets.get(k, getattr(ex, k))
         if v is not None:
             d[k] = v
