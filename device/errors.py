@@ -29,3 +29,8 @@ class AccessError(PfmtError):
 
 class Aborted(PfmtError):
     """The user stopped a guided workflow; nothing it staged was kept."""
+
+
+class StorageError(PfmtError):
+    """The session database or an export target cannot be used (damaged, full, read-only, missing);
+    the message says which file or device and what to do. Nothing already stored is deleted."""

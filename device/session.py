@@ -37,6 +37,17 @@ class BlockSource(Protocol):
     def next_block(self): ...
 
 
+class SessionSink(Protocol):
+    """Where the runner hands what it produces for storage (``store.SessionWriter``): calls must
+    be cheap — a queue put — because they run in the feedback loop."""
+
+    def samples(self, t: np.ndarray, values: np.ndarray) -> None: ...
+
+    def event(self, type_: str, time_s: float, known_at_s: float | None, data: dict) -> None: ...
+
+    def rep(self, idx: int, result: dict) -> None: ...
+
+
 @dataclass
 class RepResult:
     exercise: str
@@ -78,7 +89,8 @@ class SessionRunner:
     def __init__(self, programme: Programme, exercises: list[Exercise], channels: tuple[Channel, ...],
                  fs: float, source: BlockSource, feedback, clock, calibration: Calibration | None = None,
                  view: Callable[["SessionRunner", float], None] | None = None,
-                 schedule_start: float | None = None) -> None:
+                 schedule_start: float | None = None, sink: SessionSink | None = None) -> None:
+        self.sink = sink
         self.programme, self.exercises = programme, exercises
         self.channels, self.fs = channels, fs
         self.source, self.feedback, self.clock = source, feedback, clock
@@ -134,9 +146,14 @@ class SessionRunner:
                             for r in self.reps]
         self.blocks += 1
         self.samples += len(block.t)
+        if self.sink is not None:
+            self.sink.samples(block.t, block.values)
         for e in block.events:
             self._sensor_event(e)
         events = self.pipeline.process(block.t, block.values) if len(block.t) else []
+        if self.sink is not None:
+            for ev in events:
+                self.sink.event(ev.type, ev.time_s, ev.known_at_s, ev.data)
         self.level, self.rise = self._live_level()
         self._track_rest(block)
         for ev in events:
@@ -165,6 +182,9 @@ class SessionRunner:
             p = self.phases[self.phase_i]
             if p.cue:
                 self.feedback.player.play(p.cue)
+            if self.sink is not None:
+                self.sink.event("cue", p.start, now, {"phase": p.kind, "exercise": self.exercises[p.exercise].name,
+                                                      "set": p.set, "rep": p.rep, "cue": p.cue})
             if p.kind == "hold":
                 self._ticks = [p.start + k for k in range(1, int(p.end - p.start) + 1) if p.start + k < p.end]
             if p.kind == "done":
@@ -249,6 +269,8 @@ class SessionRunner:
     def _sensor_event(self, e) -> None:
         self.sensor_events.append({"kind": e.kind, "time_s": float(e.t), "channel": e.channel,
                                    "detail": e.detail})
+        if self.sink is not None:
+            self.sink.event("sensor", float(e.t), float(e.t), self.sensor_events[-1])
         key = e.channel or "bus"
         if e.kind in ("saturated", "unplugged", "i2c_error", "stuck"):
             self.faulty.add(key)
@@ -266,6 +288,8 @@ class SessionRunner:
         res.warnings.append(pattern)
         self.feedback.player.play(pattern)
         self.warnings.append(Warning_(self.clock.now(), pattern, res.exercise, res.set, res.rep, known_from))
+        if self.sink is not None:
+            self.sink.event("warning", known_from, self.clock.now(), asdict(self.warnings[-1]))
 
     def _check_relaxation(self, now: float) -> None:
         """Warn during the rest if the squeeze has not been let go: the level stays above half
@@ -319,6 +343,12 @@ class SessionRunner:
         res = self.results[i]
         if res.judged_at_s is not None:
             return
+        self._judge_rep(i, now)
+        if self.sink is not None:
+            self.sink.rep(i, asdict(res))
+
+    def _judge_rep(self, i: int, now: float) -> None:
+        res = self.results[i]
         ex = self.exercises[self.reps[i].exercise]
         res.judged_at_s = now
         st = self._open.get(i, {})

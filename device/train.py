@@ -3,17 +3,15 @@ mock pins with a simulated trainee — then the summary, the stored session and 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from .errors import AccessError, InputError
 from .programme import load_programme, with_targets
 from .progress import Progress
-from .recording import Channel, atomic_write
+from .recording import Channel
+from .store import SessionStore
 from .schedule import build
 from .session import SessionRunner
 from .trainee import plan
@@ -50,6 +48,7 @@ def run(opts: TrainOptions) -> dict:
     from calibration.workflow import apply_sensor
 
     profile = ProfileStore(opts.data_dir).current()  # a damaged profile is refused, with the way back
+    sessions = SessionStore(opts.data_dir)  # also marks a session cut off by power loss as interrupted
     if profile is not None:
         rx = profile.prescription
         if opts.programme is not None and load_programme(opts.programme).name != rx.programme or opts.overrides:
@@ -103,11 +102,28 @@ def run(opts: TrainOptions) -> dict:
                             pace=0.0 if opts.threaded else opts.speed, transducers=transducers)
         start = SCHEDULE_START_S
     view = make_view(opts.view, opts.speed)
+    try:
+        writer = sessions.begin(
+            programme=programme.name, rate_hz=config.rate_hz, channels=channels, config=asdict(config),
+            calibration=cal.to_dict() if cal is not None else None, prescription=[asdict(e) for e in exercises],
+            patient_code=profile.patient_code if profile is not None else None,
+            profile_version=profile.version if profile is not None else None,
+            trainee=None if opts.hardware else opts.trainee, started=now)
+    except BaseException:
+        rig.close()
+        sessions.close()
+        raise
     runner = SessionRunner(programme, exercises, channels, config.rate_hz, rig, rig.feedback, clock,
-                           cal, view=view, schedule_start=start)
+                           cal, view=view, schedule_start=start, sink=writer)
     rig.start()
     try:
         summary = runner.run()
+    except BaseException:  # Ctrl-C or a fault: keep what was recorded, marked as stopped
+        try:
+            writer.finish(runner.summary(), "stopped")
+        finally:
+            sessions.close()
+        raise
     finally:
         rig.close()
         if view is not None:
@@ -123,27 +139,17 @@ def run(opts: TrainOptions) -> dict:
     summary["progression"] = changes
     summary["adherence"] = progress.adherence(programme, today)
     summary["patterns"] = [(round(t, 3), n) for t, n in rig.feedback.player.started]
-    path = store(opts.data_dir, summary, now)
+    summary["session_id"] = writer.id
+    try:
+        writer.finish(summary, "completed" if summary["completed"] else "stopped")
+    finally:
+        sessions.close()
     progress.save()
-    summary["stored_at"] = str(path)
+    summary["stored_at"] = f"{sessions.path} (session {writer.id})"
     if truth is not None:
         summary["truth"] = truth["contractions"]
     summary["latency_s"] = list(runner.latency)
     return summary
-
-
-def store(data_dir: Path, summary: dict, when: dt.datetime) -> Path:
-    """The session summary as JSON, written atomically and readable by the device user only."""
-    path = Path(data_dir) / "sessions" / f"{when.strftime('%Y%m%dT%H%M%S')}-{summary['programme']}.json"
-    with atomic_write(path) as f:
-        f.write(json.dumps(summary, indent=1, default=_jsonable).encode())
-    return path
-
-
-def _jsonable(o):
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 # --- the terminal view -------------------------------------------------------------------------

@@ -7,11 +7,14 @@ import datetime as dt
 import json
 import subprocess
 
+import numpy as np
+
 import pytest
 
 from device.errors import InputError
 from device.programme import ProgrammeError, builtin_names, load_programme, parse_programme
 from device.progress import Progress
+from device.store import SessionStore
 from device.train import TrainOptions, run
 
 TRAINEES = ("correct", "weak", "bears_down", "forgets_to_relax")
@@ -90,8 +93,16 @@ def test_full_default_session_with_quick_lifts_and_progression(tmp_path):
     assert s["completed"] and len(s["reps"]) == 24 and len(s["sets"]) == 3
     assert sum(r["good"] for r in s["reps"]) >= 21
     assert sum(r["flicks"] == 3 for r in s["reps"]) >= 20
-    stored = json.loads(open(s["stored_at"]).read())
+    with SessionStore(tmp_path) as db:
+        row = db.session(s["session_id"])
+        stored = row.info["summary"]
+        assert row.info["status"] == "completed" and db.integrity() == "ok"
+        assert len(db.reps(s["session_id"])) == 24
+        t, v = db.samples(s["session_id"])
+        assert row.info["samples"] == len(t) == len(v) and t[-1] - t[0] >= s["duration_s"] - 1
+        assert np.all(np.diff(t) > 0)
     assert stored["dose"][0]["done"]["reps"] == 24
+    assert (tmp_path / "pfmt.sqlite3").stat().st_mode & 0o077 == 0
     assert (tmp_path / "progress.json").stat().st_mode & 0o077 == 0  # health data: owner only
     # Second secure session: the hold grows and a rep is added.
     s2 = run(opts)

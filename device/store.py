@@ -1,0 +1,416 @@
+"""Sessions on the SD card: one SQLite database in WAL mode, written so that power can be cut at
+any instant.
+
+- Raw samples of every channel, the pipeline's and the sampler's events, cues and warnings,
+  each repetition's judgement, the summary, and the calibration, prescription and device
+  configuration in force are kept per session.
+- The session runner only *queues* what it produces; a writer thread commits it in batches of at
+  most ``FLUSH_S`` of signal (or of wall time), so neither the sampling thread nor the feedback
+  loop ever waits for the card. A commit in WAL mode with ``synchronous=FULL`` is on the card
+  when it returns: a power cut loses at most the batch being gathered (< 1 s of samples), and
+  SQLite's journal guarantees the database always opens and passes ``PRAGMA integrity_check``.
+- A session still marked ``running`` when nothing holds the session lock belonged to a process
+  that died (power cut, kill): the next start marks it ``interrupted`` and keeps what was stored.
+- Health data: the directory is 0700, the database and its WAL/SHM files 0600 (SQLite gives the
+  side files the database's mode). Nothing here opens a network socket.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import queue
+import shutil
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .errors import StorageError
+from .recording import Channel
+
+DB_NAME = "pfmt.sqlite3"
+LOCK_NAME = ".session.lock"
+SCHEMA_VERSION = 1
+FLUSH_S = 0.25  # longest batch of samples (signal or wall seconds) held before a commit
+SAMPLE_DTYPE = np.float32  # 24-bit mantissa: exact for a 16-bit ADC code times its scale
+STATUSES = ("running", "completed", "stopped", "interrupted")
+SPACE_FOR_S = 2 * 3600  # refuse to start a session without room for this much signal
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions(
+    id INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,            -- local time the session began (ISO 8601)
+    started_wall REAL NOT NULL,          -- Unix time of the session's start
+    programme TEXT NOT NULL,
+    patient_code TEXT,                   -- the physio's pseudonym; never a name
+    profile_version INTEGER,
+    trainee TEXT,                        -- the simulated trainee, NULL on a real patient
+    status TEXT NOT NULL CHECK (status IN ('running', 'completed', 'stopped', 'interrupted')),
+    ended_at TEXT,
+    recovered_at TEXT,                   -- set when an interrupted session was found on start-up
+    rate_hz REAL NOT NULL,
+    channels TEXT NOT NULL,              -- JSON list of channel names (role_unit)
+    t_first REAL,                        -- session clock of the first and last stored sample
+    t_last REAL,
+    samples INTEGER NOT NULL DEFAULT 0,  -- stored sample frames
+    config TEXT NOT NULL,                -- JSON: the device configuration used
+    calibration TEXT,                    -- JSON: the calibration used (NULL: uncalibrated)
+    prescription TEXT,                   -- JSON: the exercises as prescribed for this session
+    summary TEXT                         -- JSON: the session summary, once it ended
+);
+CREATE TABLE IF NOT EXISTS samples(
+    session_id INTEGER NOT NULL REFERENCES sessions(id),
+    seq INTEGER NOT NULL,
+    t_first REAL NOT NULL,
+    n INTEGER NOT NULL,
+    t BLOB NOT NULL,                     -- float64[n] seconds on the session clock
+    v BLOB NOT NULL,                     -- float32[n, channels] in each channel's unit
+    PRIMARY KEY (session_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events(
+    session_id INTEGER NOT NULL REFERENCES sessions(id),
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,                  -- onset, kind, offset, contraction, artifact, cue, warning, sensor
+    time_s REAL NOT NULL,                -- signal time it refers to
+    known_at_s REAL,                     -- when it became known
+    data TEXT NOT NULL,                  -- JSON
+    PRIMARY KEY (session_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS reps(
+    session_id INTEGER NOT NULL REFERENCES sessions(id),
+    idx INTEGER NOT NULL,
+    exercise TEXT NOT NULL, set_no INTEGER NOT NULL, rep INTEGER NOT NULL,
+    good INTEGER NOT NULL, hold_s REAL, peak REAL, mvc_pct REAL, kind TEXT,
+    data TEXT NOT NULL,                  -- JSON: the whole judgement
+    PRIMARY KEY (session_id, idx)
+) WITHOUT ROWID;
+"""
+
+
+def db_path(data_dir: str | os.PathLike) -> Path:
+    return Path(data_dir) / DB_NAME
+
+
+def _jsonable(o: Any) -> Any:
+    if isinstance(o, (np.floating, np.integer, np.bool_)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def dumps(o: Any) -> str:
+    return json.dumps(o, default=_jsonable, separators=(",", ":"))
+
+
+@dataclass
+class SessionData:
+    """One stored session: its row (JSON columns decoded) and, on demand, samples and events."""
+
+    info: dict
+    channels: tuple[Channel, ...]
+
+    @property
+    def id(self) -> int:
+        return self.info["id"]
+
+
+class SessionStore:
+    """The session database of one data directory."""
+
+    def __init__(self, data_dir: str | os.PathLike, recover: bool = True) -> None:
+        self.dir = Path(data_dir)
+        self.path = db_path(self.dir)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(self.dir, 0o700)
+            if not self.path.exists():  # created owner-only; SQLite copies the mode to -wal/-shm
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            os.chmod(self.path, 0o600)
+        except OSError as e:
+            raise StorageError(f"{self.dir}: cannot use this data directory ({e.strerror}); it must be "
+                               "a writable directory on the device") from None
+        self.db = self._connect()
+        self.recovered: list[int] = []
+        if recover:
+            self.recovered = self._recover()
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StorageError(f"{self.path}: written by a newer pfmt (schema {version}, this one "
+                                   f"reads up to {SCHEMA_VERSION}); update pfmt before using it")
+            if version < SCHEMA_VERSION:
+                db.executescript("BEGIN;" + SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        except sqlite3.DatabaseError as e:
+            raise StorageError(f"{self.path}: the session database cannot be opened ({e}); keep the "
+                               "file for recovery and start with another --data directory") from None
+        return db
+
+    # --- power-loss recovery -----------------------------------------------------------------
+    def _recover(self) -> list[int]:
+        """Mark sessions left ``running`` by a dead process as ``interrupted`` (only when no live
+        process holds the session lock, so a running session is never touched)."""
+        with SessionLock(self.dir, wait=False) as held:
+            if not held:
+                return []
+            now = dt.datetime.now().isoformat(timespec="seconds")
+            rows = self.db.execute("SELECT id, started_wall, t_first, t_last FROM sessions "
+                                   "WHERE status='running'").fetchall()
+            for sid, wall0, t_first, t_last in rows:
+                span = (t_last - t_first) if t_last is not None else 0.0
+                ended = dt.datetime.fromtimestamp(wall0 + span).isoformat(timespec="seconds")
+                summary = self._partial_summary(sid, span)
+                self.db.execute("UPDATE sessions SET status='interrupted', recovered_at=?, ended_at=?, "
+                                "summary=? WHERE id=? AND status='running'",
+                                (now, ended, dumps(summary), sid))
+            return [r[0] for r in rows]
+
+    def _partial_summary(self, sid: int, span: float) -> dict:
+        row = self.db.execute("SELECT programme FROM sessions WHERE id=?", (sid,)).fetchone()
+        reps = [json.loads(d) for (d,) in self.db.execute(
+            "SELECT data FROM reps WHERE session_id=? ORDER BY idx", (sid,))]
+        return {"programme": row[0], "completed": False, "interrupted": True,
+                "duration_s": round(span, 1), "reps": reps, "sets": [], "dose": [], "warnings": []}
+
+    # --- writing -----------------------------------------------------------------------------
+    def begin(self, *, programme: str, rate_hz: float, channels: tuple[Channel, ...], config: dict,
+              calibration: dict | None, prescription: list[dict] | None, patient_code: str | None,
+              profile_version: int | None, trainee: str | None,
+              started: dt.datetime | None = None) -> "SessionWriter":
+        """Open a session for writing (refused when the card has no room for ``SPACE_FOR_S``)."""
+        need = int(SPACE_FOR_S * rate_hz * (8 + 4 * len(channels)) * 1.3)
+        free = shutil.disk_usage(self.dir).free
+        if free < need:
+            raise StorageError(f"{self.dir}: {free / 1e6:.0f} MB free on the card, a session needs up to "
+                               f"{need / 1e6:.0f} MB; export and remove old sessions (`pfmt export`, "
+                               "`pfmt sessions`) before training")
+        lock = SessionLock(self.dir, wait=False)
+        if not lock.acquire():
+            raise StorageError(f"{self.dir}: another session is being recorded into this data directory")
+        started = started or dt.datetime.now()
+        cur = self.db.execute(
+            "INSERT INTO sessions(started_at, started_wall, programme, patient_code, profile_version, "
+            "trainee, status, rate_hz, channels, config, calibration, prescription) "
+            "VALUES (?,?,?,?,?,?,'running',?,?,?,?,?)",
+            (started.isoformat(timespec="seconds"), time.time(), programme, patient_code,
+             profile_version, trainee, float(rate_hz), dumps([c.name for c in channels]), dumps(config),
+             None if calibration is None else dumps(calibration),
+             None if prescription is None else dumps(prescription)))
+        return SessionWriter(self.path, cur.lastrowid, len(channels), lock)
+
+    # --- reading -----------------------------------------------------------------------------
+    def ids(self) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT id FROM sessions ORDER BY id")]
+
+    def session(self, sid: int) -> SessionData:
+        self.db.row_factory = sqlite3.Row
+        try:
+            row = self.db.execute("SELECT * FROM sessions WHERE id=?", (sid,)).fetchone()
+        finally:
+            self.db.row_factory = None
+        if row is None:
+            known = self.ids()
+            allowed = f"{known[0]}–{known[-1]}" if known else "none stored yet"
+            raise StorageError(f"no session {sid} in {self.path} (sessions: {allowed})")
+        info = dict(row)
+        for k in ("channels", "config", "calibration", "prescription", "summary"):
+            info[k] = json.loads(info[k]) if info[k] is not None else None
+        return SessionData(info, tuple(Channel.parse(n) for n in info["channels"]))
+
+    def sessions(self) -> list[SessionData]:
+        return [self.session(i) for i in self.ids()]
+
+    def samples(self, sid: int) -> tuple[np.ndarray, np.ndarray]:
+        """(time_s, values[n, channels]) of a session, in storage order."""
+        chunks = list(self.chunks(sid))
+        if not chunks:
+            return np.zeros(0), np.zeros((0, len(self.session(sid).channels)))
+        return np.concatenate([t for t, _ in chunks]), np.concatenate([v for _, v in chunks])
+
+    def chunks(self, sid: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The stored samples batch by batch (modest memory for long sessions)."""
+        ch = len(self.session(sid).channels)
+        for t, v, n in self.db.execute("SELECT t, v, n FROM samples WHERE session_id=? ORDER BY seq", (sid,)):
+            yield np.frombuffer(t, dtype=np.float64, count=n), \
+                np.frombuffer(v, dtype=SAMPLE_DTYPE, count=n * ch).reshape(n, ch).astype(np.float64)
+
+    def events(self, sid: int, types: tuple[str, ...] | None = None) -> list[dict]:
+        rows = self.db.execute("SELECT type, time_s, known_at_s, data FROM events WHERE session_id=? "
+                               "ORDER BY seq", (sid,))
+        return [{"type": ty, "time_s": t, "known_at_s": k, **json.loads(d)} for ty, t, k, d in rows
+                if types is None or ty in types]
+
+    def reps(self, sid: int) -> list[dict]:
+        return [json.loads(d) for (d,) in self.db.execute(
+            "SELECT data FROM reps WHERE session_id=? ORDER BY idx", (sid,))]
+
+    def integrity(self) -> str:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0]
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "SessionStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class SessionLock:
+    """An advisory lock (flock) on the data directory held while a session records; the kernel
+    drops it when the process dies, which is how a dead session is told from a live one."""
+
+    def __init__(self, data_dir: Path, wait: bool = False) -> None:
+        self.path, self.wait = Path(data_dir) / LOCK_NAME, wait
+        self.fd: int | None = None
+
+    def acquire(self) -> bool:
+        self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
+            return True
+        except BlockingIOError:
+            os.close(self.fd)
+            self.fd = None
+            return False
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+_STOP = object()
+
+
+class SessionWriter:
+    """Takes a session's samples, events and judgements from the runner's thread and commits them
+    in batches on its own thread and connection. ``finish`` waits for the last commit."""
+
+    def __init__(self, path: Path, sid: int, n_channels: int, lock: SessionLock) -> None:
+        self.id, self.path, self.nch, self.lock = sid, path, n_channels, lock
+        self.q: queue.SimpleQueue = queue.SimpleQueue()
+        self.error: BaseException | None = None
+        self.commits = 0
+        self.stored_samples = 0
+        self._thread = threading.Thread(target=self._run, name=f"pfmt-store-{sid}", daemon=True)
+        self._thread.start()
+
+    # --- called by the runner (cheap: a queue put) -------------------------------------------
+    def samples(self, t: np.ndarray, values: np.ndarray) -> None:
+        if len(t):
+            self._check()
+            self.q.put(("s", np.array(t, dtype=np.float64), np.array(values, dtype=SAMPLE_DTYPE)))
+
+    def event(self, type_: str, time_s: float, known_at_s: float | None, data: dict) -> None:
+        self._check()
+        self.q.put(("e", type_, float(time_s), None if known_at_s is None else float(known_at_s), dumps(data)))
+
+    def rep(self, idx: int, result: dict) -> None:
+        self._check()
+        self.q.put(("r", idx, result))
+
+    def finish(self, summary: dict | None, status: str) -> None:
+        """Store the summary and the final status, wait for the writer, release the lock."""
+        if status not in STATUSES[1:]:
+            raise ValueError(f"final status must be one of {STATUSES[1:]}, not {status!r}")
+        self.q.put(("f", summary, status))
+        self.q.put(_STOP)
+        self._thread.join()
+        self.lock.release()
+        self._check()
+
+    def _check(self) -> None:
+        if self.error is not None:
+            raise StorageError(f"{self.path}: storing session {self.id} failed ({self.error}); the "
+                               "samples stored until then are kept") from None
+
+    # --- the writer thread -------------------------------------------------------------------
+    def _run(self) -> None:
+        db = None
+        try:
+            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            db.execute("PRAGMA synchronous=FULL")
+            seq = {"s": 0, "e": 0}
+            pending: list = []
+            first_t = last_t = None
+            last_commit = time.monotonic()
+            stop = False
+            while not stop:
+                try:
+                    item = self.q.get(timeout=FLUSH_S / 2)
+                except queue.Empty:
+                    item = None
+                if item is _STOP:
+                    stop = True
+                elif item is not None:
+                    pending.append(item)
+                    if item[0] == "s":
+                        first_t = float(item[1][0]) if first_t is None else first_t
+                        last_t = float(item[1][-1])
+                span = last_t - first_t if first_t is not None else 0.0
+                if pending and (stop or span >= FLUSH_S or time.monotonic() - last_commit >= FLUSH_S
+                                or pending[-1][0] == "f"):
+                    self._commit(db, pending, seq)
+                    pending, first_t, last_t, last_commit = [], None, None, time.monotonic()
+        except BaseException as e:  # kept, and raised in the runner's thread on its next call
+            self.error = e
+        finally:
+            if db is not None:
+                db.close()
+
+    def _commit(self, db: sqlite3.Connection, items: list, seq: dict) -> None:
+        ts = [it[1] for it in items if it[0] == "s"]
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if ts:
+                t = np.concatenate(ts)
+                v = np.concatenate([it[2] for it in items if it[0] == "s"]).reshape(len(t), self.nch)
+                db.execute("INSERT INTO samples(session_id, seq, t_first, n, t, v) VALUES (?,?,?,?,?,?)",
+                           (self.id, seq["s"], float(t[0]), len(t), t.tobytes(), np.ascontiguousarray(v).tobytes()))
+                seq["s"] += 1
+                db.execute("UPDATE sessions SET samples=samples+?, t_last=?, t_first=COALESCE(t_first, ?) "
+                           "WHERE id=?", (len(t), float(t[-1]), float(t[0]), self.id))
+            for it in items:
+                if it[0] == "e":
+                    db.execute("INSERT INTO events(session_id, seq, type, time_s, known_at_s, data) "
+                               "VALUES (?,?,?,?,?,?)", (self.id, seq["e"], *it[1:]))
+                    seq["e"] += 1
+                elif it[0] == "r":
+                    r = it[2]
+                    db.execute("INSERT OR REPLACE INTO reps(session_id, idx, exercise, set_no, rep, good, "
+                               "hold_s, peak, mvc_pct, kind, data) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                               (self.id, it[1], r["exercise"], r["set"], r["rep"], int(bool(r["good"])),
+                                r.get("hold_s"), r.get("peak"), r.get("mvc_pct"), r.get("kind"), dumps(r)))
+                elif it[0] == "f":
+                    db.execute("UPDATE sessions SET status=?, ended_at=?, summary=? WHERE id=?",
+                               (it[2], dt.datetime.now().isoformat(timespec="seconds"),
+                                None if it[1] is None else dumps(it[1]), self.id))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self.commits += 1
+        self.stored_samples += sum(len(x) for x in ts)
+
