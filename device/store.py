@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions(
     id INTEGER PRIMARY KEY,
     started_at TEXT NOT NULL,            -- local time the session began (ISO 8601)
-    started_wall REAL NOT NULL,          -- Unix time of the session's start
+    started_wall REAL NOT NULL,          -- Unix time the session was opened
+    first_wall REAL,                     -- Unix time the first sample reached the runner
     programme TEXT NOT NULL,
     patient_code TEXT,                   -- the physio's pseudonym; never a name
     profile_version INTEGER,
@@ -167,8 +168,8 @@ class SessionStore:
             if not held:
                 return []
             now = dt.datetime.now().isoformat(timespec="seconds")
-            rows = self.db.execute("SELECT id, started_wall, t_first, t_last FROM sessions "
-                                   "WHERE status='running'").fetchall()
+            rows = self.db.execute("SELECT id, COALESCE(first_wall, started_wall), t_first, t_last "
+                                   "FROM sessions WHERE status='running'").fetchall()
             for sid, wall0, t_first, t_last in rows:
                 span = (t_last - t_first) if t_last is not None else 0.0
                 ended = dt.datetime.fromtimestamp(wall0 + span).isoformat(timespec="seconds")
@@ -314,6 +315,7 @@ class SessionWriter:
         self.error: BaseException | None = None
         self.commits = 0
         self.stored_samples = 0
+        self.first_wall: float | None = None
         self._thread = threading.Thread(target=self._run, name=f"pfmt-store-{sid}", daemon=True)
         self._thread.start()
 
@@ -321,6 +323,8 @@ class SessionWriter:
     def samples(self, t: np.ndarray, values: np.ndarray) -> None:
         if len(t):
             self._check()
+            if self.first_wall is None:
+                self.first_wall = time.time()
             self.q.put(("s", np.array(t, dtype=np.float64), np.array(values, dtype=SAMPLE_DTYPE)))
 
     def event(self, type_: str, time_s: float, known_at_s: float | None, data: dict) -> None:
@@ -390,8 +394,9 @@ class SessionWriter:
                 db.execute("INSERT INTO samples(session_id, seq, t_first, n, t, v) VALUES (?,?,?,?,?,?)",
                            (self.id, seq["s"], float(t[0]), len(t), t.tobytes(), np.ascontiguousarray(v).tobytes()))
                 seq["s"] += 1
-                db.execute("UPDATE sessions SET samples=samples+?, t_last=?, t_first=COALESCE(t_first, ?) "
-                           "WHERE id=?", (len(t), float(t[-1]), float(t[0]), self.id))
+                db.execute("UPDATE sessions SET samples=samples+?, t_last=?, t_first=COALESCE(t_first, ?), "
+                           "first_wall=COALESCE(first_wall, ?) WHERE id=?",
+                           (len(t), float(t[-1]), float(t[0]), self.first_wall, self.id))
             for it in items:
                 if it[0] == "e":
                     db.execute("INSERT INTO events(session_id, seq, type, time_s, known_at_s, data) "
