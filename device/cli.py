@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
-from .errors import PfmtError
+from .errors import InputError, PfmtError, StorageError
 
 EXIT_USAGE = 2
 
@@ -251,8 +252,6 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _read_answers(path: str) -> dict:
-    from .errors import InputError
-
     try:
         d = json.loads(open(path, encoding="utf-8").read())
     except OSError as e:
@@ -303,6 +302,119 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     require_pin(con, store.pin_holder())
     p = store.restore(args.version, by=ask_physio(con))
     print(f"restored version {args.version} as version {p.version}")
+    return 0
+
+
+def _cmd_sessions(args: argparse.Namespace) -> int:
+    from .reports import dose, format_list, format_trend, session_line, trend
+    from .store import SessionStore
+    from .train import format_summary
+
+    with SessionStore(args.data) as db:
+        if db.recovered:
+            print(f"recovered after power loss: session {', '.join(map(str, db.recovered))} (marked interrupted)",
+                  file=sys.stderr)
+        if args.action == "list":
+            ss = db.sessions()
+            print(json.dumps([session_line(s) for s in ss]) if args.json else format_list(ss))
+        elif args.action == "show":
+            if args.id is None:
+                raise InputError("`pfmt sessions show` needs a session id (`pfmt sessions list` gives them)")
+            s = db.session(args.id)
+            if args.json:
+                print(json.dumps(dose(s), default=str))
+            else:
+                summ = dict(s.info["summary"] or {})
+                print(f"session {s.id}: {s.info['started_at']}, {s.info['programme']}, {s.info['status']}"
+                      + (f" (recovered {s.info['recovered_at']})" if s.info["recovered_at"] else "")
+                      + f", patient {s.info['patient_code'] or '—'}, {s.info['samples']} samples stored")
+                if summ.get("reps") is not None and "programme_title" in summ:
+                    summ["stored_at"] = f"{db.path} (session {s.id})"
+                    print(format_summary(summ))
+                else:
+                    ln = session_line(s)
+                    print(f"{ln['reps']} reps judged before the interruption, {ln['good']} good; "
+                          f"{ln['stored_s']} s of signal kept")
+        else:
+            w = trend(db.sessions(), args.weeks)
+            print(json.dumps(w) if args.json else format_trend(w))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    import datetime as dt
+    import tempfile
+    from pathlib import Path
+
+    from drivers import usb
+
+    from .export import FORMATS, export, parse_formats, select
+    from .store import SessionStore
+
+    formats = parse_formats(args.formats) if args.formats else FORMATS
+    if args.ids and args.all:
+        raise InputError("give session ids or --all, not both")
+    if not args.ids and not args.all and not args.since:
+        raise InputError("which sessions? give their ids (`pfmt sessions list`), --all, or --since YYYY-MM-DD")
+    since = None
+    if args.since:
+        try:
+            since = dt.date.fromisoformat(args.since)
+        except ValueError:
+            raise InputError(f"--since {args.since!r}: a date is written YYYY-MM-DD") from None
+    with SessionStore(args.data) as db:
+        chosen = select(db, args.ids or None, since)
+        if args.to:
+            folder, files = export(db, chosen, Path(args.to), formats)
+            print(f"exported {len(chosen)} session(s), {len(files)} files, to {folder}")
+            return 0
+        with tempfile.TemporaryDirectory(prefix="pfmt-export-", dir=db.dir) as tmp:
+            folder, files = export(db, chosen, Path(tmp), formats)
+            if args.usb:
+                sticks = usb.find_sticks()
+                if args.device:
+                    sticks = [s for s in sticks if s.device == args.device]
+                if not sticks:
+                    raise StorageError("no USB stick found" + (f" at {args.device}" if args.device else "")
+                                       + "; plug one into the device's USB port")
+                if len(sticks) > 1:
+                    raise InputError("several USB sticks/partitions: choose one with --device "
+                                     f"({', '.join(s.device for s in sticks)})")
+                on = usb.write_to_stick(folder, sticks[0], usb.SystemMounter(), Path(args.mount_root))
+                print(f"exported {len(chosen)} session(s), {len(files)} files, to the USB stick "
+                      f"{sticks[0].device} as {on.name}, verified by checksum; the stick is unmounted")
+            else:
+                listing = usb.build_fat_image(folder, Path(args.gadget))
+                if args.lun:
+                    usb.swap_gadget_image(Path(args.lun), Path(args.gadget))
+                print(f"exported {len(chosen)} session(s) into the FAT image {args.gadget} "
+                      f"({len(listing)} entries, verified by checksum)"
+                      + (f", swapped into {args.lun}" if args.lun else ""))
+    return 0
+
+
+def _cmd_serial(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from drivers import usb
+
+    from .serial_console import ConsoleConfig, SerialConsole
+
+    def publish(folder: Path) -> str | None:
+        if not args.image:
+            return None
+        usb.build_fat_image(folder, Path(args.image))
+        if args.lun:
+            usb.swap_gadget_image(Path(args.lun), Path(args.image))
+        return args.image
+
+    with tempfile.TemporaryDirectory(prefix="pfmt-serial-") as tmp:
+        fd = usb.open_tty(args.tty)
+        try:
+            SerialConsole(ConsoleConfig(Path(args.data), Path(tmp), publish)).serve(fd, fd)
+        finally:
+            os.close(fd)
     return 0
 
 
@@ -386,6 +498,38 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--data", default="pfmt-data", metavar="DIR")
     pr.add_argument("--json", action="store_true", help="print the profile as JSON (show)")
     pr.set_defaults(func=_cmd_profile)
+
+    se = sub.add_parser("sessions", help="stored sessions: list, show one, or the trend across weeks")
+    se.add_argument("action", nargs="?", default="list", choices=("list", "show", "trend"))
+    se.add_argument("id", nargs="?", type=_positive_int, help="session id (show)")
+    se.add_argument("--weeks", type=_positive_int, help="trend: only the last N weeks")
+    se.add_argument("--json", action="store_true")
+    se.add_argument("--data", default="pfmt-data", metavar="DIR")
+    se.set_defaults(func=_cmd_sessions)
+
+    ex = sub.add_parser("export", help="export sessions (EDF+, CSV, JSON dose/trend, PNG) pseudonymised by "
+                                       "patient code: to a folder, a USB stick, or the USB gadget's disk image")
+    ex.add_argument("ids", nargs="*", type=_positive_int, help="session ids (default: see --all / --since)")
+    ex.add_argument("--all", action="store_true", help="every stored session")
+    ex.add_argument("--since", metavar="YYYY-MM-DD", help="sessions from this date on")
+    ex.add_argument("--formats", metavar="LIST", help="comma-separated subset of edf,csv,json,png (default: all)")
+    where = ex.add_mutually_exclusive_group(required=True)
+    where.add_argument("--to", metavar="DIR", help="write the export folder into DIR")
+    where.add_argument("--usb", action="store_true", help="write to the USB stick in the device's port, verify, unmount")
+    where.add_argument("--gadget", metavar="IMAGE", help="rebuild the USB gadget's read-only FAT disk image")
+    ex.add_argument("--device", help="--usb: which stick partition (e.g. /dev/sda1) when there are several")
+    ex.add_argument("--mount-root", default="/run/pfmt", help="--usb: where the stick is mounted")
+    ex.add_argument("--lun", help="--gadget: the configfs LUN to swap the image into "
+                                  "(e.g. /sys/kernel/config/usb_gadget/pfmt/functions/mass_storage.usb0/lun.0)")
+    ex.add_argument("--data", default="pfmt-data", metavar="DIR")
+    ex.set_defaults(func=_cmd_export)
+
+    sr = sub.add_parser("serial", help="serve the CDC serial console (USB gadget) for a physiotherapist's computer")
+    sr.add_argument("--tty", default="/dev/ttyGS0", help="serial line (default: the gadget's /dev/ttyGS0)")
+    sr.add_argument("--image", help="the gadget's FAT image, rebuilt on EXPORT")
+    sr.add_argument("--lun", help="configfs LUN to swap the rebuilt image into")
+    sr.add_argument("--data", default="pfmt-data", metavar="DIR")
+    sr.set_defaults(func=_cmd_serial)
 
     c = sub.add_parser("config", help="check a device configuration file (TOML) and print what it sets up")
     c.add_argument("file", nargs="?", help="device configuration (default: the built-in reference build)")

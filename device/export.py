@@ -1,0 +1,275 @@
+"""Export of stored sessions for the physiotherapist, pseudonymised by the patient code.
+
+One export is a folder ``pfmt-export-<code>-<stamp>/`` holding, per session ``<code>_<date>_s<id>``:
+
+- ``.edf``: EDF+ with every channel at its real rate in its physical unit (16-bit, the ADC's own
+  resolution) and an annotation for every contraction (kind, hold, peak, flicks, relaxed), cue,
+  warning, sensor event and gap;
+- ``.csv`` (samples, the analysis contract's recording format), ``_events.csv`` (contractions in
+  the contract's keys, and every other event), ``_calibration.json`` (the contract's format);
+- ``_dose.json``: prescribed vs done; ``.png``: the signal with the contractions marked;
+
+plus ``trend.json`` across the exported sessions and ``MANIFEST.sha256`` (``sha256sum -c``
+format) that the USB writers verify the copy against. The patient's name is never stored, so it
+cannot leak; the code the physiotherapist chose is the only identity in the files.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, StorageError
+from .recording import Recording, atomic_write, write_csv
+from .reports import dose, trend
+from .store import SessionData, SessionStore
+
+FORMATS = ("edf", "csv", "json", "png")
+MANIFEST = "MANIFEST.sha256"
+KIND_COLOUR = {"lift": "tab:green", "accessory": "tab:orange", "bear_down": "tab:red", None: "tab:blue"}
+CODE_SAFE = re.compile(r"[^A-Za-z0-9-]+")
+
+
+@dataclass
+class ExportedFile:
+    path: str  # relative to the export folder, "/"-separated
+    size: int
+    sha256: str
+
+
+def parse_formats(spec: str) -> tuple[str, ...]:
+    got = tuple(dict.fromkeys(f.strip().lower() for f in spec.split(",") if f.strip()))
+    bad = [f for f in got if f not in FORMATS]
+    if bad or not got:
+        raise InputError(f"unknown export format {', '.join(bad) or spec!r}; allowed: {', '.join(FORMATS)} "
+                         "(comma-separated)")
+    return got
+
+
+def select(store: SessionStore, ids: list[int] | None, since: dt.date | None = None) -> list[SessionData]:
+    """The sessions to export: the ids given (each must exist), else all; then those since a date.
+    A session still recording is never exported half-written."""
+    chosen = [store.session(i) for i in ids] if ids else store.sessions()
+    if since is not None:
+        chosen = [s for s in chosen if dt.datetime.fromisoformat(s.info["started_at"]).date() >= since]
+    live = [s.id for s in chosen if s.info["status"] == "running"]
+    if live:
+        raise StorageError(f"session {live[0]} is still being recorded; export it once it has ended")
+    if not chosen:
+        raise InputError("no stored session matches; `pfmt sessions` lists them")
+    return chosen
+
+
+def stem(s: SessionData) -> str:
+    code = CODE_SAFE.sub("-", s.info["patient_code"] or "unassigned")
+    when = dt.datetime.fromisoformat(s.info["started_at"]).strftime("%Y%m%d-%H%M")
+    return f"{code}_{when}_s{s.id}"
+
+
+def export(store: SessionStore, sessions: list[SessionData], out_dir: str | os.PathLike,
+           formats: tuple[str, ...] = FORMATS, stamp: dt.datetime | None = None) -> tuple[Path, list[ExportedFile]]:
+    """Write an export folder inside ``out_dir``; returns it and its files with their checksums."""
+    codes = sorted({s.info["patient_code"] or "unassigned" for s in sessions})
+    label = CODE_SAFE.sub("-", codes[0]) if len(codes) == 1 else "several"
+    folder = Path(out_dir) / f"pfmt-export-{label}-{(stamp or dt.datetime.now()).strftime('%Y%m%d-%H%M%S')}"
+    try:
+        folder.mkdir(parents=True, exist_ok=False, mode=0o700)
+    except FileExistsError:
+        raise StorageError(f"{folder} already exists; nothing was overwritten") from None
+    except OSError as e:
+        raise StorageError(f"{out_dir}: cannot create the export folder ({e.strerror})") from None
+    for s in sessions:
+        name = stem(s)
+        t, v = store.samples(s.id)
+        events = store.events(s.id)
+        if "edf" in formats:
+            write_edf(folder / f"{name}.edf", s, t, v, events)
+        if "csv" in formats:
+            if len(t):
+                write_csv(folder / f"{name}.csv", Recording(t, v, s.channels), decimals=6)
+            _write_events_csv(folder / f"{name}_events.csv", events)
+            if s.info["calibration"]:
+                _write_json(folder / f"{name}_calibration.json", s.info["calibration"])
+        if "json" in formats:
+            _write_json(folder / f"{name}_dose.json", dose(s))
+        if "png" in formats and len(t):
+            write_png(folder / f"{name}.png", s, t, v, events)
+    if "json" in formats:
+        _write_json(folder / "trend.json", {"patients": codes, "sessions": [s.id for s in sessions],
+                                            "weeks": trend(sessions),
+                                            "doses": [dose(s) for s in sessions]})
+    files = manifest(folder)
+    return folder, files
+
+
+def manifest(folder: Path) -> list[ExportedFile]:
+    """Checksum every file of the folder and write ``MANIFEST.sha256``."""
+    files = []
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name != MANIFEST:
+            files.append(ExportedFile(p.relative_to(folder).as_posix(), p.stat().st_size, sha256_file(p)))
+    with atomic_write(folder / MANIFEST) as f:
+        f.write("".join(f"{e.sha256}  {e.path}\n" for e in files).encode())
+    return files
+
+
+def sha256_file(p: Path) -> str:
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write_json(path: Path, obj) -> None:
+    with atomic_write(path) as f:
+        f.write(json.dumps(obj, indent=1, default=str).encode())
+
+
+# --- EDF+ --------------------------------------------------------------------------------------
+def _annotations(s: SessionData, t0: float, t: np.ndarray, events: list[dict]):
+    from edfio import EdfAnnotation
+
+    out = []
+    for e in events:
+        at = max(0.0, e["time_s"] - t0)
+        if e["type"] == "contraction":
+            text = (f"{e.get('kind') or 'contraction'} hold={e['hold_s']:.2f}s peak={e['peak']:.1f} "
+                    f"flicks={e['flicks']} relaxed={'yes' if e['relaxed'] else 'no'}")
+            if e.get("mvc_pct") is not None:
+                text += f" mvc={e['mvc_pct']:.0f}%"
+            out.append(EdfAnnotation(max(0.0, e["onset_s"] - t0), max(0.0, e["offset_s"] - e["onset_s"]), text))
+        elif e["type"] == "cue" and e.get("cue"):
+            out.append(EdfAnnotation(at, None, f"cue {e['phase']} {e['exercise']} set {e['set']} rep {e['rep']}"))
+        elif e["type"] == "warning":
+            out.append(EdfAnnotation(at, None, f"warning {e['pattern'].replace('warning_', '')}"))
+        elif e["type"] == "sensor":
+            out.append(EdfAnnotation(at, None, f"sensor {e['kind']} {e.get('channel') or 'bus'}"))
+        elif e["type"] == "artifact":
+            out.append(EdfAnnotation(at, None, f"artifact {e.get('reason', '')}".strip()))
+    rate = s.info["rate_hz"]
+    if len(t) > 1:
+        for i in np.flatnonzero(np.diff(t) > 1.5 / rate):
+            out.append(EdfAnnotation(float(t[i] - t0), float(t[i + 1] - t[i]),
+                                     f"gap {int(round((t[i + 1] - t[i]) * rate)) - 1} samples"))
+    if s.info["status"] == "interrupted":
+        out.append(EdfAnnotation(float(t[-1] - t0) if len(t) else 0.0, None, "recording interrupted (power loss)"))
+    return out
+
+
+def write_edf(path: Path, s: SessionData, t: np.ndarray, v: np.ndarray, events: list[dict]) -> None:
+    from edfio import Edf, EdfSignal, Patient, Recording as EdfRecording
+
+    rate = float(s.info["rate_hz"])
+    if rate != int(rate):
+        raise StorageError(f"session {s.id}: EDF+ needs a whole number of samples per second, the rate is {rate}")
+    n = len(t)
+    per_record = int(rate)
+    padded = max(per_record, -(-n // per_record) * per_record)
+    signals = []
+    for i, ch in enumerate(s.channels):
+        x = v[:, i] if n else np.zeros(1)
+        x = np.concatenate([x, np.full(padded - len(x), x[-1])])  # the last record filled with the last value
+        lo, hi = float(x.min()), float(x.max())
+        if hi - lo < 1e-6:
+            lo, hi = lo - 1.0, hi + 1.0
+        signals.append(EdfSignal(x, rate, label=ch.name, physical_dimension=ch.unit, physical_range=(lo, hi),
+                                 transducer_type="pressure balloon" if ch.modality == "pressure" else
+                                 "surface EMG" if ch.modality == "emg" else ch.modality))
+    t0 = float(t[0]) if n else 0.0
+    start = dt.datetime.fromtimestamp(s.info["first_wall"] or s.info["started_wall"])
+    code = CODE_SAFE.sub("_", s.info["patient_code"] or "X")
+    anns = _annotations(s, t0, t, events)
+    if padded > n:
+        anns.append(_ann(n / rate, (padded - n) / rate, "padding (not recorded)"))
+    edf = Edf(signals, patient=Patient(code=code), starttime=start.time().replace(microsecond=0),
+              recording=EdfRecording(startdate=start.date(), equipment_code="pfmt",
+                                     additional=(f"session_{s.id}", s.info["programme"])),
+              data_record_duration=1.0, annotations=anns)
+    buf = io.BytesIO()
+    edf.write(buf)
+    with atomic_write(path) as f:
+        f.write(buf.getvalue())
+
+
+def _ann(onset: float, duration: float | None, text: str):
+    from edfio import EdfAnnotation
+
+    return EdfAnnotation(onset, duration, text)
+
+
+def edf_quantum(path: Path, label: str) -> float:
+    """One digital step of a signal in its physical unit (what a round trip may differ by)."""
+    import edfio
+
+    sig = next(x for x in edfio.read_edf(path).signals if x.label == label)
+    (plo, phi), (dlo, dhi) = sig.physical_range, sig.digital_range
+    return (phi - plo) / (dhi - dlo)
+
+
+# --- CSV events --------------------------------------------------------------------------------
+EVENT_COLUMNS = ("type", "time_s", "known_at_s", "onset_s", "offset_s", "hold_s", "peak", "mvc_pct", "flicks",
+                 "kind", "relaxed", "detail")
+
+
+def _write_events_csv(path: Path, events: list[dict]) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(EVENT_COLUMNS)
+    for e in events:
+        rest = {k: x for k, x in e.items() if k not in EVENT_COLUMNS}
+        w.writerow([_cell(e.get(k)) for k in EVENT_COLUMNS[:-1]] + [json.dumps(rest, default=str) if rest else ""])
+    with atomic_write(path) as f:
+        f.write(buf.getvalue().encode())
+
+
+def _cell(x) -> str:
+    if x is None:
+        return ""
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, float):
+        return f"{x:.4f}"
+    return str(x)
+
+
+# --- PNG ---------------------------------------------------------------------------------------
+def write_png(path: Path, s: SessionData, t: np.ndarray, v: np.ndarray, events: list[dict],
+              max_points: int = 20_000) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    step = max(1, len(t) // max_points)
+    tt = (t[::step] - t[0]) / 60.0
+    fig = Figure(figsize=(14, 3.2 * len(s.channels)), dpi=90)
+    axes = fig.subplots(len(s.channels), 1, sharex=True, squeeze=False)[:, 0]
+    for i, (ax, ch) in enumerate(zip(axes, s.channels)):
+        ax.plot(tt, v[::step, i], lw=0.6, color="black")
+        ax.set_ylabel(f"{ch.role} ({ch.unit})")
+        for e in events:
+            if e["type"] == "contraction":
+                ax.axvspan((e["onset_s"] - t[0]) / 60, (e["offset_s"] - t[0]) / 60,
+                           color=KIND_COLOUR.get(e.get("kind"), "tab:blue"), alpha=0.25, lw=0)
+            elif e["type"] == "warning" and i == 0:
+                ax.axvline((e["time_s"] - t[0]) / 60, color="tab:red", lw=0.8, ls=":")
+    axes[-1].set_xlabel("minutes")
+    n = sum(e["type"] == "contraction" for e in events)
+    axes[0].set_title(f"{stem(s)} — {s.info['programme']} — {s.info['status']} — {n} contractions")
+    axes[0].legend(handles=[Patch(color=c, alpha=0.4, label=k or "contraction") for k, c in KIND_COLOUR.items()],
+                   loc="upper right", fontsize=8, ncol=4)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    with atomic_write(path) as f:
+        f.write(buf.getvalue())

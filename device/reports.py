@@ -1,0 +1,136 @@
+"""What the physiotherapist reads from stored sessions: one line per session, the dose of one
+session (prescribed vs done), and the trend across weeks (strength, endurance, adherence).
+Computed from the session database only, so an export and the device's own screens agree."""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+from .store import SessionData
+
+
+def _num(xs) -> list[float]:
+    return [float(x) for x in xs if isinstance(x, (int, float)) and not isinstance(x, bool) and x == x]
+
+
+def _r(v: float | None, n: int = 1) -> float | None:
+    return None if v is None else round(v, n)
+
+
+def session_line(s: SessionData) -> dict:
+    """The figures of one session for a list: reps, good reps, strength and endurance."""
+    summ = s.info["summary"] or {}
+    reps = summ.get("reps", [])
+    detected = [r for r in reps if r.get("detected")]
+    holds = _num(r.get("hold_s") for r in detected if r.get("kind") not in ("bear_down", "accessory"))
+    mvc = _num(r.get("mvc_pct") for r in detected)
+    peaks = _num(r.get("peak") for r in detected)
+    return {
+        "id": s.id, "started_at": s.info["started_at"], "programme": s.info["programme"],
+        "patient_code": s.info["patient_code"], "status": s.info["status"],
+        "duration_s": summ.get("duration_s"),
+        "stored_s": _r((s.info["t_last"] - s.info["t_first"]) if s.info["t_last"] is not None else 0.0),
+        "reps": len(reps), "good": sum(bool(r.get("good")) for r in reps),
+        "max_mvc_pct": _r(max(mvc)) if mvc else None, "mean_mvc_pct": _r(sum(mvc) / len(mvc)) if mvc else None,
+        "max_peak": _r(max(peaks)) if peaks else None,
+        "longest_hold_s": _r(max(holds)) if holds else None,
+        "mean_hold_s": _r(sum(holds) / len(holds)) if holds else None,
+        "bear_down": sum(r.get("kind") == "bear_down" for r in reps),
+        "accessory": sum(r.get("kind") == "accessory" for r in reps),
+        "not_relaxed": sum(r.get("relaxed") is False for r in reps),
+    }
+
+
+def dose(s: SessionData) -> dict:
+    """What was prescribed and what was done in one session — the dose trials fail to report."""
+    summ = s.info["summary"] or {}
+    return {
+        "session": s.id, "patient_code": s.info["patient_code"], "started_at": s.info["started_at"],
+        "programme": s.info["programme"], "status": s.info["status"],
+        "recovered_after_power_loss": s.info["status"] == "interrupted",
+        "profile_version": s.info["profile_version"],
+        "duration_s": summ.get("duration_s"),
+        "exercises": summ.get("dose") or [{"exercise": e["name"], "prescribed": {
+            k: e[k] for k in ("reps", "sets", "hold_s", "quick_lifts", "rest_s", "set_rest_s")}, "done": None}
+            for e in (s.info["prescription"] or [])],
+        "sets": summ.get("sets", []),
+        "frequency": summ.get("adherence"),
+        "progression": summ.get("progression", []),
+        "warnings": [w.get("pattern") for w in summ.get("warnings", [])],
+        "guidance": "LED bar of live strength against the target, status LED and tones at each phase",
+        "calibrated": s.info["calibration"] is not None,
+    }
+
+
+def trend(sessions: list[SessionData], weeks: int | None = None, today: dt.date | None = None) -> list[dict]:
+    """Per ISO week: sessions done against the prescription, strength (best %MVC, or peak in the
+    channel's unit when uncalibrated) and endurance (longest correct hold)."""
+    by_week: dict[tuple[int, int], list[SessionData]] = defaultdict(list)
+    for s in sessions:
+        d = dt.datetime.fromisoformat(s.info["started_at"]).date()
+        by_week[d.isocalendar()[:2]].append(s)
+    if not by_week:
+        return []
+    keys = sorted(by_week)
+    if weeks is not None:
+        last = (today or dt.date.today()).isocalendar()[:2]
+        first = dt.date.fromisocalendar(*last, 1) - dt.timedelta(weeks=weeks - 1)
+        keys = [k for k in keys if k >= first.isocalendar()[:2]]
+    out = []
+    for k in keys:
+        ss = by_week[k]
+        lines = [session_line(s) for s in ss]
+        done = [s for s in ss if s.info["status"] == "completed"]
+        prescribed = [((s.info["summary"] or {}).get("adherence") or {}).get("week_prescribed") for s in ss]
+        per_week = max(_num(prescribed)) if _num(prescribed) else None
+        mvc = _num(ln["max_mvc_pct"] for ln in lines)
+        peak = _num(ln["max_peak"] for ln in lines)
+        hold = _num(ln["longest_hold_s"] for ln in lines)
+        reps = sum(ln["reps"] for ln in lines)
+        out.append({
+            "week": f"{k[0]}-W{k[1]:02d}", "sessions": len(ss), "completed": len(done),
+            "interrupted": sum(s.info["status"] == "interrupted" for s in ss),
+            "days_trained": len({s.info["started_at"][:10] for s in done}),
+            "prescribed_per_week": per_week,
+            "adherence_pct": _r(100 * min(len(done) / per_week, 1.0), 0) if per_week else None,
+            "strength_max_mvc_pct": _r(max(mvc)) if mvc else None,
+            "strength_mean_max_mvc_pct": _r(sum(mvc) / len(mvc)) if mvc else None,
+            "strength_max_peak": _r(max(peak)) if peak else None,
+            "endurance_longest_hold_s": _r(max(hold)) if hold else None,
+            "endurance_mean_longest_hold_s": _r(sum(hold) / len(hold)) if hold else None,
+            "good_pct": _r(100 * sum(ln["good"] for ln in lines) / reps, 0) if reps else None,
+            "progression": [c for s in ss for c in ((s.info["summary"] or {}).get("progression") or [])],
+        })
+    return out
+
+
+def format_list(sessions: list[SessionData]) -> str:
+    if not sessions:
+        return "no sessions stored yet"
+    rows = [f"{'id':>4s} {'started':19s} {'programme':20s} {'status':11s} {'min':>5s} {'good':>7s} "
+            f"{'max%MVC':>7s} {'hold':>6s} {'patient':8s}"]
+    for s in sessions:
+        ln = session_line(s)
+        dur = ln["duration_s"] if ln["duration_s"] is not None else ln["stored_s"]
+        rows.append(f"{ln['id']:4d} {ln['started_at']:19s} {ln['programme'][:20]:20s} {ln['status']:11s} "
+                    f"{(dur or 0) / 60:5.1f} {ln['good']:3d}/{ln['reps']:<3d} "
+                    f"{'—' if ln['max_mvc_pct'] is None else format(ln['max_mvc_pct'], '.0f'):>7s} "
+                    f"{'—' if ln['longest_hold_s'] is None else format(ln['longest_hold_s'], '.1f') + 's':>6s} "
+                    f"{ln['patient_code'] or '—':8s}")
+    return "\n".join(rows)
+
+
+def format_trend(weeks: list[dict]) -> str:
+    if not weeks:
+        return "no sessions stored yet"
+    rows = [f"{'week':9s} {'done':>4s} {'of':>4s} {'adher.':>6s} {'days':>4s} {'max%MVC':>7s} {'peak':>6s} "
+            f"{'longest hold':>12s} {'good':>5s}"]
+    for w in weeks:
+        f = lambda v, fmt: "—" if v is None else format(v, fmt)  # noqa: E731
+        rows.append(f"{w['week']:9s} {w['completed']:4d} {f(w['prescribed_per_week'], 'g'):>4s} "
+                    f"{f(w['adherence_pct'], '.0f') + ('%' if w['adherence_pct'] is not None else ''):>6s} "
+                    f"{w['days_trained']:4d} {f(w['strength_max_mvc_pct'], '.0f'):>7s} "
+                    f"{f(w['strength_max_peak'], '.1f'):>6s} "
+                    f"{f(w['endurance_longest_hold_s'], '.1f') + ('s' if w['endurance_longest_hold_s'] else ''):>12s} "
+                    f"{f(w['good_pct'], '.0f') + ('%' if w['good_pct'] is not None else ''):>5s}")
+    return "\n".join(rows)

@@ -1,0 +1,166 @@
+"""The CDC serial console: what a physiotherapist's computer can ask the device over the USB
+cable (``/dev/ttyGS0`` on the Pi; a pty in the tests). Line based, ASCII, one request per line:
+
+    HELLO                      → OK {"device": "pfmt", "version": ..., "sessions": N}
+    LIST                       → OK [{session line}, ...]
+    SHOW <id>                  → OK {dose of the session}
+    TREND [<weeks>]            → OK [{week}, ...]
+    EXPORT [all|<id>,<id>...] [<formats>]
+                               → OK {"folder": ..., "files": [...], "image": ...}  (the gadget's
+                                  disk is rebuilt and swapped in when the device has one)
+    GET <file>                 → OK <size> <sha256>, then base64 lines of ≤ 76 characters, then END
+    HELP | QUIT
+
+Every failure is one line ``ERR <what is wrong and what is allowed>``; the console never stops on
+bad input. It reads stored sessions and writes exports only: it cannot change the prescription,
+the calibration or any stored session. No network is involved — a cable is the only way in.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .errors import PfmtError
+from .store import SessionStore
+
+MAX_LINE = 512
+COMMANDS = ("HELLO", "LIST", "SHOW", "TREND", "EXPORT", "GET", "HELP", "QUIT")
+B64_LINE = 57  # bytes per base64 line (76 characters)
+
+
+@dataclass
+class ConsoleConfig:
+    data_dir: Path
+    export_dir: Path
+    publish: Callable[[Path], str | None] | None = None  # folder → image path (the gadget's disk)
+
+
+class SerialConsole:
+    def __init__(self, cfg: ConsoleConfig) -> None:
+        self.cfg = cfg
+        self.last_export: Path | None = None
+
+    def serve(self, fd_in: int, fd_out: int) -> None:
+        """Answer requests until QUIT or the line closes (host unplugged)."""
+        buf = b""
+        while True:
+            try:
+                chunk = os.read(fd_in, 4096)
+            except OSError:  # EIO: the other end of the tty went away
+                return
+            if not chunk:
+                return
+            buf += chunk
+            while b"\n" in buf:
+                raw, buf = buf.split(b"\n", 1)
+                for line in self.handle(raw.rstrip(b"\r")):
+                    _write_all(fd_out, line.encode("ascii", "replace") + b"\r\n")
+                if raw.strip().upper() == b"QUIT":
+                    return
+            if len(buf) > MAX_LINE:
+                buf = b""
+                _write_all(fd_out, f"ERR line longer than {MAX_LINE} characters; one request per line\r\n".encode())
+
+    def handle(self, raw: bytes) -> list[str]:
+        try:
+            line = raw.decode("ascii").strip()
+        except UnicodeDecodeError:
+            return ["ERR not ASCII; requests are ASCII words (HELP lists them)"]
+        if not line:
+            return []
+        cmd, *args = line.split()
+        cmd = cmd.upper()
+        if cmd not in COMMANDS:
+            return [f"ERR unknown request {cmd!r}; allowed: {', '.join(COMMANDS)}"]
+        try:
+            return getattr(self, f"_{cmd.lower()}")(args)
+        except PfmtError as e:
+            return [f"ERR {e}"]
+
+    # --- requests ----------------------------------------------------------------------------
+    def _store(self) -> SessionStore:
+        return SessionStore(self.cfg.data_dir)
+
+    def _hello(self, args: list[str]) -> list[str]:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("pfmt")
+        except PackageNotFoundError:
+            v = "unknown"
+        with self._store() as db:
+            return ["OK " + json.dumps({"device": "pfmt", "version": v, "sessions": len(db.ids())})]
+
+    def _help(self, args: list[str]) -> list[str]:
+        return ["OK " + json.dumps({"requests": list(COMMANDS)})]
+
+    def _quit(self, args: list[str]) -> list[str]:
+        return ["OK bye"]
+
+    def _list(self, args: list[str]) -> list[str]:
+        from .reports import session_line
+
+        with self._store() as db:
+            return ["OK " + json.dumps([session_line(s) for s in db.sessions()])]
+
+    def _show(self, args: list[str]) -> list[str]:
+        from .reports import dose
+
+        if len(args) != 1 or not args[0].isdigit():
+            return ["ERR SHOW needs one session id (a number; LIST gives them)"]
+        with self._store() as db:
+            return ["OK " + json.dumps(dose(db.session(int(args[0]))), default=str)]
+
+    def _trend(self, args: list[str]) -> list[str]:
+        from .reports import trend
+
+        if len(args) > 1 or (args and (not args[0].isdigit() or int(args[0]) < 1)):
+            return ["ERR TREND takes an optional number of weeks (≥ 1)"]
+        with self._store() as db:
+            return ["OK " + json.dumps(trend(db.sessions(), int(args[0]) if args else None))]
+
+    def _export(self, args: list[str]) -> list[str]:
+        from .export import FORMATS, export, parse_formats, select
+
+        if len(args) > 2:
+            return [f"ERR EXPORT [all|<id>,<id>...] [<formats: {','.join(FORMATS)}>]"]
+        ids = None
+        if args and args[0].lower() != "all":
+            try:
+                ids = [int(x) for x in args[0].split(",")]
+            except ValueError:
+                return ["ERR session ids are numbers separated by commas, or 'all'"]
+        formats = parse_formats(args[1]) if len(args) > 1 else FORMATS
+        with self._store() as db:
+            folder, files = export(db, select(db, ids), self.cfg.export_dir, formats)
+        self.last_export = folder
+        image = self.cfg.publish(folder) if self.cfg.publish else None
+        return ["OK " + json.dumps({"folder": folder.name, "files": [f.path for f in files], "image": image})]
+
+    def _get(self, args: list[str]) -> list[str]:
+        if len(args) != 1:
+            return ["ERR GET needs one file name from the last EXPORT"]
+        if self.last_export is None:
+            return ["ERR nothing exported yet in this connection; EXPORT first"]
+        name = args[0]
+        p = (self.last_export / name).resolve()
+        if self.last_export.resolve() not in p.parents or not p.is_file():
+            return [f"ERR {name!r} is not a file of the last export ({self.last_export.name})"]
+        import hashlib
+
+        data = p.read_bytes()
+        lines = [f"OK {len(data)} {hashlib.sha256(data).hexdigest()}"]
+        lines += [base64.b64encode(data[i:i + B64_LINE]).decode() for i in range(0, len(data), B64_LINE)]
+        lines.append("END")
+        return lines
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        n = os.write(fd, data)
+        data = data[n:]
+
