@@ -35,7 +35,7 @@ from .store import SessionData, SessionStore
 FORMATS = ("edf", "csv", "json", "png")
 MANIFEST = "MANIFEST.sha256"
 KIND_COLOUR = {"lift": "tab:green", "accessory": "tab:orange", "bear_down": "tab:red", None: "tab:blue"}
-CODE_SAFE = re.compile(r"[^A-Za-z0-9-]+")
+CODE_SAFE = re.compile(r"[^A-Za-z0-9.-]+")  # file-name safe; "_" separates the name's fields
 
 
 @dataclass

@@ -108,7 +108,8 @@ def run(opts: TrainOptions) -> dict:
             calibration=cal.to_dict() if cal is not None else None, prescription=[asdict(e) for e in exercises],
             patient_code=profile.patient_code if profile is not None else None,
             profile_version=profile.version if profile is not None else None,
-            trainee=None if opts.hardware else opts.trainee, started=now)
+            trainee=None if opts.hardware else opts.trainee,
+            started=now if opts.today is None else dt.datetime.combine(today, now.time()))
     except BaseException:
         rig.close()
         sessions.close()
