@@ -165,9 +165,13 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def session_resources(minutes: float = 30.0) -> dict:
-    """A long session at 860 SPS × 2 channels on the emulated rig in virtual time."""
+def session_resources(minutes: float = 30.0, data_dir: str | None = None) -> dict:
+    """A long session at 860 SPS × 2 channels on the emulated rig in virtual time, stored in the
+    session database as on the device (into ``data_dir``, else a temporary one)."""
     import resource
+    from dataclasses import asdict
+
+    from .store import SessionStore
 
     from drivers import rig as rigs
     from drivers.clock import VirtualClock
@@ -195,15 +199,30 @@ def session_resources(minutes: float = 30.0) -> dict:
         if not rss or now - rss[-1][0] >= 60:
             rss.append((now, _rss_mb()))
 
-    runner = SessionRunner(prog, [ex], tuple(Channel.parse(c.name) for c in cfg.channels), cfg.rate_hz,
-                           rig, rig.feedback, clock, cal, view=sample_memory, schedule_start=2.0)
+    channels = tuple(Channel.parse(c.name) for c in cfg.channels)
+    tmp = tempfile.TemporaryDirectory() if data_dir is None else None
+    db = SessionStore(data_dir or tmp.name)
+    writer = db.begin(programme=prog.name, rate_hz=cfg.rate_hz, channels=channels, config=asdict(cfg),
+                      calibration=cal.to_dict(), prescription=[asdict(ex)], patient_code="BENCH",
+                      profile_version=None, trainee="correct")
+    runner = SessionRunner(prog, [ex], channels, cfg.rate_hz, rig, rig.feedback, clock, cal, view=sample_memory,
+                           schedule_start=2.0, sink=writer)
     rig.start()
     c0 = time.process_time()
     s = runner.run()
+    writer.finish(s, "completed")
     cpu = time.process_time() - c0
     rig.close()
+    commits = np.array(writer.commit_s) * 1000
+    stored = {"db_mb": sum(f.stat().st_size for f in db.dir.glob("pfmt.sqlite3*")) / 1e6,
+              "commits": writer.commits, "commit_median_ms": float(np.median(commits)),
+              "commit_p99_ms": float(np.percentile(commits, 99)), "stored_frames": writer.stored_samples,
+              "integrity": db.integrity()}
+    db.close()
+    if tmp is not None:
+        tmp.cleanup()
     half = [m for t, m in rss if t >= rss[-1][0] / 2]
-    return {"session_s": s["duration_s"], "cpu_s": cpu, "cpu_pct": 100 * cpu / s["duration_s"],
+    return {**stored, "session_s": s["duration_s"], "cpu_s": cpu, "cpu_pct": 100 * cpu / s["duration_s"],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "rss_start_mb": rss[1][1] if len(rss) > 1 else rss[0][1], "rss_end_mb": rss[-1][1],
             "rss_second_half_growth_mb": half[-1] - half[0], "reps": len(s["reps"]),
@@ -240,3 +259,6 @@ def print_session(minutes: float = 30.0) -> None:
           f"{r['good']}/{r['reps']} reps good")
     print(f"  memory: peak RSS {r['peak_rss_mb']:.0f} MB (target ≤ 120); RSS after 1 min {r['rss_start_mb']:.1f} MB, "
           f"at the end {r['rss_end_mb']:.1f} MB, growth over the second half {r['rss_second_half_growth_mb']:+.1f} MB")
+    print(f"  storage (SQLite WAL, synchronous=FULL, in the figures above): {r['stored_frames']}/{r['frames']} frames "
+          f"stored in {r['commits']} commits (median {r['commit_median_ms']:.1f} ms, p99 {r['commit_p99_ms']:.1f} ms "
+          f"on this disk), database {r['db_mb']:.1f} MB, integrity_check {r['integrity']}")

@@ -21,6 +21,7 @@ import fcntl
 import json
 import os
 import queue
+from collections import deque
 import shutil
 import sqlite3
 import threading
@@ -40,6 +41,7 @@ SCHEMA_VERSION = 1
 FLUSH_S = 0.25  # longest batch of samples (signal or wall seconds) held before a commit
 SAMPLE_DTYPE = np.float32  # 24-bit mantissa: exact for a 16-bit ADC code times its scale
 STATUSES = ("running", "completed", "stopped", "interrupted")
+DRAIN_MAX = 10_000  # queued items taken into one batch at most
 SPACE_FOR_S = 2 * 3600  # refuse to start a session without room for this much signal
 
 SCHEMA = """
@@ -316,6 +318,7 @@ class SessionWriter:
         self.commits = 0
         self.stored_samples = 0
         self.first_wall: float | None = None
+        self.commit_s: deque[float] = deque(maxlen=100_000)  # seconds per commit, for the benchmark
         self._thread = threading.Thread(target=self._run, name=f"pfmt-store-{sid}", daemon=True)
         self._thread.start()
 
@@ -363,12 +366,18 @@ class SessionWriter:
             stop = False
             while not stop:
                 try:
-                    item = self.q.get(timeout=FLUSH_S / 2)
+                    items = [self.q.get(timeout=FLUSH_S / 2)]
                 except queue.Empty:
-                    item = None
-                if item is _STOP:
-                    stop = True
-                elif item is not None:
+                    items = []
+                while items and len(items) < DRAIN_MAX:  # take what is waiting: a lagging card gets
+                    try:                                   # bigger batches, never a growing queue
+                        items.append(self.q.get_nowait())
+                    except queue.Empty:
+                        break
+                for item in items:
+                    if item is _STOP:
+                        stop = True
+                        continue
                     pending.append(item)
                     if item[0] == "s":
                         first_t = float(item[1][0]) if first_t is None else first_t
@@ -376,7 +385,9 @@ class SessionWriter:
                 span = last_t - first_t if first_t is not None else 0.0
                 if pending and (stop or span >= FLUSH_S or time.monotonic() - last_commit >= FLUSH_S
                                 or pending[-1][0] == "f"):
+                    c0 = time.perf_counter()
                     self._commit(db, pending, seq)
+                    self.commit_s.append(time.perf_counter() - c0)
                     pending, first_t, last_t, last_commit = [], None, None, time.monotonic()
         except BaseException as e:  # kept, and raised in the runner's thread on its next call
             self.error = e

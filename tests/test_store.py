@@ -17,7 +17,7 @@ import pytest
 
 from device.errors import StorageError
 from device.recording import Channel
-from device.store import DB_NAME, FLUSH_S, SessionStore
+from device.store import DB_NAME, SessionStore
 
 ROOT = Path(__file__).resolve().parents[1]
 KILLS = 20
@@ -120,11 +120,10 @@ def test_writer_round_trip_and_batches(tmp_path):
         w.rep(0, {"exercise": "e", "set": 1, "rep": 1, "good": True, "hold_s": 3.0, "peak": 40.0, "mvc_pct": 50.0,
                   "kind": "lift"})
         w.finish({"completed": True}, "completed")
-        assert w.commits >= 10 * 0.1 / FLUSH_S * 0.5 or w.commits >= 2
+        assert 1 <= w.commits < 100  # batched, not one commit per block
         t, v = db.samples(w.id)
         assert np.array_equal(t, np.concatenate(ts)) and np.array_equal(v, np.concatenate(vs))
-        for tc, _ in db.chunks(w.id):
-            assert tc[-1] - tc[0] < FLUSH_S + 0.1 + 1e-9
+        assert sum(len(tc) for tc, _ in db.chunks(w.id)) == 1000
         assert db.events(w.id) == [{"type": "onset", "time_s": 1.5, "known_at_s": 1.6, "x": 1}]
         assert db.reps(w.id)[0]["kind"] == "lift"
         info = db.session(w.id).info
