@@ -251,7 +251,8 @@ def print_session(minutes: float = 30.0) -> None:
           f"{lat['first_p99_ms']:.1f} ms; newest sample median {lat['last_median_ms']:.1f} ms, p99 "
           f"{lat['last_p99_ms']:.1f} ms (targets: median ≤ 50, p99 ≤ 100)")
     # A fresh process, so its peak memory is the session's alone.
-    code = f"import json; from device.bench import session_resources; print(json.dumps(session_resources({minutes})))"
+    code = ("import json; from drivers.memory import limit_malloc_arenas; limit_malloc_arenas(); "
+            f"from device.bench import session_resources; print(json.dumps(session_resources({minutes})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     r = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"  {r['session_s'] / 60:.1f}-minute session at 860 SPS × 2 in accelerated time: CPU {r['cpu_s']:.1f} s "

@@ -549,6 +549,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from drivers.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()
     ap = build_parser()
     args = ap.parse_args(argv)
     try:

@@ -359,6 +359,7 @@ class SessionWriter:
         try:
             db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
             db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA cache_size=-256")  # KiB: it only appends; the Pi's memory is for the session
             seq = {"s": 0, "e": 0}
             pending: list = []
             first_t = last_t = None
