@@ -41,7 +41,8 @@ SCHEMA_VERSION = 1
 FLUSH_S = 0.25  # longest batch of samples (signal or wall seconds) held before a commit
 SAMPLE_DTYPE = np.float32  # 24-bit mantissa: exact for a 16-bit ADC code times its scale
 STATUSES = ("running", "completed", "stopped", "interrupted")
-DRAIN_MAX = 10_000  # queued items taken into one batch at most
+DRAIN_MAX = 2_000  # queued items taken into one batch at most
+QUEUE_MAX = 4_000  # items waiting for the card (~2 MB; minutes of real time) before the runner waits
 SPACE_FOR_S = 2 * 3600  # refuse to start a session without room for this much signal
 
 SCHEMA = """
@@ -313,7 +314,9 @@ class SessionWriter:
 
     def __init__(self, path: Path, sid: int, n_channels: int, lock: SessionLock) -> None:
         self.id, self.path, self.nch, self.lock = sid, path, n_channels, lock
-        self.q: queue.SimpleQueue = queue.SimpleQueue()
+        # Bounded: a card that stalls (or emulation faster than the card) makes the runner wait
+        # rather than memory grow without limit.
+        self.q: queue.Queue = queue.Queue(maxsize=QUEUE_MAX)
         self.error: BaseException | None = None
         self.commits = 0
         self.stored_samples = 0
@@ -328,25 +331,39 @@ class SessionWriter:
             self._check()
             if self.first_wall is None:
                 self.first_wall = time.time()
-            self.q.put(("s", np.array(t, dtype=np.float64), np.array(values, dtype=SAMPLE_DTYPE)))
+            self._put(("s", np.array(t, dtype=np.float64), np.array(values, dtype=SAMPLE_DTYPE)))
 
     def event(self, type_: str, time_s: float, known_at_s: float | None, data: dict) -> None:
         self._check()
-        self.q.put(("e", type_, float(time_s), None if known_at_s is None else float(known_at_s), dumps(data)))
+        self._put(("e", type_, float(time_s), None if known_at_s is None else float(known_at_s), dumps(data)))
 
     def rep(self, idx: int, result: dict) -> None:
         self._check()
-        self.q.put(("r", idx, result))
+        self._put(("r", idx, result))
 
     def finish(self, summary: dict | None, status: str) -> None:
         """Store the summary and the final status, wait for the writer, release the lock."""
         if status not in STATUSES[1:]:
             raise ValueError(f"final status must be one of {STATUSES[1:]}, not {status!r}")
-        self.q.put(("f", summary, status))
-        self.q.put(_STOP)
-        self._thread.join()
-        self.lock.release()
+        try:
+            if self._thread.is_alive():
+                self._put(("f", summary, status))
+                self._put(_STOP)
+            self._thread.join()
+        finally:
+            self.lock.release()
         self._check()
+
+    def _put(self, item) -> None:
+        while True:
+            try:
+                self.q.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                self._check()
+                if not self._thread.is_alive():
+                    raise StorageError(f"{self.path}: the storage writer of session {self.id} stopped; the "
+                                       "samples stored until then are kept") from None
 
     def _check(self) -> None:
         if self.error is not None:
