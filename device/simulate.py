@@ -178,6 +178,12 @@ def random_scenario(seed: int, modality: str = "pressure", abdominal: bool = Fal
     return sc
 
 
+def _span(t: np.ndarray, start: float, end: float) -> slice:
+    """The samples of ``t`` in [start, end): each event is rendered only where it is non-zero, so
+    a long session costs memory for its length once, not once per squeeze."""
+    return slice(int(np.searchsorted(t, start)), int(np.searchsorted(t, end)))
+
+
 def _raised_cosine(u: np.ndarray) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(np.pi * np.clip(u, 0.0, 1.0))
 
@@ -236,11 +242,12 @@ def _residual(t: np.ndarray, sc: Scenario, i: int, level: float) -> np.ndarray:
     """Incomplete relaxation: tone left after squeeze i, held until just before the next one."""
     sq = sc.squeezes[i]
     end = sc.squeezes[i + 1].onset_s - 0.3 if i + 1 < len(sc.squeezes) else sc.duration_s
+    span = _span(t, sq.end_s - sq.release_s, end)
     y = np.zeros_like(t)
-    m = (t >= sq.end_s - sq.release_s) & (t < end)
-    ramp_in = _raised_cosine((t[m] - (sq.end_s - sq.release_s)) / sq.release_s)
-    ramp_out = 1.0 - _raised_cosine((t[m] - (end - 0.3)) / 0.3)
-    y[m] = level * np.minimum(ramp_in, ramp_out)
+    ts = t[span]
+    ramp_in = _raised_cosine((ts - (sq.end_s - sq.release_s)) / sq.release_s)
+    ramp_out = 1.0 - _raised_cosine((ts - (end - 0.3)) / 0.3)
+    y[span] = level * np.minimum(ramp_in, ramp_out)
     return y
 
 
@@ -298,11 +305,12 @@ def _render_pressure(sc, t, fs, rng, truth_list):
     disp = np.zeros(n)
     for i, sq in enumerate(sc.squeezes):
         amp = sq.strength * sc.pelvic_mvc
-        p_, a_, d_, tprof = squeeze_pressures(t, sq, sc, rng)
-        pel += p_
-        abd += a_
-        disp += d_
-        truth = _truth_of(t, tprof, sq)
+        span = _span(t, sq.onset_s, sq.end_s)
+        p_, a_, d_, tprof = squeeze_pressures(t[span], sq, sc, rng)
+        pel[span] += p_
+        abd[span] += a_
+        disp[span] += d_
+        truth = _truth_of(t[span], tprof, sq)
         if not sq.relaxed:
             level = float(rng.uniform(0.25, 0.45)) * truth["peak"]
             pel += _residual(t, sc, i, level)
@@ -310,10 +318,11 @@ def _render_pressure(sc, t, fs, rng, truth_list):
         truth_list.append(truth)
     for tc in sc.coughs:
         width = float(rng.uniform(0.2, 0.45))
-        spike = float(rng.uniform(50, 165)) * _cough(t, tc, width)
-        abd += spike
-        pel += float(rng.uniform(0.5, 0.9)) * spike
-        disp -= 0.01 * spike
+        span = _span(t, tc - width / 2, tc + width / 2)
+        spike = float(rng.uniform(50, 165)) * _cough(t[span], tc, width)
+        abd[span] += spike
+        pel[span] += float(rng.uniform(0.5, 0.9)) * spike
+        disp[span] -= 0.01 * spike
     if sc.abd_transmission != 1.0:
         abd = sc.abdominal_rest + sc.abd_transmission * (abd - sc.abdominal_rest)
     pel += sc.noise * rng.standard_normal(n)
@@ -361,18 +370,20 @@ def _render_emg(sc, t, fs, rng, truth_list):
     pel_amp = np.full(n, sc.pelvic_rest)
     abd_amp = np.full(n, sc.abdominal_rest)
     for i, sq in enumerate(sc.squeezes):
-        p_, a_, tprof = squeeze_envelopes(t, sq, sc, rng)
-        pel_amp += p_
-        abd_amp += a_
-        truth = _truth_of(t, tprof, sq)
+        span = _span(t, sq.onset_s, sq.end_s)
+        p_, a_, tprof = squeeze_envelopes(t[span], sq, sc, rng)
+        pel_amp[span] += p_
+        abd_amp[span] += a_
+        truth = _truth_of(t[span], tprof, sq)
         if not sq.relaxed:
             pel_amp += _residual(t, sc, i, float(rng.uniform(0.25, 0.45)) * truth["peak"])
         truth_list.append(truth)
     for tc in sc.coughs:
         width = float(rng.uniform(0.15, 0.3))
-        burst = _cough(t, tc, width)
-        abd_amp += float(rng.uniform(100, 250)) * burst
-        pel_amp += float(rng.uniform(10, 25)) * burst
+        span = _span(t, tc - width / 2, tc + width / 2)
+        burst = _cough(t[span], tc, width)
+        abd_amp[span] += float(rng.uniform(100, 250)) * burst
+        pel_amp[span] += float(rng.uniform(10, 25)) * burst
     pel = pel_amp * _emg_noise(n, fs, rng)
     abd = abd_amp * _emg_noise(n, fs, rng)
     hum = float(rng.uniform(2, 20 if sc.hard else 8))
@@ -386,7 +397,8 @@ def _render_emg(sc, t, fs, rng, truth_list):
     beats = np.arange(float(rng.uniform(0, 1)), t[-1], 1.0 / hr)
     ecg = np.zeros(n)
     for b in beats:
-        ecg += np.exp(-0.5 * ((t - b) / 0.012) ** 2)
+        span = _span(t, b - 0.1, b + 0.1)  # ±8 σ: beyond it the spike is below 1e-14
+        ecg[span] += np.exp(-0.5 * ((t[span] - b) / 0.012) ** 2)
     abd += float(rng.uniform(30, 120)) * ecg
     pel += sc.noise * rng.standard_normal(n)
     abd += sc.noise * rng.standard_normal(n)
