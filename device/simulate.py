@@ -231,10 +231,15 @@ def squeeze_pressures(t: np.ndarray, sq: Squeeze, sc: Scenario, rng: np.random.G
 
 
 def _truth_of(t: np.ndarray, prof: np.ndarray, sq: Squeeze) -> dict:
-    pk = float(prof.max())
-    above = np.flatnonzero(prof >= 0.5 * pk)
+    """Onset, offset, half-peak hold and peak of one squeeze. A negative strength (the pressure
+    drop of a hypopressive apnoea) is measured on its magnitude and keeps its sign in ``peak``."""
+    sign = -1.0 if sq.strength < 0 else 1.0
+    mag = sign * prof
+    pk = float(mag.max()) if len(mag) else 0.0
+    above = np.flatnonzero(mag >= 0.5 * pk) if pk > 0 else np.empty(0, int)
+    hold = float(t[above[-1]] - t[above[0]]) if len(above) else 0.0
     return dict(onset_s=round(sq.onset_s, 3), offset_s=round(sq.end_s, 3),
-                hold_s=round(float(t[above[-1]] - t[above[0]]), 3), peak=round(pk, 2),
+                hold_s=round(hold, 3), peak=round(sign * pk, 2),
                 flicks=sq.flicks, kind=sq.kind, relaxed=sq.relaxed)
 
 

@@ -161,3 +161,18 @@ def test_analyze_contract_keys(tmp_path, pfmt_cmd):
         assert c["kind"] in ("lift", "accessory", "bear_down")
     table = subprocess.run(pfmt_cmd + ["analyze", csv], capture_output=True, text=True)
     assert table.returncode == 0 and "onset s" in table.stdout
+
+
+def test_simulated_truth_of_a_pressure_drop():
+    """A hypopressive apnoea lowers the pelvic pressure: its truth is the drop itself (negative
+    peak, hold from the half-drop points), and a squeeze that ends past the recording is cut."""
+    sq = [Squeeze(5, 6, strength=-0.2, rise_s=1.0, release_s=1.0, fatigue=0.0),
+          Squeeze(17, 6, strength=0.6)]
+    sc = Scenario(modality="pressure", sample_rate_hz=100, duration_s=20, squeezes=sq,
+                  pelvic_mvc=40)
+    _, truth, _ = simulate(sc, seed=1)
+    drop, cut = truth["contractions"]
+    assert drop["peak"] == pytest.approx(-0.2 * 40, abs=0.05)
+    assert drop["hold_s"] == pytest.approx(6 + 1.0, abs=0.05)   # plateau + half of rise and release
+    assert cut["peak"] == pytest.approx(0.6 * 40, abs=0.1)    # reached at the end of the rise
+    assert 2.5 < cut["hold_s"] < 2.7                            # from the half-rise to the last sample
