@@ -142,7 +142,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     hardware = on_raspberry_pi() and not args.emulate
     s = run(TrainOptions(programme=args.programme, trainee=args.trainee, speed=args.speed, seed=args.seed,
                          data_dir=Path(args.data), config=args.config, calibration=args.calibration,
-                         hardware=hardware, overrides=overrides, view=args.view))
+                         hardware=hardware, overrides=overrides, view=args.view,
+                         pauses=args.pause, stop_at_s=args.stop_at))
     if args.json:
         s.pop("latency_s", None)
         print(json.dumps(s, default=str))
@@ -191,6 +192,13 @@ def _number(v: str, lo: float, hi: float, unit: str = "", zero_ok: bool = False)
 
 def _speed(v: str) -> float:
     return _number(v, 0.1, 1000, zero_ok=True)
+
+
+def _pause(v: str) -> tuple[float, float]:
+    at, sep, length = v.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{v!r}: a pause is AT:SECONDS, e.g. 40:15 (pause at 40 s for 15 s)")
+    return _number(at, 0, 86400, " s"), _number(length, 0.4, 3600, " s")
 
 
 def _rate(v: str) -> float:
@@ -471,6 +479,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--hold", type=float, metavar="S", help="override the prescribed hold (seconds)")
     tr.add_argument("--view", choices=("auto", "live", "lines", "quiet"), default="auto",
                     help="terminal view of LEDs, buzzer and signal (default: live on a terminal)")
+    tr.add_argument("--pause", type=_pause, action="append", default=[], metavar="AT:SECONDS",
+                    help="the simulated trainee pauses the session at AT s for SECONDS s with the button "
+                    "(repeatable; emulation only)")
+    tr.add_argument("--stop-at", type=lambda v: _number(v, 0, 86400, " s"), metavar="S",
+                    help="the simulated trainee holds the button at S s to end the session (emulation only)")
     tr.add_argument("--emulate", action="store_true", help="emulate even on a Pi")
     tr.add_argument("--json", action="store_true", help="print the stored summary as JSON")
     tr.set_defaults(func=_cmd_train)

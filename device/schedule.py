@@ -67,3 +67,39 @@ def build(exercises: list[Exercise], start: float = 0.0) -> tuple[list[Phase], l
                 add("set_rest", ex.set_rest_s if s < ex.sets else 10.0, ei, s, 0)
     add("done", 0.0, len(exercises) - 1, exercises[-1].sets if exercises else 0, 0)
     return phases, reps
+
+
+#: Phases during which a pause interrupts the repetition itself: it is done again from "get ready".
+IN_REP = ("get_ready", "squeeze", "hold", "quick_lift", "release")
+
+
+def resume(phases: list[Phase], reps: list[Rep], paused_in: int, paused_at: float,
+           resumed_at: float) -> tuple[int, int | None]:
+    """Move the rest of the timeline past a pause, in place.
+
+    A pause inside a repetition (get ready … release) voids that attempt: the repetition starts
+    again from its "get ready" at ``resumed_at``, as a physiotherapist would have it redone. A
+    pause in a rest leaves the rest of the rest to run. Returns the index of the first phase moved
+    and the index of the repetition restarted (None after a rest: no cue is repeated). The trainee simulator replays pauses through the same function,
+    so the device and the simulated trainee follow one timeline."""
+    p = phases[paused_in]
+    restart = p.kind in IN_REP and p.rep > 0
+    if restart:
+        first = next(k for k in range(paused_in, -1, -1)
+                     if phases[k].kind == "get_ready" and (phases[k].exercise, phases[k].set, phases[k].rep)
+                     == (p.exercise, p.set, p.rep))
+        boundary = phases[first].start
+        shift = resumed_at - boundary
+    else:
+        first, boundary, shift = paused_in, p.start, resumed_at - paused_at
+    for ph in phases[first:]:
+        ph.start += shift
+        ph.end += shift
+    rep_i = None
+    for i, r in enumerate(reps):
+        if restart and (r.exercise, r.set, r.rep) == (p.exercise, p.set, p.rep):
+            rep_i = i
+        for name in ("squeeze_at", "hold_from", "release_at", "rest_end"):
+            if getattr(r, name) >= boundary:
+                setattr(r, name, getattr(r, name) + shift)
+    return first, rep_i

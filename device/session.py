@@ -31,6 +31,8 @@ HELD_ON_S = 0.8  # ... having stayed there this long without a break
 REST_CREEP_PER_MIN = 0.05  # share of the MVC span the resting reference may rise per minute
 RELAXED_BELOW = RELAX_FRAC  # relaxed = back under this share of the peak, as the pipeline judges it
 MATCH_EARLY_S = 1.0  # a contraction may start this long before the "squeeze" cue
+BUTTON_MIN_S = 0.05  # a press shorter than this is contact bounce, not a finger
+BUTTON_STOP_S = 2.0  # holding the button this long ends the session (a short press pauses)
 
 
 class BlockSource(Protocol):
@@ -119,6 +121,11 @@ class SessionRunner:
         self._open: dict[int, dict] = {}
         self._first_live = 0  # reps before this are judged and over
         self._ticks: list[float] = []  # countdown ticks still due in the current hold
+        self.paused_at: float | None = None
+        self.pauses: list[dict] = []  # {"at_s", "for_s", "restarted"}: each pause, for the summary
+        self.stopped_at: float | None = None  # the trainee held the button: ended early
+        self._pressed_at: float | None = None
+        self._held: list[Event] = []  # pipeline events that arrived during a pause
         self.started_wall = time.time()
 
     # --- the loop ----------------------------------------------------------------------------
@@ -156,11 +163,17 @@ class SessionRunner:
                 self.sink.event(ev.type, ev.time_s, ev.known_at_s, ev.data)
         self.level, self.rise = self._live_level()
         self._track_rest(block)
-        for ev in events:
-            self._pipeline_event(ev)
-        done = self._advance(now)
-        self._check_relaxation(now)
-        self._finalise_due(now)
+        if self._button(now):
+            done = True
+        elif self.paused_at is None:
+            for ev in events:
+                self._pipeline_event(ev)
+            done = self._advance(now)
+            self._check_relaxation(now)
+            self._finalise_due(now)
+        else:  # paused: still sampled, stored and conditioned, but nothing is cued or judged
+            self._held.extend(events)  # judged after the resume, on the moved timeline
+            done = False
         target = self._target_level()
         if target:
             self.feedback.strength(self.rise / target)
@@ -197,6 +210,59 @@ class SessionRunner:
                 self._ticks.pop(0)
                 self.feedback.player.play("hold_tick")  # the countdown, one tick a second
         return False
+
+    # --- the button: a short press pauses or resumes, a long hold ends the session ------------
+    def _button(self, now: float) -> bool:
+        """Act on the button's changes since the last block; True when the trainee ended the
+        session. Judged on the device's clock so accelerated emulation behaves as the Pi does."""
+        changes = self.feedback.button_changes
+        while changes:
+            t, pressed = changes.popleft()
+            if pressed:
+                self._pressed_at = t
+            elif self._pressed_at is not None:
+                held = t - self._pressed_at
+                self._pressed_at = None
+                if BUTTON_MIN_S <= held < BUTTON_STOP_S:
+                    self._toggle_pause(now)
+        if self._pressed_at is not None and now - self._pressed_at >= BUTTON_STOP_S:
+            self._pressed_at = None
+            self.stopped_at = now
+            self.feedback.player.play("stopped")
+            if self.sink is not None:
+                self.sink.event("stopped", now, now, {"by": "button"})
+            return True
+        return False
+
+    def _toggle_pause(self, now: float) -> None:
+        if self.paused_at is None:
+            if self.current_phase() is None or self.current_phase().kind == "done":
+                return  # nothing to pause before the first cue
+            self.paused_at = now
+            self.feedback.player.play("paused")
+            self._ticks = []
+            if self.sink is not None:
+                self.sink.event("paused", now, now, {"phase": self.current_phase().kind})
+            return
+        first, rep_i = sched.resume(self.phases, self.reps, self.phase_i, self.paused_at, now)
+        self.pauses.append({"at_s": round(self.paused_at, 3), "for_s": round(now - self.paused_at, 3),
+                            "restarted": None if rep_i is None else
+                            {"exercise": self.results[rep_i].exercise, "set": self.reps[rep_i].set,
+                             "rep": self.reps[rep_i].rep}})
+        if rep_i is not None:  # the interrupted attempt is void: judged afresh when redone
+            old = self.results[rep_i]
+            self.results[rep_i] = RepResult(old.exercise, old.set, old.rep, old.prescribed_hold_s,
+                                            old.prescribed_quick_lifts, old.target_mvc_pct)
+            self._open.pop(rep_i, None)
+            self.phase_i = first - 1  # "get ready" is cued again at once
+        else:
+            self.feedback.player.play("rest")
+        if self.sink is not None:
+            self.sink.event("resumed", now, now, self.pauses[-1])
+        self.paused_at = None
+        held, self._held = self._held, []
+        for ev in held:  # a squeeze made during the pause now falls outside every repetition
+            self._pipeline_event(ev)
 
     def remaining_in_phase(self, now: float) -> float:
         p = self.current_phase()
@@ -408,6 +474,9 @@ class SessionRunner:
         return {
             "programme": self.programme.name, "programme_title": self.programme.title,
             "completed": completed, "duration_s": round(now - self.t0, 1),
+            "stopped_by_button": self.stopped_at is not None,
+            "pauses": self.pauses + ([{"at_s": round(self.paused_at, 3), "for_s": round(now - self.paused_at, 3),
+                                       "restarted": None}] if self.paused_at is not None else []),
             "calibrated": self.span is not None,
             "reps": [asdict(r) for r in self.results],
             "sets": sets, "dose": dose,

@@ -36,6 +36,13 @@ class TrainOptions:
     view: str = "auto"  # auto | live | lines | quiet
     threaded: bool = False  # emulate with the real-time threads (sampler, player) instead of lock-step
     today: dt.date | None = None
+    # emulation only: the simulated trainee presses the button — (at_s, for_s) pauses and a
+    # hold that ends the session at stop_at_s — and follows the moved timeline
+    pauses: list[tuple[float, float]] = field(default_factory=list)
+    stop_at_s: float | None = None
+
+
+PRESS_S = 0.2  # a simulated short press
 
 
 def run(opts: TrainOptions) -> dict:
@@ -69,6 +76,9 @@ def run(opts: TrainOptions) -> dict:
     config = apply_sensor(base_config, profile) if profile is not None else base_config
     channels = tuple(Channel.parse(c.name) for c in config.channels)
     truth = None
+    if opts.hardware and (opts.pauses or opts.stop_at_s is not None):
+        raise InputError("--pause and --stop-at press the emulated button; on the device, press the "
+                         "button itself (short press: pause/resume, hold 2 s: end the session)")
     if opts.hardware:  # pragma: no cover - needs a Pi
         if profile is None and not opts.calibration:
             raise InputError("training on the device needs the physiotherapist's calibration "
@@ -80,7 +90,8 @@ def run(opts: TrainOptions) -> dict:
         rig = rigs.hardware(config, clock)
         start = None
     else:
-        _, reps = build(exercises, start=SCHEDULE_START_S)
+        phases, reps = build(exercises, start=SCHEDULE_START_S)
+        presses = _plan_button(opts, phases, reps)
         duration = reps[-1].rest_end + 15.0 if reps else 10.0
         rec, truth, cal = plan(opts.trainee, exercises, reps, duration, seed=opts.seed)
         transducers = None
@@ -99,7 +110,8 @@ def run(opts: TrainOptions) -> dict:
         else:
             clock = VirtualClock()
         rig = rigs.emulated(config, clock, signals, threaded=opts.threaded, seed=opts.seed,
-                            pace=0.0 if opts.threaded else opts.speed, transducers=transducers)
+                            pace=0.0 if opts.threaded else opts.speed, transducers=transducers,
+                            button_presses=presses)
         start = SCHEDULE_START_S
     view = make_view(opts.view, opts.speed)
     try:
@@ -153,21 +165,52 @@ def run(opts: TrainOptions) -> dict:
     return summary
 
 
+def _plan_button(opts: TrainOptions, phases, reps) -> list[tuple[float, float]]:
+    """The simulated finger on the button: (press, release) times, and the timeline moved for each
+    pause in place — through ``schedule.resume``, as the device will move it — so the simulated
+    trainee follows the cues the device gives after a pause."""
+    from .schedule import resume
+
+    presses = []
+    end = phases[-1].start
+    for at, length in sorted(opts.pauses):
+        if not phases[0].start <= at < end or length < 2 * PRESS_S:
+            raise InputError(f"pause at {at:g} s for {length:g} s: a pause must start within the session's "
+                             f"cues ({phases[0].start:g}–{end:g} s) and last at least {2 * PRESS_S:g} s")
+        if presses and at - PRESS_S <= presses[-1][1]:
+            raise InputError(f"pause at {at:g} s starts before the previous pause has ended")
+        paused_in = max(k for k, p in enumerate(phases) if p.start <= at)
+        resume(phases, reps, paused_in, at, at + length)
+        presses += [(at - PRESS_S, at), (at + length - PRESS_S, at + length)]
+        end = phases[-1].start
+    if opts.stop_at_s is not None:
+        if not 0 < opts.stop_at_s < end or (presses and opts.stop_at_s <= presses[-1][1]):
+            raise InputError(f"--stop-at {opts.stop_at_s:g} s: must fall within the session (before "
+                             f"{end:g} s) and after the last pause")
+        presses.append((opts.stop_at_s, opts.stop_at_s + 2.5))
+    return presses
+
+
 # --- the terminal view -------------------------------------------------------------------------
 class LiveView:
     """One status line redrawn in place: the LED bar, status LED, buzzer, phase and signal."""
 
-    COLOUR_MARK = {"off": "·", "guide": "B", "correct": "G", "warning": "R", "caution": "A", "rest": "b"}
+    COLOUR_MARK = {"off": "·", "guide": "B", "correct": "G", "warning": "R", "caution": "A", "rest": "b", "paused": "P"}
 
     def __init__(self, live: bool, every_s: float = 0.1) -> None:
         self.live, self.every_s = live, every_s
         self._last = -1.0
         self._phase = None
+        self._paused = False
 
     def __call__(self, runner: SessionRunner, now: float) -> None:
         p = runner.current_phase()
         fb = runner.feedback
         if not self.live:
+            paused = runner.paused_at is not None
+            if paused != self._paused:
+                self._paused = paused
+                print(f"t={now - (runner.t0 or 0):6.1f}s " + ("paused (button)" if paused else "resumed"))
             if p is not None and (p.kind, p.exercise, p.set, p.rep) != self._phase and p.kind in ("get_ready", "set_rest", "done"):
                 self._phase = (p.kind, p.exercise, p.set, p.rep)
                 self._line(runner, now, p)
@@ -180,7 +223,8 @@ class LiveView:
         bar = "█" * lit + "░" * (n - lit)
         colour, tone = fb.player._state
         ex = runner.exercises[p.exercise] if p else None
-        phase = f"{p.kind:10s} {runner.remaining_in_phase(now):4.1f}s" if p else "starting"
+        phase = (f"{'paused':10s} {now - runner.paused_at:4.0f}s" if runner.paused_at is not None else
+                 f"{p.kind:10s} {runner.remaining_in_phase(now):4.1f}s" if p else "starting")
         where = f"{ex.name} set {p.set}/{ex.sets} rep {p.rep}/{ex.reps}" if p and p.rep else (ex.name if ex else "")
         sound = f"♪{tone:5.0f}Hz" if tone else "       "
         warn = runner.warnings[-1].pattern.replace("warning_", "⚠ ") if runner.warnings and now - runner.warnings[-1].time_s < 2 else ""
@@ -210,7 +254,9 @@ def make_view(kind: str, speed: float) -> LiveView | None:
 
 
 def format_summary(s: dict) -> str:
-    lines = [f"{s['programme_title']} — {'completed' if s['completed'] else 'stopped early'} in "
+    ended = "completed" if s["completed"] else \
+        "ended early with the button" if s.get("stopped_by_button") else "stopped early"
+    lines = [f"{s['programme_title']} — {ended} in "
              f"{s['duration_s']:.0f} s" + ("" if s["calibrated"] else " (uncalibrated: %MVC unknown)")]
     lines.append(f"{'exercise':14s} {'set':>3s} {'rep':>3s} {'hold':>6s} {'peak':>6s} {'%MVC':>5s} "
                  f"{'flicks':>6s} {'kind':9s} {'relaxed':7s} {'result':6s} warnings")
@@ -229,6 +275,11 @@ def format_summary(s: dict) -> str:
         lines.append(f"dose {d['exercise']}: prescribed {p['sets']}×{p['reps']} reps, hold {p['hold_s']:g} s, "
                      f"{p['quick_lifts']} quick lifts, rest {p['rest_s']:g} s, target {p['target_mvc_pct']:.0f} %MVC; "
                      f"done {dn['reps']} reps in {dn['sets']} sets, {dn['good_reps']} good, {dn['total_hold_s']:g} s held")
+    if s.get("pauses"):
+        lines.append("pauses: " + "; ".join(
+            f"{p['for_s']:.0f} s at {p['at_s']:.0f} s" + (f" ({p['restarted']['exercise']} set {p['restarted']['set']} "
+                                                           f"rep {p['restarted']['rep']} redone)" if p["restarted"] else "")
+            for p in s["pauses"]))
     lines.append("progression: " + ("; ".join(s["progression"]) if s["progression"] else "none this session"))
     a = s["adherence"]
     lines.append(f"adherence: today {a['today_done']} done, {a['due_today']} still due; last 7 days "

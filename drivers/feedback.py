@@ -22,7 +22,7 @@ from .config import PinsConfig
 #: Status colours (red, green, blue) by meaning: guide = blue, correct = green, warning = red.
 COLOURS: dict[str, tuple[float, float, float]] = {
     "off": (0, 0, 0), "guide": (0, 0, 1), "correct": (0, 1, 0), "warning": (1, 0, 0),
-    "caution": (1, 0.4, 0), "rest": (0, 0, 0.15),
+    "caution": (1, 0.4, 0), "rest": (0, 0, 0.15), "paused": (0.3, 0.3, 0.3),
 }
 
 
@@ -70,6 +70,8 @@ PATTERNS: dict[str, Pattern] = {p.name: p for p in (
             priority=1, then="rest"),
     Pattern("sensor_fault", _blink(4, "warning", 0.1, 0.1, 0.0), priority=1, then="warning"),
     Pattern("reminder", _blink(3, "guide", 0.5, 0.5, 523.0), then="off"),
+    Pattern("paused", (Step(0.2, "paused", 523.0), Step(0.3, "paused", 392.0)), then="paused"),
+    Pattern("stopped", (Step(0.2, "paused", 392.0), Step(0.4, "paused", 262.0)), then="off"),
 )}
 
 
@@ -196,7 +198,14 @@ class Feedback:
         self.status = RGBLED(*pins.status, **kw)
         self.tonal = pins.tonal
         self.buzzer = TonalBuzzer(pins.buzzer, octaves=2, **kw) if pins.tonal else Buzzer(pins.buzzer, **kw)
-        self.button = Button(pins.button, hold_time=1.5, **kw)
+        self.button = Button(pins.button, **kw)
+        # (time, pressed) of each change on the device's clock, appended from gpiozero's callback
+        # thread (a deque append is atomic) and read by whoever gives the button a meaning. Not
+        # debounced here: gpiozero's bounce_time runs on wall time, which accelerated emulation
+        # does not follow, so the reader ignores presses shorter than a human's.
+        self.button_changes: deque[tuple[float, bool]] = deque(maxlen=64)
+        self.button.when_pressed = lambda: self.button_changes.append((self.clock.now(), True))
+        self.button.when_released = lambda: self.button_changes.append((self.clock.now(), False))
         self.bar_full = bar_full  # the bar's top LED is this many times the target
         self._bar = Hysteresis(len(pins.bar), bar_full)
         self._pitch = Hysteresis(24, bar_full)  # semitone steps over two octaves

@@ -3,7 +3,7 @@ either on the Pi (I2C bus, ALERT/RDY GPIOs, gpiozero's default pins) or emulated
 chips fed by signals, gpiozero mock pins) — the same classes either way."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Union
 
 import numpy as np
@@ -28,7 +28,22 @@ class Rig:
     chips: list[Ads1x15Emulator]  # empty on real hardware
     threaded: bool
     pace: float = 0.0  # virtual time only: × real time to keep to (0 = as fast as possible)
+    # emulation only: (press, release) times of the button, a simulated finger on the mock pin
+    button_presses: list[tuple[float, float]] = field(default_factory=list)
     _wall0: float | None = None
+
+    def _press_button(self) -> None:
+        """Move the mock button pin for the presses due by now (pulled up: pressed = low)."""
+        now = self.clock.now()
+        pin = self.feedback.button.pin
+        while self.button_presses and self.button_presses[0][0] <= now:
+            down, up = self.button_presses[0]
+            if pin.state:
+                pin.drive_low()
+            if up > now:
+                return
+            pin.drive_high()
+            self.button_presses.pop(0)
 
     def start(self) -> None:
         if self.threaded:
@@ -39,6 +54,8 @@ class Rig:
 
     def next_block(self) -> Block | None:
         """The next block of samples (waits for it on the device; computes it in virtual time)."""
+        if self.button_presses:
+            self._press_button()
         if not self.threaded:
             b = self.sampler.read_block()
             if self.pace:
@@ -64,10 +81,12 @@ class Rig:
 
 def emulated(config: DeviceConfig, clock: Clock, signals: dict[str, Signal],
              threaded: bool, rate_error: float = 0.0, noise_lsb: float = 1.0, seed: int = 0,
-             pace: float = 0.0, transducers: dict[str, Transducer] | None = None) -> Rig:
+             pace: float = 0.0, transducers: dict[str, Transducer] | None = None,
+             button_presses: list[tuple[float, float]] | None = None) -> Rig:
     """Chips fed by ``signals`` (role → (time_s, values) arrays, or a function of time, in the
     channel's unit) through each channel's configured transfer — or through a ``transducers``
-    entry, a sensor that differs from the configuration — and mock pins."""
+    entry, a sensor that differs from the configuration — and mock pins, the button pressed and
+    released at the times of ``button_presses``."""
     from gpiozero.pins.mock import MockFactory, MockPWMPin
 
     transducers = transducers or {}
@@ -107,7 +126,7 @@ def emulated(config: DeviceConfig, clock: Clock, signals: dict[str, Signal],
     ready = EmulatedReady(chips[0], clock) if first.ready_pin is not None else None
     sampler = Sampler(config, bus, clock, ready)
     feedback = Feedback(config.pins, clock, pin_factory=MockFactory(pin_class=MockPWMPin))
-    return Rig(sampler, feedback, clock, chips, threaded, pace)
+    return Rig(sampler, feedback, clock, chips, threaded, pace, sorted(button_presses or []))
 
 
 def hardware(config: DeviceConfig, clock: Clock) -> Rig:  # pragma: no cover - needs a Pi

@@ -209,3 +209,58 @@ def test_paced_emulation_is_lossless(tmp_path):
     s = run(TrainOptions(programme="maintenance", trainee="correct", speed=50, seed=4, data_dir=tmp_path,
                          view="quiet", overrides={"reps": 1, "sets": 1}))
     assert s["sampler"]["skipped"] == 0 and s["completed"]
+
+
+def test_button_pauses_and_resumes(tmp_path):
+    """A short press pauses: nothing is cued or judged until the next press. A pause in a rest lets
+    the rest run on; a pause inside a rep voids that attempt and the rep is cued again from "get
+    ready". The simulated trainee follows the moved timeline, so every rep is still good."""
+    # contact: reps of get ready 2 + squeeze 1 + hold 3 + release 1 + rest 4 = 11 s from t = 2 s;
+    # 12 s is in rep 1's rest, 40 s in rep 3's release (after the first pause moved it by 10 s).
+    s = run(TrainOptions(programme="norwegian_intensive", trainee="correct", speed=0, seed=3,
+                         data_dir=tmp_path, view="quiet", overrides={"reps": 3, "sets": 1},
+                         pauses=[(12.0, 10.0), (40.0, 5.0)]))
+    assert s["completed"] and all(r["good"] for r in s["reps"]), s["reps"]
+    assert [(round(p["at_s"]), round(p["for_s"])) for p in s["pauses"]] == [(12, 10), (40, 5)]
+    assert s["pauses"][0]["restarted"] is None
+    assert s["pauses"][1]["restarted"] == {"exercise": "contact", "set": 1, "rep": 3}
+    assert abs(s["duration_s"] - (2 + 3 * 11 + 10 + 5 + 6)) < 0.5  # rep 3 redone from its get ready
+    gets = [round(t, 1) for t, n in s["patterns"] if n == "get_ready"]
+    assert len(gets) == 4 and abs(gets[-1] - 45.0) < 0.1
+    assert [n for t, n in s["patterns"] if 12 <= t < 22] == ["paused"]  # silence while paused
+    assert [r["onset_s"] > 45 for r in s["reps"]] == [False, False, True]
+    with SessionStore(tmp_path) as db:
+        ev = db.events(s["session_id"], ("paused", "resumed"))
+        assert [e["type"] for e in ev] == ["paused", "resumed", "paused", "resumed"]
+        assert ev[2]["phase"] == "release"
+
+
+def test_holding_the_button_ends_the_session(tmp_path):
+    s = run(TrainOptions(programme="norwegian_intensive", trainee="correct", speed=0, seed=3,
+                         data_dir=tmp_path, view="quiet", overrides={"reps": 4, "sets": 1}, stop_at_s=30.0))
+    assert not s["completed"] and s["stopped_by_button"]
+    assert abs(s["duration_s"] - 32.0) < 0.2  # held for 2 s
+    assert s["patterns"][-1][1] == "stopped"
+    with SessionStore(tmp_path) as db:
+        assert db.session(s["session_id"]).info["status"] == "stopped"
+        assert len(db.events(s["session_id"], ("stopped",))) == 1
+
+
+def test_contact_bounce_is_not_a_press(tmp_path, monkeypatch):
+    import device.train as train
+
+    monkeypatch.setattr(train, "PRESS_S", 0.01)  # 10 ms closures: a bouncing contact, not a finger
+    s = run(TrainOptions(programme="norwegian_intensive", trainee="correct", speed=0, seed=3,
+                         data_dir=tmp_path, view="quiet", overrides={"reps": 2, "sets": 1},
+                         pauses=[(12.0, 3.0)]))
+    assert s["pauses"] == [] and s["completed"]
+
+
+@pytest.mark.parametrize("kw, fragment", [({"pauses": [(0.5, 5.0)]}, "must start within"),
+                                          ({"pauses": [(12.0, 0.1)]}, "last at least"),
+                                          ({"pauses": [(12.0, 5.0), (14.0, 5.0)]}, "previous pause"),
+                                          ({"stop_at_s": 1e5}, "--stop-at")])
+def test_bad_button_script_is_refused(tmp_path, kw, fragment):
+    with pytest.raises(InputError, match=fragment):
+        run(TrainOptions(programme="norwegian_intensive", speed=0, data_dir=tmp_path, view="quiet",
+                         overrides={"reps": 2, "sets": 1}, **kw))
