@@ -192,6 +192,8 @@ class Detector:
         self.c = dict(k_cross=k, t_cross=t, pre=pre, pmax=0.0, k_below=None, kind_sent=False,
                       thr=self._thr)
         self.state = _ACTIVE
+        if self.p.pelvic is self:
+            self.p._busy_from.append((k, t - self.delay_s))
         self.p._emit("onset", t - self.delay_s, t, self, threshold=self._thr)
 
     def _active(self, k: int, t: float, v: float) -> None:
@@ -215,6 +217,8 @@ class Detector:
         if t - c["t_cross"] > MAX_ACTIVE_S:
             self.p._emit("posture_shift", c["t_cross"] - self.delay_s, t, self,
                          level_change=c["pmax"])
+            if self.p.pelvic is self:
+                self.p._pelvic_log(k, None)
             self._rebase(k)
 
     def _settle(self, k: int, t: float, v: float) -> None:
@@ -232,7 +236,9 @@ class Detector:
         c = self.c
         known = self.p.hist.time_at(k)
         res = measure.measure(self, c, k)
-        if res is not None and not self.p._accept(self, res):
+        if self.p.pelvic is self:
+            self.p._pelvic_log(k, res)
+        elif res is not None and not self.p._accept(res, k):
             res = None
             c["reject"] = "co-activity of a detected pelvic contraction"
         if res is None:
@@ -288,6 +294,11 @@ class Pipeline:
             self.detectors.append(Detector(self, ab))
         self.contractions: list[Contraction] = []
         self.events: list[Event] = []
+        # The pelvic detector's open episode (sample index, onset time) and its closed ones
+        # (opened, closed, onset time, contraction onset/offset or None): what the secondary
+        # detector's decision at a given sample may know.
+        self._busy_from: list[tuple[int, float]] = []
+        self._pelvic_episodes: list[tuple[int, int, float, float | None, float | None]] = []
         self._t0: float | None = None
 
     @property
@@ -325,16 +336,31 @@ class Pipeline:
         self.contractions.sort(key=lambda c: c.onset_s)
         return self.events[n_before:]
 
-    def _accept(self, det: Detector, res: Contraction) -> bool:
-        """A secondary (abdominal) detection counts only when no pelvic squeeze overlaps it."""
-        if det is self.pelvic:
-            return True
-        if self.pelvic.busy and self.pelvic.c["t_cross"] - self.pelvic.delay_s < res.offset_s:
-            return False
-        for c in reversed(self.contractions):
-            if c.offset_s < res.onset_s - 1.0:
-                break
-            if c.onset_s < res.offset_s and res.onset_s < c.offset_s:
+    def _pelvic_log(self, k: int, res: Contraction | None) -> None:
+        """The pelvic detector closed the episode it opened: note when (sample index), and the
+        contraction it measured, for the secondary detector's decisions."""
+        k_open, t_open = self._busy_from.pop()
+        self._pelvic_episodes.append((k_open, k, t_open, res.onset_s if res else None,
+                                      res.offset_s if res else None))
+
+    def _accept(self, res: Contraction, k: int) -> bool:
+        """A secondary (abdominal) detection finalised at sample ``k`` counts only when no pelvic
+        squeeze overlaps it — judged on what the pelvic detector knew at ``k``, not later: the
+        detectors run one after the other over a block, so this keeps any chunking (live blocks,
+        one-shot analysis) to the same answer."""
+        if self._busy_from and self._busy_from[-1][0] <= k and self._busy_from[-1][1] < res.offset_s:
+            return False  # the pelvic detector is (still) in a squeeze that began before this ended
+        horizon = res.onset_s - MAX_ACTIVE_S - 60.0
+        while self._pelvic_episodes and self._pelvic_episodes[0][1] < k and \
+                (self._pelvic_episodes[0][4] or self._pelvic_episodes[0][2]) < horizon:
+            self._pelvic_episodes.pop(0)  # long over: cannot overlap anything still to come
+        for k_open, k_close, t_open, on, off in self._pelvic_episodes:
+            if k_open > k:
+                break  # opened after this decision: not known yet
+            if k_close > k:  # open at k
+                if t_open < res.offset_s:
+                    return False
+            elif on is not None and on < res.offset_s and res.onset_s < off:
                 return False
         res.kind = "bear_down"
         return True
