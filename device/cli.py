@@ -100,6 +100,10 @@ def _describe(e) -> str:
         return f"{head} {d['kind'] or 'unknown'} (contraction began {e.time_s:.2f} s)"
     if e.type == "artifact":
         return f"{head} rejected: {d['reason']}"
+    if e.type == "onset" and d.get("early"):
+        return f"{head} at {e.time_s:.2f} s ({d.get('channel')}; early: rising fast, to be confirmed)"
+    if e.type == "onset_cancelled":
+        return f"{head} the early onset at {e.time_s:.2f} s was not confirmed ({d.get('channel')})"
     return f"{head} at {e.time_s:.2f} s ({d.get('channel')})"
 
 

@@ -119,6 +119,32 @@ def test_chunked_equals_one_shot_with_an_abdominal_emg_detector(seed):
         [x.to_dict(detail=True) for x in whole.contractions]
 
 
+def test_early_onset_is_announced_before_the_threshold_and_confirmed():
+    """Calibrated pressure: a squeeze rising fast is announced (``onset``, early) before the level
+    crosses the onset threshold; the crossing confirms it without a second onset. Breathing alone
+    (±2 cmH2O at 0.3 Hz) and a slow drift announce nothing."""
+    from device.pipeline import detect
+
+    sq = [Squeeze(6, 5, strength=0.6, rise_s=1.0), Squeeze(22, 5, strength=0.5, rise_s=0.8)]
+    sc = Scenario(modality="pressure", sample_rate_hz=250, duration_s=36, squeezes=sq, pelvic_mvc=40,
+                  respiration_amp=2.0, drift=2.0, noise=0.1)
+    rec, truth, cal = simulate(sc, 3)
+    p = analyze(rec, Calibration.from_dict(cal), block_s=0.02)
+    onsets = [e for e in p.events if e.type == "onset"]
+    assert len(p.contractions) == 2 and len(onsets) == 2 and all(e.data.get("early") for e in onsets)
+    assert not any(e.type == "onset_cancelled" for e in p.events)
+    for c, t in zip(p.contractions, truth["contractions"]):
+        crossed = next(e.known_at_s for e in p.events if e.type == "kind" and abs(e.time_s - c.onset_s) < 1.5) \
+            - detect.KIND_AFTER_S  # the kind is sent KIND_AFTER_S after the threshold crossing
+        assert c.onset_known_at_s < crossed - 0.05
+        assert 0.0 < c.onset_known_at_s - t["onset_s"] < 0.3
+    quiet = Scenario(modality="pressure", sample_rate_hz=250, duration_s=60, squeezes=[], pelvic_mvc=40,
+                     respiration_amp=2.0, drift=4.0, noise=0.1)
+    rec, _, cal = simulate(quiet, 4)
+    p = analyze(rec, Calibration.from_dict(cal), block_s=0.02)
+    assert [e.type for e in p.events if e.type.startswith("onset")] == []
+
+
 def test_live_events_come_before_the_contraction_ends():
     sc = Scenario(modality="pressure", abdominal=True, sample_rate_hz=860, duration_s=30,
                   squeezes=[Squeeze(5, 8, kind="bear_down", strength=0.8)], pelvic_mvc=30)

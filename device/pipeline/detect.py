@@ -29,8 +29,20 @@ from .history import History
 
 WARMUP_S = 1.5          # resting level learnt before anything is detected
 K_ON = 3.5              # onset threshold in resting spreads ...
-F_ON = 0.2              # ... or as a fraction of the calibrated MVC span, whichever is larger
+F_ON = {"pressure": 0.2, "emg": 0.2}  # ... or this fraction of the calibrated MVC span, whichever is larger
 MIN_PEAK_FRAC = 0.25    # a contraction must reach this fraction of the calibrated MVC span
+# Early onset (calibrated pressure): a squeeze is announced as soon as the level is a little up AND
+# rising faster than breathing can move it; it is confirmed when the onset threshold is crossed,
+# or withdrawn (``onset_cancelled``). Detection and measurement are unchanged by it — it only
+# makes the ``onset`` event earlier (DESIGN: rise ≈ 30 cmH2O/s; respiration ±1–3 cmH2O at
+# 0.15–0.35 Hz, i.e. at most ~7 cmH2O/s).
+EARLY = {"pressure": True, "emg": False}
+F_EARLY = 0.03          # level: this fraction of the MVC span above rest (and the sensor floor) ...
+K_EARLY = 2.0           # ... and this many resting spreads
+SLOPE_EARLY = 0.3       # rising at this fraction of the MVC span per second ...
+SLOPE_EARLY_MIN = 8.0   # ... and at least this many units per second (faster than any breath)
+SLOPE_WINDOW_S = 0.05   # slope measured over this window of the activity signal
+EARLY_CONFIRM_S = 1.0   # withdrawn unless the onset threshold is crossed this soon
 END_BELOW_S = 0.6       # under half the peak this long = released
 SETTLE_S = 1.6          # post-release window that decides "relaxed"
 KIND_AFTER_S = 1.0      # provisional kind once the rise is (usually) complete
@@ -104,7 +116,7 @@ class Detector:
         cal = pipe.cal.get(self.channel.role)
         self.span = cal.span(self.modality) if cal else None
         self.floor = THRESHOLD_FLOOR[self.channel.unit]
-        self._thr_min = max(self.floor, F_ON * self.span) if self.span else self.floor
+        self._thr_min = max(self.floor, F_ON[self.modality] * self.span) if self.span else self.floor
         def alpha(tau_s: float) -> float:  # per-sample weight of an EMA with time constant tau
             return 1.0 - math.exp(-1.0 / (tau_s * pipe.rate))
 
@@ -120,6 +132,11 @@ class Detector:
         self._b = 0.0
         self._var = 0.0
         self._thr = self.floor
+        self._early_on = bool(EARLY[self.modality] and self.span)
+        self._thr_early = math.inf
+        self._slope_early = max(SLOPE_EARLY * self.span, SLOPE_EARLY_MIN) * SLOPE_WINDOW_S if self.span else math.inf
+        self._slope_lag = max(1, int(round(SLOPE_WINDOW_S * pipe.rate)))
+        self._early: tuple[int, float] | None = None  # (index, time) of an announced onset
         self.c: dict = {}
 
     @property
@@ -135,6 +152,25 @@ class Detector:
         """Current onset threshold above the resting level, in the channel's unit."""
         return max(K_ON * self.spread(), self._thr_min)
 
+    def _set_thresholds(self) -> None:
+        self._thr = self.threshold()
+        if self._early_on:
+            self._thr_early = max(K_EARLY * self.spread(), F_EARLY * self.span, self.floor)
+
+    def _early_check(self, k: int, t: float, d: float) -> None:
+        """REST only: announce an onset early (level a little up and rising fast), or withdraw
+        one the threshold did not confirm in time."""
+        if self._early is not None:
+            if d < 0.5 * self._thr_early or t - self._early[1] > EARLY_CONFIRM_S:
+                self.p._emit("onset_cancelled", self._early[1] - self.delay_s, t, self)
+                self._early = None
+        elif d > self._thr_early and k - self._slope_lag >= self.p.hist.start:
+            rise = float(self.p.hist.x(k, k + 1, self.ch)[0] -
+                         self.p.hist.x(k - self._slope_lag, k - self._slope_lag + 1, self.ch)[0])
+            if rise > self._slope_early:
+                self._early = (k, t)
+                self.p._emit("onset", t - self.delay_s, t, self, threshold=self._thr_early, early=True)
+
     def run(self, start: int, ts: list, xs: list) -> None:
         k = start
         au, ad, av, rel, floor = self._au, self._ad, self._av, self._relative, self.floor
@@ -145,7 +181,11 @@ class Detector:
                 d = v - self._b
                 if d > self._thr:
                     self._open(k, tt)
-                elif d > 0.5 * self._thr:  # maybe a slow rise starting: learn (almost) nothing
+                    k += 1
+                    continue
+                if d > self._thr_early or self._early is not None:
+                    self._early_check(k, tt, d)
+                if d > 0.5 * self._thr:  # maybe a slow rise starting: learn (almost) nothing
                     self._b += aslow * d
                 elif d < -self._thr:  # a level drop (tone let go, posture): follow, not noise
                     self._b += afast * d
@@ -153,7 +193,7 @@ class Detector:
                     self._b += (au if d > 0 else ad) * d
                     r = d / (self._b if self._b > floor else floor) if rel else d
                     self._var += av * (r * r - self._var)
-                    self._thr = self.threshold()
+                    self._set_thresholds()
             elif st == _ACTIVE:
                 self._active(k, tt, v)
             elif st == _SETTLE:
@@ -179,7 +219,7 @@ class Detector:
             mad /= max(self._b, self.floor)
         self._var = mad * mad
         self.state = _REST
-        self._thr = self.threshold()
+        self._set_thresholds()
 
     def _open(self, k: int, t: float) -> None:
         h = self.p.hist
@@ -190,11 +230,15 @@ class Detector:
         if self.state == _REST:  # the resting level follows a dip just before the rise
             pre[self.ch] = min(pre[self.ch], self._b)
         self.c = dict(k_cross=k, t_cross=t, pre=pre, pmax=0.0, k_below=None, kind_sent=False,
-                      thr=self._thr)
+                      thr=self._thr, t_known=t)
         self.state = _ACTIVE
         if self.p.pelvic is self:
             self.p._busy_from.append((k, t - self.delay_s))
-        self.p._emit("onset", t - self.delay_s, t, self, threshold=self._thr)
+        if self._early is not None:  # announced already: confirmed now
+            self.c["t_known"] = self._early[1]
+            self._early = None
+        else:
+            self.p._emit("onset", t - self.delay_s, t, self, threshold=self._thr)
 
     def _active(self, k: int, t: float, v: float) -> None:
         c = self.c
@@ -245,7 +289,7 @@ class Detector:
             self.p._emit("artifact", c["t_cross"] - self.delay_s, known, self,
                          reason=c.get("reject", "artifact"))
         else:
-            res.onset_known_at_s = c["t_cross"]
+            res.onset_known_at_s = c["t_known"]
             res.kind_known_at_s = c.get("kind_at", known)
             res.offset_known_at_s = c.get("t_offset_known", known)
             self.p.contractions.append(res)
@@ -257,7 +301,7 @@ class Detector:
         recent = self.p.hist.x(k - int(0.4 * self.p.rate), k + 1, self.ch)
         self._b = float(np.median(recent))
         self.state = _REST
-        self._thr = self.threshold()
+        self._set_thresholds()
         self.c = {}
 
     def keep_from(self) -> int:
