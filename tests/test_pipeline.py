@@ -145,6 +145,20 @@ def test_early_onset_is_announced_before_the_threshold_and_confirmed():
     assert [e.type for e in p.events if e.type.startswith("onset")] == []
 
 
+def test_breathing_is_not_a_contraction():
+    """A weak pelvic floor (MVC 8 cmH2O) and deep breathing (±1.8 cmH2O): each breath swells the
+    pressure by a third of the MVC. Slow, symmetric, short and weak, it is rejected as breathing;
+    the one real squeeze, as slow to rise as DESIGN allows, is kept."""
+    sc = Scenario(modality="pressure", sample_rate_hz=100, duration_s=90, pelvic_mvc=8,
+                  squeezes=[Squeeze(40, 4, strength=0.8, rise_s=1.1)], respiration_amp=1.8,
+                  drift=0.0, noise=0.2)
+    rec, truth, cal = simulate(sc, 3)
+    p = analyze(rec, Calibration.from_dict(cal))
+    within = [c for c in p.contractions if c.offset_s < 88]  # the last breath is cut by the end
+    assert len(within) == 1 and abs(within[0].onset_s - 40) < 1.2, [(c.onset_s, c.hold_s) for c in within]
+    assert sum("breathing" in e.data.get("reason", "") for e in p.events if e.type == "artifact") >= 10
+
+
 def test_live_events_come_before_the_contraction_ends():
     sc = Scenario(modality="pressure", abdominal=True, sample_rate_hz=860, duration_s=30,
                   squeezes=[Squeeze(5, 8, kind="bear_down", strength=0.8)], pelvic_mvc=30)

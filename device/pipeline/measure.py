@@ -32,6 +32,13 @@ FLICK_MIN_SPREADS = 3.0   # ... and in resting spreads
 FLICK_ZONE_S = 3.5        # 3–4 quick lifts of 0.3–0.6 s at the end of the hold
 FLICK_MAX_WIDTH_S = 0.6   # quick lifts; slower bumps are respiration or drift
 FLICK_WLEN_S = 1.2
+# A breath swells the pressure slowly and symmetrically (0.15–0.35 Hz: 1.4–3.3 s up, as long
+# down); a squeeze rises in about a second (DESIGN: ≈ 30 cmH2O/s) and lets go faster. A weak,
+# short swell with no quick lifts whose rise and fall both take this long (start → half) is
+# breathing, on a calibrated pressure channel.
+BREATH_MIN_EDGE_S = 0.5
+BREATH_MAX_HOLD_S = 3.0
+BREATH_MAX_FRAC = 0.6     # of the MVC span: anything stronger is a squeeze however slow
 
 
 def _cross_up(t, d, level, i0):
@@ -139,7 +146,13 @@ def measure(det, c: dict, k_now: int):
     if det.modality == "emg" and hold < COUGH_MAX_HOLD_S and _abdominal_burst(feats):
         c["reject"] = f"cough (short, with an abdominal burst; width {hold:.2f} s)"
         return None
-    feats.update(post_frac=post / P if P else 0.0, plateau=top)
+    rise_s, fall_s = t_up - det.delay_s - onset, offset - (t_dn - det.delay_s)
+    if det.modality == "pressure" and det.span and flicks == 0 and hold <= BREATH_MAX_HOLD_S and \
+            P < BREATH_MAX_FRAC * det.span and min(rise_s, fall_s) >= BREATH_MIN_EDGE_S:
+        c["reject"] = (f"breathing (a {hold:.1f} s swell rising in {rise_s:.2f} s and falling in "
+                       f"{fall_s:.2f} s to half, {100 * P / det.span:.0f} % of MVC)")
+        return None
+    feats.update(post_frac=post / P if P else 0.0, plateau=top, rise_s=rise_s, fall_s=fall_s)
     mvc_pct = 100.0 * P / det.span if det.span else None
     return Contraction(onset_s=onset, offset_s=max(offset, t_dn - det.delay_s), hold_s=hold, peak=P,
                        flicks=flicks, kind=kind, relaxed=bool(relaxed), mvc_pct=mvc_pct,
