@@ -13,9 +13,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
 
 from .errors import InputError
+from .pipeline import iir
 from .simulate import (PATIENT_KEYS, Scenario, Squeeze, _cough, _raised_cosine, squeeze_envelopes,
                        squeeze_pressures, squeeze_profile)
 
@@ -61,10 +61,9 @@ class SimulatedPatient:
         self.actions: list[_Action] = []
         self._chunks: dict[int, dict[str, np.ndarray]] = {}
         self._next_chunk = 0
-        self._zi = {r: None for r in self.roles}
         self._noise_rng = np.random.default_rng(seed + 1)
         hi = min(250.0, 0.45 * self.fs)
-        self._sos = signal.butter(2, [20.0, hi], btype="bandpass", fs=self.fs, output="sos")
+        self._band = {r: iir.SosFilter(iir.butter_bandpass(20.0, hi, self.fs)) for r in self.roles}
         self._gain = math.sqrt(self.fs / 2 / (hi - 20.0))  # white unit noise → ~unit RMS in band
 
     # --- cues -------------------------------------------------------------------------------
@@ -190,9 +189,7 @@ class SimulatedPatient:
         out = {}
         for role in self.roles:
             w = self._noise_rng.standard_normal(n)
-            if self._zi[role] is None:
-                self._zi[role] = signal.sosfilt_zi(self._sos) * 0.0
-            bp, self._zi[role] = signal.sosfilt(self._sos, w, zi=self._zi[role])
+            bp = self._band[role](w)  # from rest, state carried across chunks
             muscle = env[role] * bp * self._gain + hum
             amp_noise = AMP_NOISE_UV * self._noise_rng.standard_normal(n)
             x = ref + amp_noise

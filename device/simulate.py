@@ -20,9 +20,9 @@ import math
 from dataclasses import dataclass, field, asdict
 
 import numpy as np
-from scipy import signal
 
 from .errors import InputError
+from .pipeline import iir
 from .recording import CMH2O_PER_MMHG, Channel, Recording
 
 KINDS = ("lift", "accessory", "bear_down")
@@ -352,8 +352,7 @@ def _render_pressure(sc, t, fs, rng, truth_list):
 def _emg_noise(n, fs, rng):
     """Unit-RMS surface-EMG-like noise: white noise shaped to 20–250 Hz (within Nyquist)."""
     hi = min(250.0, 0.45 * fs)
-    sos = signal.butter(2, [20.0, hi], btype="bandpass", fs=fs, output="sos")
-    x = signal.sosfilt(sos, rng.standard_normal(n))
+    x = iir.sosfilt(iir.butter_bandpass(20.0, hi, fs), rng.standard_normal(n))
     return x / np.std(x)
 
 

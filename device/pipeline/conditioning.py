@@ -1,6 +1,6 @@
 """Causal, stateful conditioning of one channel: raw samples in, a slow 'activity' signal out.
 
-Every conditioner carries its filter state (``sosfilt`` zi) and decimation phase between blocks,
+Every conditioner carries its filter state (``iir.SosFilter``) and decimation phase between blocks,
 so feeding a recording in any chunking gives exactly the same output as feeding it whole. The
 output runs at ``fs / q`` (about 100 Hz), fast enough for 10 ms onset resolution and slow enough
 that the detector's per-sample logic costs little on a Pi Zero.
@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import signal
 
 from ..errors import InputError
+from . import iir
 
 #: Target rate of the activity signal the detector works on.
 ACTIVITY_RATE_HZ = 100.0
@@ -61,18 +61,14 @@ class Conditioner:
         raise NotImplementedError
 
 
-class _SosChain:
-    """A cascade of second-order sections with its state kept across blocks."""
-
-    def __init__(self, sos: np.ndarray):
-        self.sos = sos
-        self.zi: np.ndarray | None = None
+class _SosChain(iir.SosFilter):
+    """A cascade of second-order sections with its state kept across blocks, started settled at
+    the first value (no start-up transient) unless a state is set first."""
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        if self.zi is None:  # start settled at the first value: no start-up transient
-            self.zi = signal.sosfilt_zi(self.sos) * (x[0] if len(x) else 0.0)
-        y, self.zi = signal.sosfilt(self.sos, x, zi=self.zi)
-        return y
+        if self.zi is None and len(x):
+            self.zi = iir.sos_zi(self.sos) * x[0]
+        return super().__call__(x)
 
 
 class PressureConditioner(Conditioner):
@@ -82,7 +78,7 @@ class PressureConditioner(Conditioner):
         super().__init__(fs)
         fc = min(PRESSURE_LOWPASS_HZ, 0.3 * self.fs)  # at 8 SPS the Nyquist limit wins
         self.delay_s = _lowpass_delay(fc)
-        self._lp = _SosChain(signal.butter(2, fc, fs=self.fs, output="sos"))
+        self._lp = _SosChain(iir.butter_lowpass(fc, self.fs))
 
     def _filter(self, x: np.ndarray) -> np.ndarray:
         return self._lp(x)
@@ -98,15 +94,14 @@ class EmgConditioner(Conditioner):
                              f"starts at 20 Hz, so at least {EMG_MIN_RATE_HZ:g} SPS is needed")
         nyq = self.fs / 2
         hi = min(EMG_BAND_HZ[1], 0.9 * nyq)
-        sos = [signal.butter(2, [EMG_BAND_HZ[0], hi], btype="bandpass", fs=self.fs, output="sos")]
+        sos = [iir.butter_bandpass(EMG_BAND_HZ[0], hi, self.fs)]
         for f0 in MAINS_HZ:
             for h in (1, 2, 3):  # hum and its harmonics within the band
                 f = f0 * h
                 if f < 0.95 * nyq and f <= hi:
-                    b, a = signal.iirnotch(f, 30.0, fs=self.fs)
-                    sos.append(signal.tf2sos(b, a))
+                    sos.append(iir.notch(f, 30.0, self.fs))
         self._band = _SosChain(np.vstack(sos))
-        self._env = _SosChain(signal.butter(2, EMG_ENVELOPE_HZ, fs=self.fs, output="sos"))
+        self._env = _SosChain(iir.butter_lowpass(EMG_ENVELOPE_HZ, self.fs))
         self.delay_s = _lowpass_delay(EMG_ENVELOPE_HZ)
 
     def _filter(self, x: np.ndarray) -> np.ndarray:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import find_peaks
 
 from ..recording import CMH2O_PER_MMHG
 from .. import kinds
+from .peaks import find_peaks
 
 #: For a raised-cosine edge, (start → 50 %) = RC_K · (30 % → 70 %).
 RC_K = 0.5 / (math.acos(-0.4) / math.pi - math.acos(0.4) / math.pi)
@@ -188,8 +188,7 @@ def count_flicks(det, d, i_up, i_dn, P) -> int:
         y = np.convolve(d[max(0, a - w):b + w], np.ones(w) / w, mode="same")[a - max(0, a - w):][:b - a]
         frac = FLICK_MIN_FRAC_EMG
     prom = max(frac * P, FLICK_MIN_SPREADS * det.spread())
-    pk, _ = find_peaks(y, prominence=prom, wlen=max(3, int(FLICK_WLEN_S * rate)),
-                       width=(None, FLICK_MAX_WIDTH_S * rate), distance=max(1, int(0.2 * rate)))
+    pk = find_peaks(y, prom, max(3, int(FLICK_WLEN_S * rate)), FLICK_MAX_WIDTH_S * rate, max(1, int(0.2 * rate)))
     return int(len(pk))
 
 
