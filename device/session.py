@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Protocol
 
@@ -115,8 +114,10 @@ class SessionRunner:
         self.faulty: set[str] = set()
         self.blocks = 0
         self.samples = 0
-        # (oldest-sample age, newest-sample age) at output, bounded so a long session cannot grow
-        self.latency: deque[tuple[float, float]] = deque(maxlen=LATENCY_KEPT)
+        # (oldest-sample age, newest-sample age) at output: a ring of the last LATENCY_KEPT blocks
+        # in one array (320 kB), so a long session cannot grow and no tuple is made per block
+        self._latency = np.zeros((LATENCY_KEPT, 2))
+        self._latency_n = 0
         self.t0: float | None = None
         self._open: dict[int, dict] = {}
         self._first_live = 0  # reps before this are judged and over
@@ -180,12 +181,22 @@ class SessionRunner:
         self.feedback.player.tick(now)
         if len(block.t):
             out = self.clock.now()
-            self.latency.append((out - float(block.t[0]), out - float(block.t[-1])))
+            self._latency[self._latency_n % LATENCY_KEPT] = (out - float(block.t[0]), out - float(block.t[-1]))
+            self._latency_n += 1
         if self.view is not None:
             self.view(self, now)
         return done
 
     # --- schedule and cues -------------------------------------------------------------------
+    @property
+    def latency(self) -> list[tuple[float, float]]:
+        """The kept (oldest-sample, newest-sample) ages at output, oldest block first."""
+        n = self._latency_n
+        ring = self._latency if n > LATENCY_KEPT else self._latency[:n]
+        if n > LATENCY_KEPT:
+            ring = np.roll(ring, -(n % LATENCY_KEPT), axis=0)
+        return [tuple(r) for r in ring.tolist()]
+
     def current_phase(self) -> sched.Phase | None:
         return self.phases[self.phase_i] if 0 <= self.phase_i < len(self.phases) else None
 
