@@ -29,7 +29,7 @@ from .history import History
 
 WARMUP_S = 1.5          # resting level learnt before anything is detected
 K_ON = 3.5              # onset threshold in resting spreads ...
-F_ON = {"pressure": 0.2, "emg": 0.2}  # ... or this fraction of the calibrated MVC span, whichever is larger
+F_ON = 0.2              # ... or as a fraction of the calibrated MVC span, whichever is larger
 MIN_PEAK_FRAC = 0.25    # a contraction must reach this fraction of the calibrated MVC span
 # Early onset (calibrated pressure): a squeeze is announced as soon as the level is a little up AND
 # rising faster than breathing can move it; it is confirmed when the onset threshold is crossed,
@@ -116,7 +116,7 @@ class Detector:
         cal = pipe.cal.get(self.channel.role)
         self.span = cal.span(self.modality) if cal else None
         self.floor = THRESHOLD_FLOOR[self.channel.unit]
-        self._thr_min = max(self.floor, F_ON[self.modality] * self.span) if self.span else self.floor
+        self._thr_min = max(self.floor, F_ON * self.span) if self.span else self.floor
         def alpha(tau_s: float) -> float:  # per-sample weight of an EMA with time constant tau
             return 1.0 - math.exp(-1.0 / (tau_s * pipe.rate))
 
