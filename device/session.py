@@ -187,16 +187,14 @@ class SessionRunner:
             self.view(self, now)
         return done
 
-    # --- schedule and cues -------------------------------------------------------------------
     @property
     def latency(self) -> list[tuple[float, float]]:
         """The kept (oldest-sample, newest-sample) ages at output, oldest block first."""
         n = self._latency_n
-        ring = self._latency if n > LATENCY_KEPT else self._latency[:n]
-        if n > LATENCY_KEPT:
-            ring = np.roll(ring, -(n % LATENCY_KEPT), axis=0)
+        ring = self._latency[:n] if n <= LATENCY_KEPT else np.roll(self._latency, -(n % LATENCY_KEPT), axis=0)
         return [tuple(r) for r in ring.tolist()]
 
+    # --- schedule and cues -------------------------------------------------------------------
     def current_phase(self) -> sched.Phase | None:
         return self.phases[self.phase_i] if 0 <= self.phase_i < len(self.phases) else None
 
@@ -256,10 +254,9 @@ class SessionRunner:
                 self.sink.event("paused", now, now, {"phase": self.current_phase().kind})
             return
         first, rep_i = sched.resume(self.phases, self.reps, self.phase_i, self.paused_at, now)
-        self.pauses.append({"at_s": round(self.paused_at, 3), "for_s": round(now - self.paused_at, 3),
-                            "restarted": None if rep_i is None else
-                            {"exercise": self.results[rep_i].exercise, "set": self.reps[rep_i].set,
-                             "rep": self.reps[rep_i].rep}})
+        self.pauses.append(self._pause_record(now, None if rep_i is None else
+                                              {"exercise": self.results[rep_i].exercise,
+                                               "set": self.reps[rep_i].set, "rep": self.reps[rep_i].rep}))
         if rep_i is not None:  # the interrupted attempt is void: judged afresh when redone
             old = self.results[rep_i]
             self.results[rep_i] = RepResult(old.exercise, old.set, old.rep, old.prescribed_hold_s,
@@ -274,6 +271,10 @@ class SessionRunner:
         held, self._held = self._held, []
         for ev in held:  # a squeeze made during the pause now falls outside every repetition
             self._pipeline_event(ev)
+
+    def _pause_record(self, now: float, restarted: dict | None) -> dict:
+        """The current pause for the summary: when, how long so far, which rep it voided."""
+        return {"at_s": round(self.paused_at, 3), "for_s": round(now - self.paused_at, 3), "restarted": restarted}
 
     def remaining_in_phase(self, now: float) -> float:
         p = self.current_phase()
@@ -486,8 +487,7 @@ class SessionRunner:
             "programme": self.programme.name, "programme_title": self.programme.title,
             "completed": completed, "duration_s": round(now - self.t0, 1),
             "stopped_by_button": self.stopped_at is not None,
-            "pauses": self.pauses + ([{"at_s": round(self.paused_at, 3), "for_s": round(now - self.paused_at, 3),
-                                       "restarted": None}] if self.paused_at is not None else []),
+            "pauses": self.pauses + ([self._pause_record(now, None)] if self.paused_at is not None else []),
             "calibrated": self.span is not None,
             "reps": [asdict(r) for r in self.results],
             "sets": sets, "dose": dose,

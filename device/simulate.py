@@ -243,17 +243,16 @@ def _truth_of(t: np.ndarray, prof: np.ndarray, sq: Squeeze) -> dict:
                 flicks=sq.flicks, kind=sq.kind, relaxed=sq.relaxed)
 
 
-def _residual(t: np.ndarray, sc: Scenario, i: int, level: float) -> np.ndarray:
-    """Incomplete relaxation: tone left after squeeze i, held until just before the next one."""
+def _residual(t: np.ndarray, sc: Scenario, i: int) -> tuple[slice, np.ndarray]:
+    """Incomplete relaxation: where the tone left after squeeze i lasts (until just before the
+    next one) and its shape there at unit level; callers scale it per channel."""
     sq = sc.squeezes[i]
     end = sc.squeezes[i + 1].onset_s - 0.3 if i + 1 < len(sc.squeezes) else sc.duration_s
     span = _span(t, sq.end_s - sq.release_s, end)
-    y = np.zeros_like(t)
     ts = t[span]
     ramp_in = _raised_cosine((ts - (sq.end_s - sq.release_s)) / sq.release_s)
     ramp_out = 1.0 - _raised_cosine((ts - (end - 0.3)) / 0.3)
-    y[span] = level * np.minimum(ramp_in, ramp_out)
-    return y
+    return span, np.minimum(ramp_in, ramp_out)
 
 
 def _cough(t: np.ndarray, tc: float, width: float) -> np.ndarray:
@@ -318,8 +317,9 @@ def _render_pressure(sc, t, fs, rng, truth_list):
         truth = _truth_of(t[span], tprof, sq)
         if not sq.relaxed:
             level = float(rng.uniform(0.25, 0.45)) * truth["peak"]
-            pel += _residual(t, sc, i, level)
-            disp += _residual(t, sc, i, level / max(amp, 1e-9) * 1.0)
+            rspan, shape = _residual(t, sc, i)
+            pel[rspan] += level * shape
+            disp[rspan] += level / max(amp, 1e-9) * 1.0 * shape
         truth_list.append(truth)
     for tc in sc.coughs:
         width = float(rng.uniform(0.2, 0.45))
@@ -380,7 +380,8 @@ def _render_emg(sc, t, fs, rng, truth_list):
         abd_amp[span] += a_
         truth = _truth_of(t[span], tprof, sq)
         if not sq.relaxed:
-            pel_amp += _residual(t, sc, i, float(rng.uniform(0.25, 0.45)) * truth["peak"])
+            rspan, shape = _residual(t, sc, i)
+            pel_amp[rspan] += float(rng.uniform(0.25, 0.45)) * truth["peak"] * shape
         truth_list.append(truth)
     for tc in sc.coughs:
         width = float(rng.uniform(0.15, 0.3))

@@ -37,7 +37,7 @@ class Rig:
         now = self.clock.now()
         pin = self.feedback.button.pin
         while self.button_presses and self.button_presses[0][0] <= now:
-            down, up = self.button_presses[0]
+            up = self.button_presses[0][1]
             if pin.state:
                 pin.drive_low()
             if up > now:

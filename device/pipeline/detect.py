@@ -165,9 +165,8 @@ class Detector:
                 self.p._emit("onset_cancelled", self._early[1] - self.delay_s, t, self)
                 self._early = None
         elif d > self._thr_early and k - self._slope_lag >= self.p.hist.start:
-            rise = float(self.p.hist.x(k, k + 1, self.ch)[0] -
-                         self.p.hist.x(k - self._slope_lag, k - self._slope_lag + 1, self.ch)[0])
-            if rise > self._slope_early:
+            window = self.p.hist.x(k - self._slope_lag, k + 1, self.ch)
+            if window[-1] - window[0] > self._slope_early:
                 self._early = (k, t)
                 self.p._emit("onset", t - self.delay_s, t, self, threshold=self._thr_early, early=True)
 
@@ -179,13 +178,11 @@ class Detector:
             st = self.state
             if st == _REST:  # the hot path: kept inline
                 d = v - self._b
+                if (self._early is not None or d > self._thr_early) and d <= self._thr:
+                    self._early_check(k, tt, d)
                 if d > self._thr:
                     self._open(k, tt)
-                    k += 1
-                    continue
-                if d > self._thr_early or self._early is not None:
-                    self._early_check(k, tt, d)
-                if d > 0.5 * self._thr:  # maybe a slow rise starting: learn (almost) nothing
+                elif d > 0.5 * self._thr:  # maybe a slow rise starting: learn (almost) nothing
                     self._b += aslow * d
                 elif d < -self._thr:  # a level drop (tone let go, posture): follow, not noise
                     self._b += afast * d
@@ -233,7 +230,7 @@ class Detector:
                       thr=self._thr, t_known=t)
         self.state = _ACTIVE
         if self.p.pelvic is self:
-            self.p._busy_from.append((k, t - self.delay_s))
+            self.p._pelvic_open = (k, t - self.delay_s)
         if self._early is not None:  # announced already: confirmed now
             self.c["t_known"] = self._early[1]
             self._early = None
@@ -341,7 +338,7 @@ class Pipeline:
         # The pelvic detector's open episode (sample index, onset time) and its closed ones
         # (opened, closed, onset time, contraction onset/offset or None): what the secondary
         # detector's decision at a given sample may know.
-        self._busy_from: list[tuple[int, float]] = []
+        self._pelvic_open: tuple[int, float] | None = None
         self._pelvic_episodes: list[tuple[int, int, float, float | None, float | None]] = []
         self._t0: float | None = None
 
@@ -383,7 +380,7 @@ class Pipeline:
     def _pelvic_log(self, k: int, res: Contraction | None) -> None:
         """The pelvic detector closed the episode it opened: note when (sample index), and the
         contraction it measured, for the secondary detector's decisions."""
-        k_open, t_open = self._busy_from.pop()
+        (k_open, t_open), self._pelvic_open = self._pelvic_open, None
         self._pelvic_episodes.append((k_open, k, t_open, res.onset_s if res else None,
                                       res.offset_s if res else None))
 
@@ -392,7 +389,7 @@ class Pipeline:
         squeeze overlaps it — judged on what the pelvic detector knew at ``k``, not later: the
         detectors run one after the other over a block, so this keeps any chunking (live blocks,
         one-shot analysis) to the same answer."""
-        if self._busy_from and self._busy_from[-1][0] <= k and self._busy_from[-1][1] < res.offset_s:
+        if self._pelvic_open is not None and self._pelvic_open[0] <= k and self._pelvic_open[1] < res.offset_s:
             return False  # the pelvic detector is (still) in a squeeze that began before this ended
         horizon = res.onset_s - MAX_ACTIVE_S - 60.0
         while self._pelvic_episodes and self._pelvic_episodes[0][1] < k and \
