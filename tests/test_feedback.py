@@ -40,10 +40,25 @@ def _play_on_mock_pins(name):
         factory.pin(p).clear_states()
     fb.player.start()
     fb.player.play(name)
-    p = PATTERNS[name]
-    time.sleep(sum(s.seconds for s in p.steps) + 0.15)
+    deadline = time.monotonic() + sum(s.seconds for s in PATTERNS[name].steps) + 5.0
+    while fb.player.busy and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.05)  # the final "then" state is applied in the same tick that ends the pattern
     fb.player.stop()
     return factory, fb
+
+
+# Exact step timing is held in virtual time (test_player_follows_each_pattern_exactly_in_virtual_time);
+# here, on real pins and a shared CI machine, a change must never come early and may come late only
+# by scheduling delay. Real-time latency is a benchmark figure (pfmt bench --part latency), not a test.
+EARLY_S, LATE_S = 0.005, 0.5
+
+
+def _assert_timed(got, want, label):
+    assert [v for _, v in got] == pytest.approx([v for _, v in want]), label
+    got_t, want_t = np.cumsum([dt for dt, _ in got]), np.cumsum([dt for dt, _ in want])
+    lag = got_t - want_t  # from clear_states(), which precedes play(): lag >= 0 unless a step is early
+    assert np.all(lag >= -EARLY_S) and np.all(lag <= LATE_S), (label, got, want)
 
 
 def test_every_pattern_on_mock_pins_states_and_timings():
@@ -61,15 +76,9 @@ def test_every_pattern_on_mock_pins_states_and_timings():
         p = PATTERNS[name]
         for i, pin in enumerate(PINS.status):
             want = _expected(p, lambda c, tone, i=i: float(COLOURS[c][i]))
-            got = _changes(factory.pin(pin))
-            assert len(got) == len(want), (name, pin, got, want)
-            for (dt, v), (wdt, wv) in zip(got, want):
-                assert v == pytest.approx(wv) and dt == pytest.approx(wdt, abs=0.06), (name, pin, got, want)
+            _assert_timed(_changes(factory.pin(pin)), want, (name, pin))
         want = _expected(p, lambda c, tone: 0.5 if tone else 0.0)
-        got = _changes(factory.pin(PINS.buzzer))
-        assert [v for _, v in got] == [v for _, v in want], (name, got, want)
-        for (dt, _), (wdt, _) in zip(got, want):
-            assert dt == pytest.approx(wdt, abs=0.06), (name, got, want)
+        _assert_timed(_changes(factory.pin(PINS.buzzer)), want, (name, "buzzer"))
         fb.close()
 
 
