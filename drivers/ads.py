@@ -142,9 +142,14 @@ class Chip:
 
     def at_rail(self, raw: int) -> bool:
         """The code is at either end of the range: the input is beyond full scale."""
-        v = self.signed(raw) >> (16 - self.ads.bits)
-        full = 1 << (self.ads.bits - 1)
-        return v >= full - 1 or v <= -full
+        return bool(at_rail(self.signed(raw), self.ads.bits))
+
+
+def at_rail(signed, bits: int):
+    """Signed 16-bit value(s) (12-bit left-justified on the 1015) at either end of the range."""
+    v = signed >> (16 - bits)
+    full = 1 << (bits - 1)
+    return (v >= full - 1) | (v <= -full)
 
 
 class GpioReady:

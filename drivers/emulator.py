@@ -59,7 +59,9 @@ def array_source(time_s: np.ndarray, volts: dict[int, np.ndarray], loop: bool = 
     the last value holds after the end unless ``loop`` replays from the start."""
     t0, span = float(time_s[0]), float(time_s[-1] - time_s[0])
     dt = span / max(1, len(time_s) - 1)
-    arrays = {k: np.asarray(v, float) for k, v in volts.items()}
+    # Memoryviews index to Python floats (numpy scalars are ~5× slower to do arithmetic on, and
+    # this runs once per conversion) without copying the arrays.
+    arrays = [(k, memoryview(np.ascontiguousarray(v, float)), len(v)) for k, v in volts.items()]
 
     def source(t: float) -> Sequence[float]:
         x = t - t0
@@ -68,11 +70,11 @@ def array_source(time_s: np.ndarray, volts: dict[int, np.ndarray], loop: bool = 
         pos = x / dt
         i = int(pos)
         out = [0.0, 0.0, 0.0, 0.0]
-        for k, a in arrays.items():
+        for k, a, n in arrays:
             if i < 0:
                 out[k] = a[0]
-            elif i >= len(a) - 1:
-                out[k] = a[-1]
+            elif i >= n - 1:
+                out[k] = a[n - 1]
             else:
                 f = pos - i
                 out[k] = a[i] * (1 - f) + a[i + 1] * f
@@ -132,6 +134,9 @@ class Ads1x15Emulator:
         self.rng = np.random.default_rng(seed)
         self.faults: list[Fault] = []
         self.lock = threading.RLock()
+        self.bits = 16 if model == "ADS1115" else 12
+        self._period_key: tuple[int, float] | None = None  # (DR bits, rate error) of the cached period
+        self._period = 0.0
         self.power_on()
 
     # --- state -------------------------------------------------------------------------------
@@ -151,7 +156,10 @@ class Ads1x15Emulator:
 
     def period(self) -> float:
         """Seconds per conversion at the current DR, with this chip's oscillator error."""
-        return 1.0 / (self.rates[(self.config >> 5) & 7] * (1 + self.rate_error))
+        key = ((self.config >> 5) & 7, self.rate_error)
+        if key != self._period_key:  # asked on every transaction; DR changes only on a config write
+            self._period_key, self._period = key, 1.0 / (self.rates[key[0]] * (1 + self.rate_error))
+        return self._period
 
     def ready_mode(self) -> bool:
         """ALERT/RDY works as conversion-ready: Hi_thresh MSB 1, Lo_thresh MSB 0, queue enabled."""
@@ -163,6 +171,8 @@ class Ads1x15Emulator:
         self.faults.append(Fault(kind, start, end, probability))
 
     def fault(self, kind: str, t: float) -> Fault | None:
+        if not self.faults:
+            return None
         for f in self.faults:
             if f.kind == kind and f.active(t):
                 return f
@@ -173,16 +183,16 @@ class Ads1x15Emulator:
         """The 16-bit conversion register content for the current MUX/PGA at time t."""
         pos, neg = MUX_INPUTS[(self.config >> 12) & 7]
         fs = FULL_SCALE_V[(self.config >> 9) & 7]
-        if self.fault("saturate", t):
+        if self.faults and self.fault("saturate", t):
             volts = 2 * fs
-        elif self.fault("unplugged", t):
+        elif self.faults and self.fault("unplugged", t):
             # A floating high-impedance input is pulled toward the rail by leakage and picks up
             # hum: mostly near full scale with large swings.
             volts = fs * (0.9 + 0.3 * self.rng.standard_normal())
         else:
             v = self.source(t)
             volts = v[pos] - (v[neg] if neg is not None else 0.0)
-        bits = 16 if self.model == "ADS1115" else 12
+        bits = self.bits
         full = 1 << (bits - 1)
         code = volts / fs * full
         if self.noise_lsb:
@@ -194,7 +204,7 @@ class Ads1x15Emulator:
     def _advance(self) -> None:
         """Latch every conversion that has completed by now (continuous or single-shot)."""
         t = self.clock.now()
-        if self.fault("stuck", t):
+        if self.faults and self.fault("stuck", t):
             return
         if self.config & MODE_SINGLE:
             if self.busy_until != -math.inf and t >= self.busy_until:
@@ -205,10 +215,11 @@ class Ads1x15Emulator:
             return
         if self.cont_start is None:
             return
-        n = int((t - self.cont_start) / self.period())
+        period = self.period()
+        n = int((t - self.cont_start) / period)
         if n > self.cont_done:
             # Only the newest result survives in the register; earlier ones were overwritten.
-            t_last = self.cont_start + n * self.period()
+            t_last = self.cont_start + n * period
             self.conversion = self._convert(t_last)
             self.conversions += n - self.cont_done
             self.cont_done = n
@@ -306,14 +317,14 @@ class EmulatedI2C:
     def _chip(self, address: int, n_bytes: int) -> Ads1x15Emulator:
         self.transactions += 1
         t = self.clock.now()
-        if any(f.active(t) for f in self.faults):
+        if self.faults and any(f.active(t) for f in self.faults):
             self.clock.spend(0.025)  # the kernel driver gives up after its timeout
             raise OSError(errno.ETIMEDOUT, "I2C bus timed out (SDA held low)")
         self.clock.spend(_wire_time(n_bytes))
         chip = self.chips.get(address)
-        if chip is None or chip.fault("nack", t):
+        if chip is None or (chip.faults and chip.fault("nack", t)):
             raise OSError(errno.EREMOTEIO, f"no acknowledge from 0x{address:02x}")
-        f = chip.fault("eio", t)
+        f = chip.fault("eio", t) if chip.faults else None
         if f and self.rng.random() < f.probability:
             raise OSError(errno.EIO, f"I/O error talking to 0x{address:02x}")
         return chip

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .ads import Chip, Input
+from .ads import Chip, Input, at_rail
 from .clock import Clock
 from .config import DeviceConfig
 
@@ -88,24 +88,36 @@ class Stats:
 
 
 class _Monitor:
-    """Per-channel sensor state over fixed windows: at the rail (saturated) or outside the
-    sensor's valid output (unplugged)."""
+    """Per-channel sensor state over fixed windows of frames: at the rail (saturated) or outside
+    the sensor's valid output (unplugged). Judged once per block on the block's arrays, with the
+    same window boundaries (and so the same event frames) as judging frame by frame."""
 
     def __init__(self, name: str, valid: tuple[float, float] | None, window: int) -> None:
         self.name, self.valid, self.window = name, valid, window
         self.n = self.rail = self.invalid = 0
         self.state = "ok"
 
-    def add(self, at_rail: bool, volts: float) -> None:
-        self.n += 1
-        self.rail += at_rail
-        if self.valid and not self.valid[0] <= volts <= self.valid[1]:
-            self.invalid += 1
+    def feed(self, at_rail: np.ndarray, volts: np.ndarray) -> list[tuple[int, str]]:
+        """Add a block's frames; (position in the block, new state) at each window end that
+        changed the state."""
+        invalid = ((volts < self.valid[0]) | (volts > self.valid[1])) if self.valid else None
+        out: list[tuple[int, str]] = []
+        pos, n = 0, len(at_rail)
+        while pos < n:
+            take = min(self.window - self.n, n - pos)
+            self.n += take
+            self.rail += int(np.count_nonzero(at_rail[pos:pos + take]))
+            if invalid is not None:
+                self.invalid += int(np.count_nonzero(invalid[pos:pos + take]))
+            pos += take
+            if self.n == self.window:
+                state = self._judge()
+                if state is not None:
+                    out.append((pos - 1, state))
+        return out
 
-    def judge(self) -> str | None:
+    def _judge(self) -> str | None:
         """At the end of a window: the new state if it changed."""
-        if self.n < self.window:
-            return None
         state = ("saturated" if self.rail * 2 >= self.n else
                  "unplugged" if self.invalid * 2 >= self.n else "ok")
         self.n = self.rail = self.invalid = 0
@@ -160,8 +172,11 @@ class Sampler:
         self._gap_reason = "late"
         self._ready_block: Block | None = None
         self._lsb: list[float] = []
+        self._bits: list[int] = []
         self._offset = np.array([c.offset_v for c in config.channels])
         self._vpu = np.array([c.volts_per_unit for c in config.channels])
+        self._one_per_chip = [ci for ci, _ in self._slots] == list(range(len(self.chips))) and \
+            all(ki == 0 for _, ki in self._slots)
 
     # --- bring-up ----------------------------------------------------------------------------
     def open(self) -> None:
@@ -179,23 +194,34 @@ class Sampler:
             # Volts of one code step per channel, from the library's own conversion.
             self._lsb = [self.chips[ci].volts(ki, 1 << (16 - self.chips[ci].ads.bits)) /
                          (1 << (16 - self.chips[ci].ads.bits)) for ci, ki in self._slots]
+            self._bits = [self.chips[ci].ads.bits for ci, _ in self._slots]
 
     # --- one frame ---------------------------------------------------------------------------
     def _read_frame(self) -> list[int]:
         """Raw codes of every channel, each transaction re-tried with back-off."""
         codes: list[list[int]] = []
         for chip in self.chips:
-            for attempt in range(RETRIES + 1):
-                try:
-                    codes.append(chip.read_all())
-                    break
-                except OSError:
-                    self.stats.errors += 1
-                    if attempt == RETRIES:
-                        raise
-                    self.stats.retries += 1
-                    self.clock.sleep_until(self.clock.now() + BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
+            try:
+                codes.append(chip.read_all())
+            except OSError:
+                codes.append(self._read_retrying(chip))
+        if self._one_per_chip:
+            return [c[0] for c in codes]
         return [codes[ci][ki] for ci, ki in self._slots]
+
+    def _read_retrying(self, chip: Chip) -> list[int]:
+        """After a failed transaction: up to RETRIES more, with back-off, then the error."""
+        for attempt in range(RETRIES):
+            self.stats.errors += 1
+            self.stats.retries += 1
+            self.clock.sleep_until(self.clock.now() + BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
+            try:
+                return chip.read_all()
+            except OSError:
+                if attempt == RETRIES - 1:
+                    self.stats.errors += 1
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def step(self) -> None:
         """Acquire one frame (or spend the time a fault costs). Never raises for hardware faults."""
@@ -244,12 +270,6 @@ class Sampler:
         self._n = n + 1
         self.stats.frames += 1
         self.stats.last_t = t
-        for k, (ci, ki) in enumerate(self._slots):
-            chip, mon = self.chips[ci], self._monitors[k]
-            mon.add(chip.at_rail(codes[k]), chip.signed(codes[k]) * self._lsb[k])
-            state = mon.judge()
-            if state is not None:
-                self._events.append(SensorEvent("sensor_ok" if state == "ok" else state, t, index, mon.name))
         if self._n == self.block_len:
             self._flush()
 
@@ -287,10 +307,24 @@ class Sampler:
         signed = np.where(codes >= 0x8000, codes - 0x10000, codes)
         volts = signed * np.asarray(self._lsb)
         values = (volts - self._offset) / self._vpu
-        block = Block(self._idx[:n].copy(), self._t[:n].copy(), values, volts, self._gaps, self._events)
+        idx, t = self._idx[:n].copy(), self._t[:n].copy()
+        if n:
+            self._judge_sensors(signed, volts, idx, t)
+        block = Block(idx, t, values, volts, self._gaps, self._events)
         self._n, self._gaps, self._events = 0, [], []
         self._ready_block = block
         return block
+
+    def _judge_sensors(self, signed: np.ndarray, volts: np.ndarray, idx: np.ndarray, t: np.ndarray) -> None:
+        """Saturated / unplugged / back to ok, per channel, at the frame that ends each window;
+        merged in time order with the block's bus events."""
+        found = []
+        for k, mon in enumerate(self._monitors):
+            for pos, state in mon.feed(at_rail(signed[:, k], self._bits[k]), volts[:, k]):
+                found.append(SensorEvent("sensor_ok" if state == "ok" else state, float(t[pos]), int(idx[pos]),
+                                         mon.name))
+        if found:
+            self._events = sorted(self._events + found, key=lambda e: e.index)
 
     def read_block(self, max_steps: int = 1_000_000) -> Block:
         """Synchronous: step until one block is complete and return it."""
