@@ -74,6 +74,7 @@ class RepResult:
     warnings: list[str] = field(default_factory=list)
     sensor_fault: bool = False
     judged_at_s: float | None = None
+    done: bool = False  # its hold was over before the session ended: it counts in the dose
 
 
 @dataclass
@@ -429,6 +430,7 @@ class SessionRunner:
         res = self.results[i]
         ex = self.exercises[self.reps[i].exercise]
         res.judged_at_s = now
+        res.done = now >= self.reps[i].release_at
         st = self._open.get(i, {})
         if ex.kind == "hypopressive":
             mean = st.get("sum", 0.0) / st["n"] if st.get("n") else 0.0
@@ -455,8 +457,11 @@ class SessionRunner:
             return {"programme": self.programme.name, "completed": False, "reps": [], "sets": [],
                     "dose": [], "warnings": []}
         now = self.clock.now()
-        for i in range(len(self.results)):
-            self._judge(i, now)
+        for i, r in enumerate(self.reps):
+            # Ended early (button, Ctrl-C): reps never cued stay unjudged — not done, not failed
+            # attempts; a rep cut off mid-hold is judged but not done.
+            if r.squeeze_at <= now:
+                self._judge(i, now)
         done_phase = self.current_phase()
         completed = done_phase is not None and done_phase.kind == "done"
         sets = []
@@ -465,7 +470,7 @@ class SessionRunner:
                 rs = [r for r, rp in zip(self.results, self.reps) if rp.exercise == ei and rp.set == s]
                 holds = [r.hold_s for r in rs if r.hold_s is not None]
                 sets.append({"exercise": ex.name, "set": s, "reps": len(rs),
-                             "good": sum(r.good for r in rs),
+                             "done": sum(r.done for r in rs), "good": sum(r.good for r in rs),
                              "detected": sum(r.detected for r in rs),
                              "mean_hold_s": round(float(np.mean(holds)), 2) if holds else None,
                              "mean_mvc_pct": _mean([r.mvc_pct for r in rs]),
@@ -475,7 +480,7 @@ class SessionRunner:
         dose = []
         for ei, ex in enumerate(self.exercises):
             rs = [(r, rp) for r, rp in zip(self.results, self.reps) if rp.exercise == ei]
-            done = [(r, rp) for r, rp in rs if rp.rest_end <= now + 1e-6 or completed]
+            done = [(r, rp) for r, rp in rs if r.done]
             dose.append({"exercise": ex.name, "title": ex.title, "kind": ex.kind,
                          "prescribed": {"reps": ex.reps, "sets": ex.sets, "hold_s": ex.hold_s,
                                         "quick_lifts": ex.quick_lifts, "rest_s": ex.rest_s,

@@ -234,10 +234,10 @@ class LiveView:
 
     def _line(self, runner, now, p) -> None:
         ex = runner.exercises[p.exercise]
-        done = [r for r in runner.results if r.judged_at_s is not None]
-        good = sum(r.good for r in done)
+        judged = [r for r in runner.results if r.judged_at_s is not None]
+        good = sum(r.good for r in judged)
         print(f"t={now - (runner.t0 or 0):6.1f}s {p.kind:9s} {ex.name} set {p.set}/{ex.sets}"
-              + (f" rep {p.rep}/{ex.reps}" if p.rep else "") + f"  judged {len(done)}, good {good}, "
+              + (f" rep {p.rep}/{ex.reps}" if p.rep else "") + f"  judged {len(judged)}, good {good}, "
               f"warnings {len(runner.warnings)}")
 
     def close(self) -> None:
@@ -253,21 +253,31 @@ def make_view(kind: str, speed: float) -> LiveView | None:
     return LiveView(kind == "live")
 
 
+def _result(r: dict) -> str:
+    """good / redo for a rep whose hold was over; "stopped" if the session ended during it, "—"
+    if it was never cued. (Summaries stored before ``done`` existed judged every rep.)"""
+    if r.get("done", r.get("judged_at_s") is not None):
+        return "good" if r["good"] else "redo"
+    return "stopped" if r.get("judged_at_s") is not None else "—"
+
+
 def format_summary(s: dict) -> str:
     ended = "completed" if s["completed"] else \
         "ended early with the button" if s.get("stopped_by_button") else "stopped early"
     lines = [f"{s['programme_title']} — {ended} in "
              f"{s['duration_s']:.0f} s" + ("" if s["calibrated"] else " (uncalibrated: %MVC unknown)")]
     lines.append(f"{'exercise':14s} {'set':>3s} {'rep':>3s} {'hold':>6s} {'peak':>6s} {'%MVC':>5s} "
-                 f"{'flicks':>6s} {'kind':9s} {'relaxed':7s} {'result':6s} warnings")
+                 f"{'flicks':>6s} {'kind':9s} {'relaxed':7s} {'result':7s} warnings")
     for r in s["reps"]:
         f = lambda v, fmt: (fmt.format(v) if v is not None else "—")  # noqa: E731
         lines.append(f"{r['exercise']:14s} {r['set']:3d} {r['rep']:3d} {f(r['hold_s'], '{:5.1f}s'):>6s} "
                      f"{f(r['peak'], '{:6.1f}'):>6s} {f(r['mvc_pct'], '{:5.0f}'):>5s} {f(r['flicks'], '{:d}'):>6s} "
-                     f"{str(r['kind'] or '—'):9s} {f(r['relaxed'], '{}'):7s} {'good' if r['good'] else 'redo':6s} "
+                     f"{str(r['kind'] or '—'):9s} {f(r['relaxed'], '{}'):7s} {_result(r):7s} "
                      f"{', '.join(w.replace('warning_', '') for w in r['warnings'])}")
     for st in s["sets"]:
-        lines.append(f"set {st['set']} of {st['exercise']}: {st['good']}/{st['reps']} good, mean hold "
+        undone = st["reps"] - st.get("done", st["reps"])
+        lines.append(f"set {st['set']} of {st['exercise']}: {st['good']}/{st['reps']} good"
+                     + (f" ({undone} not done)" if undone else "") + ", mean hold "
                      f"{st['mean_hold_s']} s, mean %MVC {st['mean_mvc_pct']}, bear-down {st['bear_down']}, "
                      f"accessory {st['accessory']}, not relaxed {st['not_relaxed']}")
     for d in s["dose"]:

@@ -15,7 +15,7 @@ from device.errors import InputError
 from device.programme import ProgrammeError, builtin_names, load_programme, parse_programme
 from device.progress import Progress
 from device.store import SessionStore
-from device.train import TrainOptions, run
+from device.train import TrainOptions, format_summary, run
 
 TRAINEES = ("correct", "weak", "bears_down", "forgets_to_relax")
 
@@ -244,6 +244,24 @@ def test_holding_the_button_ends_the_session(tmp_path):
     with SessionStore(tmp_path) as db:
         assert db.session(s["session_id"]).info["status"] == "stopped"
         assert len(db.events(s["session_id"], ("stopped",))) == 1
+    # Rep 3 was released (30 s) before the stop (32 s): judged and done, in the dose; rep 4 was
+    # never cued: not judged, not done, not a failed attempt.
+    assert [(r["judged_at_s"] is not None, r["done"], r["good"]) for r in s["reps"]] == \
+        [(True, True, True)] * 3 + [(False, False, False)]
+    assert s["dose"][0]["done"]["reps"] == 3 and s["dose"][0]["done"]["good_reps"] == 3
+    assert s["sets"][0]["done"] == 3
+    table = format_summary(s).splitlines()
+    assert table[5].split()[-1] == "—" and "3/4 good (1 not done)" in table[6]
+
+
+def test_a_stop_during_a_hold_is_not_a_rep_done(tmp_path):
+    s = run(TrainOptions(programme="norwegian_intensive", trainee="correct", speed=0, seed=3,
+                         data_dir=tmp_path, view="quiet", overrides={"reps": 4, "sets": 1}, stop_at_s=26.5))
+    # Rep 3's squeeze came at 26 s and the session ended at 28.5 s, before its release at 30 s.
+    assert [(r["judged_at_s"] is not None, r["done"]) for r in s["reps"]] == \
+        [(True, True), (True, True), (True, False), (False, False)]
+    assert s["dose"][0]["done"]["reps"] == 2
+    assert format_summary(s).splitlines()[4].split()[-1] == "stopped"
 
 
 def test_contact_bounce_is_not_a_press(tmp_path, monkeypatch):
