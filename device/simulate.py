@@ -27,6 +27,7 @@ from .recording import CMH2O_PER_MMHG, Channel, Recording
 
 KINDS = ("lift", "accessory", "bear_down")
 ADS1115_LSB_CMH2O = 0.0625   # a 16-bit ADC behind a typical 0–40 kPa bridge
+COUGH_S = (0.2, 0.5)         # how long a cough lasts (DESIGN), on pressure and EMG alike
 
 
 @dataclass
@@ -148,6 +149,8 @@ def random_scenario(seed: int, modality: str = "pressure", abdominal: bool = Fal
     for _ in range(n):
         kind = str(rng.choice(kinds))
         style = rng.choice(["quick", "short", "medium", "long"], p=[0.15, 0.3, 0.4, 0.15])
+        if kind == "bear_down" and style == "quick":
+            style = "short"  # a strain builds over 0.5–2 s (DESIGN): there is no quick one
         hold = {"quick": rng.uniform(0.1, 0.4), "short": rng.uniform(1.5, 4),
                 "medium": rng.uniform(4, 9), "long": rng.uniform(12, 30)}[style]
         rise = rng.uniform(0.15, 0.3) if style == "quick" else rng.uniform(0.3, 1.1)
@@ -322,7 +325,7 @@ def _render_pressure(sc, t, fs, rng, truth_list):
             disp[rspan] += level / max(amp, 1e-9) * 1.0 * shape
         truth_list.append(truth)
     for tc in sc.coughs:
-        width = float(rng.uniform(0.2, 0.45))
+        width = float(rng.uniform(*COUGH_S))
         span = _span(t, tc - width / 2, tc + width / 2)
         spike = float(rng.uniform(50, 165)) * _cough(t[span], tc, width)
         abd[span] += spike
@@ -371,8 +374,8 @@ def squeeze_envelopes(t: np.ndarray, sq: Squeeze, sc: Scenario, rng: np.random.G
 
 def _render_emg(sc, t, fs, rng, truth_list):
     n = len(t)
-    pel_amp = np.full(n, sc.pelvic_rest)
-    abd_amp = np.full(n, sc.abdominal_rest)
+    pel_amp = np.full(n, float(sc.pelvic_rest))
+    abd_amp = np.full(n, float(sc.abdominal_rest))
     for i, sq in enumerate(sc.squeezes):
         span = _span(t, sq.onset_s, sq.end_s)
         p_, a_, tprof = squeeze_envelopes(t[span], sq, sc, rng)
@@ -380,11 +383,14 @@ def _render_emg(sc, t, fs, rng, truth_list):
         abd_amp[span] += a_
         truth = _truth_of(t[span], tprof, sq)
         if not sq.relaxed:
+            # Tone left at the pelvic floor, scaled by the pelvic squeeze — for a strain, whose
+            # truth peak is the abdominal EMG, by half the pelvic range (it barely fired).
+            ref = 0.5 * (sc.pelvic_mvc - sc.pelvic_rest) if sq.kind == "bear_down" else truth["peak"]
             rspan, shape = _residual(t, sc, i)
-            pel_amp[rspan] += float(rng.uniform(0.25, 0.45)) * truth["peak"] * shape
+            pel_amp[rspan] += float(rng.uniform(0.25, 0.45)) * ref * shape
         truth_list.append(truth)
     for tc in sc.coughs:
-        width = float(rng.uniform(0.15, 0.3))
+        width = float(rng.uniform(*COUGH_S))
         span = _span(t, tc - width / 2, tc + width / 2)
         burst = _cough(t[span], tc, width)
         abd_amp[span] += float(rng.uniform(100, 250)) * burst

@@ -7,6 +7,7 @@ import pytest
 
 from device.calibration import Calibration
 from device.pipeline import Pipeline, analyze
+from device.recording import Recording
 from device.simulate import Squeeze, Scenario, random_scenario, simulate
 
 
@@ -232,3 +233,37 @@ def test_simulated_truth_of_a_pressure_drop():
     assert drop["hold_s"] == pytest.approx(6 + 1.0, abs=0.05)   # plateau + half of rise and release
     assert cut["peak"] == pytest.approx(0.6 * 40, abs=0.1)    # reached at the end of the rise
     assert 2.5 < cut["hold_s"] < 2.7                            # from the half-rise to the last sample
+
+
+def test_simulated_emg_tone_after_an_unrelaxed_strain_is_pelvic_sized():
+    """Tone left after a strain sits on the pelvic EMG at a fraction of the pelvic range — not
+    scaled by the strain's abdominal peak (which put 2–3× the pelvic MVC on the pelvic channel) —
+    and the pipeline reports one effort at the strain's onset, not a late "lift" after it."""
+    sq = [Squeeze(5, 5, kind="bear_down", relaxed=False), Squeeze(20, 4)]
+    sc = Scenario(modality="emg", abdominal=True, sample_rate_hz=1000, duration_s=30, squeezes=sq,
+                  pelvic_rest=4, pelvic_mvc=40, abdominal_rest=5, abdominal_mvc=250, noise=1.0)
+    rec, truth, cal = simulate(sc, seed=2)
+    pel = rec.data[:, 0]
+    after = slice(int(13 * 1000), int(18 * 1000))  # the strain has released by ~11.8 s
+    rms = float(np.sqrt(np.mean((pel[after] - pel[after].mean()) ** 2)))
+    assert 4 < rms < 0.5 * 40, rms
+    p = analyze(rec, Calibration.from_dict(cal))
+    found = [(round(c.onset_s), c.kind) for c in p.contractions]
+    assert [t for t, _ in found] == [5, 20] and found[0][1] != "lift" and found[1][1] == "lift", found
+
+
+def test_a_brief_squeeze_with_quiet_abdominals_is_a_quick_lift_and_a_cough_is_not():
+    """On pelvic EMG a quick lift can be as brief as a cough; with the abdominal EMG calibrated,
+    the cough's abdominal burst tells them apart (without it, brevity alone means cough)."""
+    sq = [Squeeze(5, 0.15, rise_s=0.2, release_s=0.2, strength=0.8), Squeeze(15, 4)]
+    for seed in range(4):
+        sc = Scenario(modality="emg", abdominal=True, sample_rate_hz=1000, duration_s=25, squeezes=sq,
+                      coughs=[10.0], pelvic_rest=4.0, pelvic_mvc=40.0, abdominal_rest=5.0,
+                      abdominal_mvc=250.0, noise=1.0)
+        rec, truth, cal = simulate(sc, seed=seed)
+        assert truth["contractions"][0]["hold_s"] < 0.38  # narrower than the width-only cough gate
+        found = [round(c.onset_s) for c in analyze(rec, Calibration.from_dict(cal)).contractions]
+        assert found == [5, 15], (seed, found)
+        pelvic = Recording(rec.time_s, rec.data[:, :1], rec.channels[:1])
+        alone = [round(c.onset_s) for c in analyze(pelvic, Calibration.from_dict({"pelvic": cal["pelvic"]})).contractions]
+        assert 10 not in alone and 15 in alone, (seed, alone)

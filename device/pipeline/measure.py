@@ -25,6 +25,8 @@ MIN_HOLD_S = {"pressure": 0.3, "emg": 0.38}  # coughs: 0.1–0.25 s at half heig
                                              # smoothing widens them to ~0.35 s)
 COUGH_MAX_HOLD_S = 0.55   # EMG: a short event with a strong abdominal burst is a cough ...
 COUGH_ABD_NORM = 0.3      # ... if the abdominal rise exceeds this fraction of its maximum
+QUIET_ABD_NORM = 0.1      # EMG: a briefer pelvic burst is a quick lift if the abdominal rise stays
+QUICK_MIN_HOLD_S = 0.2    # under this fraction (coughs: 0.24–1.4) and it is at least this wide
 RELAX_FRAC = 0.2          # post-release level above pre-onset, as a fraction of the peak
 FLICK_MIN_FRAC = 0.12     # flick prominence as a fraction of the peak rise ...
 FLICK_MIN_FRAC_EMG = 0.25
@@ -122,10 +124,10 @@ def measure(det, c: dict, k_now: int):
         c["reject"] = "no half-peak crossing"
         return None
     hold = t_dn - t_up
-    if hold < MIN_HOLD_S[det.modality]:
+    kind, feats = classify(det, a + i_up, a + i_dn + 1, c["pre"])
+    if hold < MIN_HOLD_S[det.modality] and not _quick_lift_quiet_abdomen(det, feats, hold):
         c["reject"] = f"cough or spike (half-height width {hold:.2f} s)"
         return None
-    kind, feats = classify(det, a + i_up, a + i_dn + 1, c["pre"])
     # a strain moves the pelvic channel only passively: its rise is not held against the MVC
     if P < max(1.2 * c["thr"], MIN_PEAK_FRAC * det.span if det.span and kind != "bear_down" else 0.0):
         c["reject"] = f"too small ({P:.3g} {det.channel.unit})"
@@ -157,6 +159,13 @@ def measure(det, c: dict, k_now: int):
     return Contraction(onset_s=onset, offset_s=max(offset, t_dn - det.delay_s), hold_s=hold, peak=P,
                        flicks=flicks, kind=kind, relaxed=bool(relaxed), mvc_pct=mvc_pct,
                        features=feats)
+
+
+def _quick_lift_quiet_abdomen(det, feats: dict, hold: float) -> bool:
+    """A pelvic EMG burst too brief to tell from a cough by its width is a quick lift when the
+    calibrated abdominal EMG stayed quiet through it: a cough always fires the abdominals."""
+    return (det is det.p.pelvic and det.modality == "emg" and hold >= QUICK_MIN_HOLD_S
+            and feats.get("abd_norm") is not None and feats["abd_norm"] < QUIET_ABD_NORM)
 
 
 def _abdominal_burst(feats: dict) -> bool:
