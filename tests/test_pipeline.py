@@ -267,3 +267,23 @@ def test_a_brief_squeeze_with_quiet_abdominals_is_a_quick_lift_and_a_cough_is_no
         pelvic = Recording(rec.time_s, rec.data[:, :1], rec.channels[:1])
         alone = [round(c.onset_s) for c in analyze(pelvic, Calibration.from_dict({"pelvic": cal["pelvic"]})).contractions]
         assert 10 not in alone and 15 in alone, (seed, alone)
+
+
+def test_early_onset_from_the_trough_after_tone_is_let_go():
+    """Tone left from an unrelaxed squeeze, let go just before the next one: the level falls below
+    the resting level the detector learnt, and the new squeeze is announced as it rises from the
+    trough — not only once it has climbed back past the old resting level."""
+    sq = [Squeeze(5, 5, strength=0.8, relaxed=False), Squeeze(16, 5, strength=0.6, rise_s=1.0)]
+    late = []
+    for seed in range(3):
+        sc = Scenario(modality="pressure", sample_rate_hz=250, duration_s=26, squeezes=sq,
+                      pelvic_mvc=40, noise=0.1, respiration_amp=0.5)
+        rec, truth, cal = simulate(sc, seed=seed)
+        p = Pipeline(rec.channels, rec.sample_rate_hz, Calibration.from_dict(cal))
+        for a in range(0, len(rec.time_s), 12):
+            p.process(rec.time_s[a:a + 12], rec.data[a:a + 12])
+        p.finish()
+        second = [c for c in p.contractions if abs(c.onset_s - 16) < 0.5]
+        assert len(second) == 1, (seed, [c.onset_s for c in p.contractions])
+        late.append(second[0].onset_known_at_s - 16)
+    assert max(late) < 0.4, late  # 0.47–0.49 s when measured from the resting level only

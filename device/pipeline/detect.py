@@ -43,6 +43,8 @@ SLOPE_EARLY = 0.3       # rising at this fraction of the MVC span per second ...
 SLOPE_EARLY_MIN = 8.0   # ... and at least this many units per second (faster than any breath)
 SLOPE_WINDOW_S = 0.05   # slope measured over this window of the activity signal
 EARLY_CONFIRM_S = 1.0   # withdrawn unless the onset threshold is crossed this soon
+TROUGH_TAU_S = 1.0      # the early level is measured from the recent trough when the signal sits
+                        # below its resting level (tone let go just before the next squeeze)
 END_BELOW_S = 0.6       # under half the peak this long = released
 SETTLE_S = 1.6          # post-release window that decides "relaxed"
 KIND_AFTER_S = 1.0      # provisional kind once the rise is (usually) complete
@@ -136,7 +138,9 @@ class Detector:
         self._thr_early = math.inf
         self._slope_early = max(SLOPE_EARLY * self.span, SLOPE_EARLY_MIN) * SLOPE_WINDOW_S if self.span else math.inf
         self._slope_lag = max(1, int(round(SLOPE_WINDOW_S * pipe.rate)))
-        self._early: tuple[int, float] | None = None  # (index, time) of an announced onset
+        self._early: tuple[int, float, float] | None = None  # (index, time, from level) of an announced onset
+        self._atrough = alpha(TROUGH_TAU_S)
+        self._trough = 0.0  # recent minimum, relaxing upward
         self.c: dict = {}
 
     @property
@@ -157,29 +161,34 @@ class Detector:
         if self._early_on:
             self._thr_early = max(K_EARLY * self.spread(), F_EARLY * self.span, self.floor)
 
-    def _early_check(self, k: int, t: float, d: float) -> None:
-        """REST only: announce an onset early (level a little up and rising fast), or withdraw
-        one the threshold did not confirm in time."""
+    def _early_check(self, k: int, t: float, v: float, ref: float) -> None:
+        """REST only: announce an onset early (level a little up from ``ref`` — the resting level,
+        or the recent trough below it — and rising fast), or withdraw one the threshold did not
+        confirm in time."""
         if self._early is not None:
-            if d < 0.5 * self._thr_early or t - self._early[1] > EARLY_CONFIRM_S:
+            if v - self._early[2] < 0.5 * self._thr_early or t - self._early[1] > EARLY_CONFIRM_S:
                 self.p._emit("onset_cancelled", self._early[1] - self.delay_s, t, self)
                 self._early = None
-        elif d > self._thr_early and k - self._slope_lag >= self.p.hist.start:
+        elif v - ref > self._thr_early and k - self._slope_lag >= self.p.hist.start:
             window = self.p.hist.x(k - self._slope_lag, k + 1, self.ch)
             if window[-1] - window[0] > self._slope_early:
-                self._early = (k, t)
+                self._early = (k, t, ref)
                 self.p._emit("onset", t - self.delay_s, t, self, threshold=self._thr_early, early=True)
 
     def run(self, start: int, ts: list, xs: list) -> None:
         k = start
         au, ad, av, rel, floor = self._au, self._ad, self._av, self._relative, self.floor
-        aslow, afast = self._aslow, self._afast
+        aslow, afast, atrough = self._aslow, self._afast, self._atrough
         for tt, v in zip(ts, xs):
             st = self.state
             if st == _REST:  # the hot path: kept inline
                 d = v - self._b
-                if (self._early is not None or d > self._thr_early) and d <= self._thr:
-                    self._early_check(k, tt, d)
+                if self._early_on:
+                    lo = self._trough
+                    self._trough = lo = v if v < lo else lo + atrough * (v - lo)
+                    ref = lo if lo < self._b else self._b
+                    if (self._early is not None or v - ref > self._thr_early) and d <= self._thr:
+                        self._early_check(k, tt, v, ref)
                 if d > self._thr:
                     self._open(k, tt)
                 elif d > 0.5 * self._thr:  # maybe a slow rise starting: learn (almost) nothing
@@ -215,6 +224,7 @@ class Detector:
         if self._relative:
             mad /= max(self._b, self.floor)
         self._var = mad * mad
+        self._trough = self._b
         self.state = _REST
         self._set_thresholds()
 
@@ -296,7 +306,7 @@ class Detector:
     def _rebase(self, k: int) -> None:
         """Back to REST, taking the current level as the new resting level."""
         recent = self.p.hist.x(k - int(0.4 * self.p.rate), k + 1, self.ch)
-        self._b = float(np.median(recent))
+        self._b = self._trough = float(np.median(recent))
         self.state = _REST
         self._set_thresholds()
         self.c = {}
