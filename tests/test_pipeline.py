@@ -287,3 +287,19 @@ def test_early_onset_from_the_trough_after_tone_is_let_go():
         assert len(second) == 1, (seed, [c.onset_s for c in p.contractions])
         late.append(second[0].onset_known_at_s - 16)
     assert max(late) < 0.4, late  # 0.47–0.49 s when measured from the resting level only
+
+
+def test_tone_left_after_a_weak_emg_squeeze_is_not_a_contraction():
+    """A weak patient's unrelaxed squeeze leaves a raised, noisy EMG envelope until her next
+    one. Noise peaks on it cross a threshold scaled to her small MVC, but the level never holds
+    after them: no plateau, no contraction (7 of them over these seeds without the rule)."""
+    extra = 0
+    for seed in range(10):
+        sq = [Squeeze(5, 15, strength=0.9, relaxed=False), Squeeze(32, 3, strength=0.9)]
+        sc = Scenario(modality="emg", sample_rate_hz=860, duration_s=40, squeezes=sq, hard=True,
+                      pelvic_rest=5.5, pelvic_mvc=11.3, noise=1.3)
+        rec, truth, cal = simulate(sc, seed=seed)
+        found = [c.onset_s for c in analyze(rec, Calibration.from_dict(cal)).contractions]
+        assert any(abs(t - 5) < 0.7 for t in found) and any(abs(t - 32) < 0.7 for t in found), (seed, found)
+        extra += sum(22 < t < 31.5 for t in found)  # between the first release and the next squeeze
+    assert extra <= 1, extra

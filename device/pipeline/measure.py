@@ -25,6 +25,8 @@ MIN_HOLD_S = {"pressure": 0.3, "emg": 0.38}  # coughs: 0.1–0.25 s at half heig
                                              # smoothing widens them to ~0.35 s)
 COUGH_MAX_HOLD_S = 0.55   # EMG: a short event with a strong abdominal burst is a cough ...
 COUGH_ABD_NORM = 0.3      # ... if the abdominal rise exceeds this fraction of its maximum
+PLATEAU_MIN_FRAC_EMG = 0.3  # EMG: the first second after the rise holds at least this share of the
+                            # peak (squeezes ≥ 0.38, envelope noise on a raised level 0.07–0.29)
 QUIET_ABD_NORM = 0.1      # EMG: a briefer pelvic burst is a quick lift if the abdominal rise stays
 QUICK_MIN_HOLD_S = 0.2    # under this fraction (coughs: 0.24–1.4) and it is at least this wide
 RELAX_FRAC = 0.2          # post-release level above pre-onset, as a fraction of the peak
@@ -134,7 +136,14 @@ def measure(det, c: dict, k_now: int):
         return None
     # onset: the initial rise up to its first plateau, whose level is a median (robust to EMG
     # envelope noise and to flicks at the end of the hold)
-    top = _plateau(d, i_up + int(0.3 * rate), min(ie, i_up + int(1.5 * rate)), P)
+    lo, hi = i_up + int(0.3 * rate), min(ie, i_up + int(1.5 * rate))
+    if det.modality == "emg" and hi - lo >= 2 and float(np.median(d[lo:hi])) < PLATEAU_MIN_FRAC_EMG * P:
+        # a "peak" the level never holds: envelope noise on a raised level (tone left after an
+        # unrelaxed squeeze), not a squeeze
+        c["reject"] = (f"no plateau (level {float(np.median(d[lo:hi])):.3g} {det.channel.unit} after the rise, "
+                       f"peak {P:.3g})")
+        return None
+    top = _plateau(d, lo, hi, P)
     onset = edge_start(t[i0:], d[i0:], top, i_up - i0, rising=True) - det.delay_s
     # offset: the release, from the end of the hold to the post-release level
     n_post = len(d) - 1 - i_dn
