@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 KEYS = ("f1", "precision", "recall", "onset_med_ms", "onset_p90_ms", "hold_rel_med", "flicks_exact",
-        "kind_balanced_acc", "relaxed_balanced_acc", "cough_false_positives", "realtime_factor")
+        "kind_balanced_acc", "relaxed_balanced_acc", "cough_false_positives", "realtime_factor",
+        "realtime_factor_per_process")
 
 
 def _score(scorer: Path, data: Path, *args: str) -> dict:
@@ -28,12 +29,19 @@ def _score(scorer: Path, data: Path, *args: str) -> dict:
     return json.loads(r.stdout)
 
 
-def accuracy(scorer: Path, data: Path, peers: bool = True) -> dict[str, dict]:
-    cmd = f"{shlex.quote(sys.executable)} -m device.cli analyze {{csv}} --calibration {{cal}} --json"
-    out = {"pfmt": _score(scorer, data, "--cmd", cmd)}
+def accuracy(scorer: Path, data: Path, peers: bool = True, equal_footing: bool = False) -> dict[str, dict]:
+    """The scorer's figures for pfmt (one process per file) and the peers (in the scorer's
+    process). ``equal_footing`` also times each peer as one process per file, like pfmt
+    (``device.peer_run``), into ``realtime_factor_per_process``."""
+    py = shlex.quote(sys.executable)
+    out = {"pfmt": _score(scorer, data, "--cmd", f"{py} -m device.cli analyze {{csv}} --calibration {{cal}} --json")}
+    out["pfmt"]["realtime_factor_per_process"] = out["pfmt"].get("realtime_factor")
     if peers:
         for peer in ("neurokit", "biosppy"):
             out[peer] = _score(scorer, data, "--peer", peer)
+            if equal_footing:
+                cmd = f"{py} -m device.peer_run {peer} {shlex.quote(str(scorer.resolve()))} {{csv}}"
+                out[peer]["realtime_factor_per_process"] = _score(scorer, data, "--cmd", cmd).get("realtime_factor")
     return out
 
 
@@ -48,9 +56,9 @@ def _fmt(v) -> str:
 def print_accuracy(title: str, res: dict[str, dict]) -> None:
     names = list(res)
     print(f"\n{title}")
-    print(f"  {'figure':<22}" + "".join(f"{n:>12}" for n in names))
+    print(f"  {'figure':<28}" + "".join(f"{n:>12}" for n in names))
     for k in KEYS:
-        print(f"  {k:<22}" + "".join(f"{_fmt(res[n].get(k)):>12}" for n in names))
+        print(f"  {k:<28}" + "".join(f"{_fmt(res[n].get(k)):>12}" for n in names))
     for n in names:
         if res[n].get("error") or res[n].get("error_count"):
             print(f"  {n}: {res[n].get('error') or res[n].get('errors')}")
@@ -146,7 +154,10 @@ def main(dev: Path, scorer: Path, unseen: int, peers: bool, minutes: float,
 
 def _accuracy_part(dev: Path, scorer: Path, unseen: int, peers: bool) -> None:
     if dev.is_dir():
-        print_accuracy(f"dev set ({dev})", accuracy(scorer, dev, peers))
+        print_accuracy(f"dev set ({dev})", accuracy(scorer, dev, peers, equal_footing=True))
+        if peers:
+            print("  (realtime_factor: the scorer runs the peers inside its own process, pfmt as one process "
+                  "per file;\n   realtime_factor_per_process: every tool as one process per file, start-up included)")
         print_latency(dev)
     else:
         print(f"\n(no dev set at {dev}; skipped)")
