@@ -303,3 +303,33 @@ def test_tone_left_after_a_weak_emg_squeeze_is_not_a_contraction():
         assert any(abs(t - 5) < 0.7 for t in found) and any(abs(t - 32) < 0.7 for t in found), (seed, found)
         extra += sum(22 < t < 31.5 for t in found)  # between the first release and the next squeeze
     assert extra <= 1, extra
+
+
+def test_a_squeeze_after_a_posture_step_down_is_seen():
+    """A posture step drops the pressure by a few cmH2O. The falling level must not be learnt as
+    resting noise: that raised a weak patient's threshold above her next squeeze."""
+    missed = []
+    for seed in range(6):
+        sq = [Squeeze(8, 6, strength=0.9), Squeeze(25, 8, strength=0.85)]
+        sc = Scenario(modality="pressure", sample_rate_hz=250, duration_s=40, squeezes=sq, hard=True,
+                      pelvic_mvc=9.0, noise=0.25, drift=3.0, respiration_amp=1.5,
+                      posture_steps=[(20.0, -5.5)])
+        rec, truth, cal = simulate(sc, seed=seed)
+        found = [c.onset_s for c in analyze(rec, Calibration.from_dict(cal)).contractions]
+        if not any(abs(t - 25) < 1.0 for t in found):
+            missed.append((seed, found))
+    assert not missed, missed
+
+
+def test_a_weak_short_swell_rising_at_breathing_speed_is_breathing():
+    """On calibrated pressure a weak (< 60 % MVC), short swell whose rise takes a breath's time
+    (≥ 0.65 s from start to half) is taken for breathing even when it falls quickly; a squeeze of
+    the same size rising in a second's time is kept."""
+    for seed in range(3):
+        sq = [Squeeze(6, 0.4, strength=0.4, rise_s=1.6, release_s=0.4, fatigue=0.0),
+              Squeeze(16, 1.0, strength=0.4, rise_s=0.8, release_s=0.4)]
+        sc = Scenario(modality="pressure", sample_rate_hz=250, duration_s=24, squeezes=sq,
+                      pelvic_mvc=30.0, noise=0.1, respiration_amp=0.3)
+        rec, truth, cal = simulate(sc, seed=seed)
+        found = [round(c.onset_s) for c in analyze(rec, Calibration.from_dict(cal)).contractions]
+        assert found == [16], (seed, found)

@@ -55,6 +55,9 @@ BASELINE_TAU_FAST_S = 0.15   # after a drop of more than a threshold
 BASELINE_TAU_SLOW_S = 30.0   # while the signal sits between half and full threshold
 BASELINE_TAU_DOWN_S = {"pressure": 2.5, "emg": 0.3}  # pressure: centred on respiration
 SPREAD_TAU_S = 8.0
+SPREAD_DROP_FRAC = 0.7   # the spread learns only from samples above −this × threshold: a level
+                         # falling (posture step, tone let go) is not noise, and learning it
+                         # raised the threshold until the next squeeze went unseen
 
 #: Smallest onset threshold per unit (sensor resolution, not physiology).
 THRESHOLD_FLOOR = {"cmH2O": 1.0, "mmHg": 1.0 / CMH2O_PER_MMHG, "uV": 1.5, "mm": 0.2}
@@ -197,9 +200,10 @@ class Detector:
                     self._b += afast * d
                 else:
                     self._b += (au if d > 0 else ad) * d
-                    r = d / (self._b if self._b > floor else floor) if rel else d
-                    self._var += av * (r * r - self._var)
-                    self._set_thresholds()
+                    if d > -SPREAD_DROP_FRAC * self._thr:  # a falling level is not noise
+                        r = d / (self._b if self._b > floor else floor) if rel else d
+                        self._var += av * (r * r - self._var)
+                        self._set_thresholds()
             elif st == _ACTIVE:
                 self._active(k, tt, v)
             elif st == _SETTLE:

@@ -37,10 +37,12 @@ FLICK_ZONE_S = 3.5        # 3–4 quick lifts of 0.3–0.6 s at the end of the h
 FLICK_MAX_WIDTH_S = 0.6   # quick lifts; slower bumps are respiration or drift
 FLICK_WLEN_S = 1.2
 # A breath swells the pressure slowly and symmetrically (0.15–0.35 Hz: 1.4–3.3 s up, as long
-# down); a squeeze rises in about a second (DESIGN: ≈ 30 cmH2O/s) and lets go faster. A weak,
-# short swell with no quick lifts whose rise and fall both take this long (start → half) is
-# breathing, on a calibrated pressure channel.
+# down, so ≥ 0.7 s from start to half); a squeeze rises in about a second (DESIGN: ≈ 30 cmH2O/s,
+# ≈ 0.5 s to half) and lets go faster. On a calibrated pressure channel, a weak, short swell with
+# no quick lifts is breathing when its rise and fall both take BREATH_MIN_EDGE_S (start → half),
+# or either takes BREATH_SLOW_EDGE_S (noise on the other edge can make it look quick).
 BREATH_MIN_EDGE_S = 0.5
+BREATH_SLOW_EDGE_S = 0.65
 BREATH_MAX_HOLD_S = 3.0
 BREATH_MAX_FRAC = 0.6     # of the MVC span: anything stronger is a squeeze however slow
 
@@ -159,7 +161,8 @@ def measure(det, c: dict, k_now: int):
         return None
     rise_s, fall_s = t_up - det.delay_s - onset, offset - (t_dn - det.delay_s)
     if det.modality == "pressure" and det.span and flicks == 0 and hold <= BREATH_MAX_HOLD_S and \
-            P < BREATH_MAX_FRAC * det.span and min(rise_s, fall_s) >= BREATH_MIN_EDGE_S:
+            P < BREATH_MAX_FRAC * det.span and (min(rise_s, fall_s) >= BREATH_MIN_EDGE_S or
+                                                max(rise_s, fall_s) >= BREATH_SLOW_EDGE_S):
         c["reject"] = (f"breathing (a {hold:.1f} s swell rising in {rise_s:.2f} s and falling in "
                        f"{fall_s:.2f} s to half, {100 * P / det.span:.0f} % of MVC)")
         return None
