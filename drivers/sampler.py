@@ -203,25 +203,25 @@ class Sampler:
         for chip in self.chips:
             try:
                 codes.append(chip.read_all())
-            except OSError:
-                codes.append(self._read_retrying(chip))
+            except OSError as e:
+                codes.append(self._read_retrying(chip, e))
         if self._one_per_chip:
             return [c[0] for c in codes]
         return [codes[ci][ki] for ci, ki in self._slots]
 
-    def _read_retrying(self, chip: Chip) -> list[int]:
-        """After a failed transaction: up to RETRIES more, with back-off, then the error."""
+    def _read_retrying(self, chip: Chip, error: OSError) -> list[int]:
+        """After a failed transaction (``error``): up to RETRIES more with back-off, then the last
+        error. Kept out of :meth:`_read_frame`, which runs once per frame."""
+        self.stats.errors += 1
         for attempt in range(RETRIES):
-            self.stats.errors += 1
             self.stats.retries += 1
             self.clock.sleep_until(self.clock.now() + BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
             try:
                 return chip.read_all()
-            except OSError:
-                if attempt == RETRIES - 1:
-                    self.stats.errors += 1
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+            except OSError as e:
+                self.stats.errors += 1
+                error = e
+        raise error
 
     def step(self) -> None:
         """Acquire one frame (or spend the time a fault costs). Never raises for hardware faults."""
