@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,34 +132,35 @@ def read_csv(path: str | os.PathLike) -> Recording:
     try:
         with open(p, encoding="utf-8") as f:
             header = f.readline()
-            body = f.read()
+            cols = [c.strip() for c in header.strip().split(",")]
+            if not header.strip():
+                raise InputError(f"{p}: the file is empty; expected a header row starting with time_s")
+            if cols[0] != "time_s":
+                raise InputError(f"{p}: the first column must be time_s, found {cols[0]!r}")
+            if len(cols) < 2:
+                raise InputError(f"{p}: no channel columns after time_s; at least pelvic_<unit> is needed")
+            channels = tuple(Channel.parse(c) for c in cols[1:])
+            arr = _parse_rows(f, len(cols), p)
     except FileNotFoundError:
         raise InputError(f"{p}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{p}: cannot read ({e})") from None
-    cols = [c.strip() for c in header.strip().split(",")]
-    if not header.strip():
-        raise InputError(f"{p}: the file is empty; expected a header row starting with time_s")
-    if cols[0] != "time_s":
-        raise InputError(f"{p}: the first column must be time_s, found {cols[0]!r}")
-    if len(cols) < 2:
-        raise InputError(f"{p}: no channel columns after time_s; at least pelvic_<unit> is needed")
-    channels = tuple(Channel.parse(c) for c in cols[1:])
-    if not body.strip():
-        raise InputError(f"{p}: the header has no data rows under it")
-    arr = _parse_rows(body, len(cols), p)
     try:
         return Recording(arr[:, 0].copy(), arr[:, 1:].copy(), channels)
     except InputError as e:
         raise InputError(f"{p}: {e}") from None
 
 
-def _parse_rows(body: str, ncols: int, p: Path) -> np.ndarray:
-    lines = body.splitlines()
-    try:  # numpy's C parser: a 2400 SPS hour parses in seconds, not minutes
-        arr = np.loadtxt(lines, delimiter=",", ndmin=2, dtype=float)
+def _parse_rows(f, ncols: int, p: Path) -> np.ndarray:
+    """The data rows from the open file ``f`` (positioned after the header)."""
+    start = f.tell()
+    try:  # numpy's C parser, reading the file itself: a 2400 SPS hour parses in seconds
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": said below
+            arr = np.loadtxt(f, delimiter=",", ndmin=2, dtype=float)
     except ValueError:
-        for i, ln in enumerate(lines):
+        f.seek(start)
+        for i, ln in enumerate(f.read().splitlines()):
             if not ln.strip():
                 continue
             parts = ln.split(",")
@@ -171,6 +173,8 @@ def _parse_rows(body: str, ncols: int, p: Path) -> np.ndarray:
                 except ValueError:
                     raise InputError(f"{p}: data row {i + 1}: {v.strip()!r} is not a number") from None
         raise InputError(f"{p}: rows have differing numbers of values") from None
+    if arr.size == 0:
+        raise InputError(f"{p}: the header has no data rows under it")
     if arr.ndim != 2 or arr.shape[1] != ncols:
         raise InputError(f"{p}: every data row must have {ncols} values like the header")
     return arr
