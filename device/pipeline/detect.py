@@ -143,6 +143,9 @@ class Detector:
         self._slope_lag = max(1, int(round(SLOPE_WINDOW_S * pipe.rate)))
         self._early: tuple[int, float, float] | None = None  # (index, time, from level) of an announced onset
         self._atrough = alpha(TROUGH_TAU_S)
+        # Uncalibrated, the spread is the threshold's only guard against breathing troughs and
+        # noise (no MVC floor): it keeps learning from them.
+        self._drop_frac = SPREAD_DROP_FRAC if self.span else math.inf
         self._trough = 0.0  # recent minimum, relaxing upward
         self.c: dict = {}
 
@@ -181,7 +184,7 @@ class Detector:
     def run(self, start: int, ts: list, xs: list) -> None:
         k = start
         au, ad, av, rel, floor = self._au, self._ad, self._av, self._relative, self.floor
-        aslow, afast, atrough = self._aslow, self._afast, self._atrough
+        aslow, afast, atrough, drop = self._aslow, self._afast, self._atrough, self._drop_frac
         for tt, v in zip(ts, xs):
             st = self.state
             if st == _REST:  # the hot path: kept inline
@@ -200,7 +203,7 @@ class Detector:
                     self._b += afast * d
                 else:
                     self._b += (au if d > 0 else ad) * d
-                    if d > -SPREAD_DROP_FRAC * self._thr:  # a falling level is not noise
+                    if d > -drop * self._thr:  # a falling level is not noise
                         r = d / (self._b if self._b > floor else floor) if rel else d
                         self._var += av * (r * r - self._var)
                         self._set_thresholds()
