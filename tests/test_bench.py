@@ -3,11 +3,10 @@ import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import DEV_SET
 
-DEV_SET = Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "dev"  # as conftest.py
 SCORER = DEV_SET.parent / "score.py"
 
 

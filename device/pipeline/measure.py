@@ -139,12 +139,13 @@ def measure(det, c: dict, k_now: int):
     # onset: the initial rise up to its first plateau, whose level is a median (robust to EMG
     # envelope noise and to flicks at the end of the hold)
     lo, hi = i_up + int(0.3 * rate), min(ie, i_up + int(1.5 * rate))
-    if det.modality == "emg" and hi - lo >= 2 and float(np.median(d[lo:hi])) < PLATEAU_MIN_FRAC_EMG * P:
-        # a "peak" the level never holds: envelope noise on a raised level (tone left after an
-        # unrelaxed squeeze), not a squeeze
-        c["reject"] = (f"no plateau (level {float(np.median(d[lo:hi])):.3g} {det.channel.unit} after the rise, "
-                       f"peak {P:.3g})")
-        return None
+    if det.modality == "emg" and hi - lo >= 2:
+        level = float(np.median(d[lo:hi]))
+        if level < PLATEAU_MIN_FRAC_EMG * P:
+            # a "peak" the level never holds: envelope noise on a raised level (tone left after
+            # an unrelaxed squeeze), not a squeeze
+            c["reject"] = f"no plateau (level {level:.3g} {det.channel.unit} after the rise, peak {P:.3g})"
+            return None
     top = _plateau(d, lo, hi, P)
     onset = edge_start(t[i0:], d[i0:], top, i_up - i0, rising=True) - det.delay_s
     # offset: the release, from the end of the hold to the post-release level
