@@ -17,20 +17,35 @@ def _r(v: float | None, n: int = 1) -> float | None:
     return None if v is None else round(v, n)
 
 
+def dash(v: float | None, fmt: str) -> str:
+    """A figure for a table, or a dash where there is none (nothing done, uncalibrated)."""
+    return "—" if v is None else fmt.format(v)
+
+
+def _done(r: dict) -> bool:
+    # Summaries written before reps carried `done` judged every rep of a finished session.
+    return bool(r.get("done", r.get("judged_at_s") is not None))
+
+
 def session_line(s: SessionData) -> dict:
-    """The figures of one session for a list: reps, good reps, strength and endurance."""
+    """The figures of one session for a list: reps done and good, strength and endurance.
+
+    Strength and endurance come from correct contractions only: a bear-down or an accessory
+    squeeze raises the probe's pressure with the abdominals, not with the pelvic floor, and
+    would flatter the trend."""
     summ = s.info["summary"] or {}
     reps = summ.get("reps", [])
-    detected = [r for r in reps if r.get("detected")]
-    holds = _num(r.get("hold_s") for r in detected if r.get("kind") not in ("bear_down", "accessory"))
-    mvc = _num(r.get("mvc_pct") for r in detected)
-    peaks = _num(r.get("peak") for r in detected)
+    done = [r for r in reps if _done(r)]
+    correct = [r for r in reps if r.get("detected") and r.get("kind") not in ("bear_down", "accessory")]
+    holds = _num(r.get("hold_s") for r in correct)
+    mvc = _num(r.get("mvc_pct") for r in correct)
+    peaks = _num(r.get("peak") for r in correct)
     return {
         "id": s.id, "started_at": s.info["started_at"], "programme": s.info["programme"],
         "patient_code": s.info["patient_code"], "status": s.info["status"],
         "duration_s": summ.get("duration_s"),
         "stored_s": _r((s.info["t_last"] - s.info["t_first"]) if s.info["t_last"] is not None else 0.0),
-        "reps": len(reps), "good": sum(bool(r.get("good")) for r in reps),
+        "reps_prescribed": len(reps), "reps": len(done), "good": sum(bool(r.get("good")) for r in done),
         "max_mvc_pct": _r(max(mvc)) if mvc else None, "mean_mvc_pct": _r(sum(mvc) / len(mvc)) if mvc else None,
         "max_peak": _r(max(peaks)) if peaks else None,
         "longest_hold_s": _r(max(holds)) if holds else None,
@@ -107,15 +122,15 @@ def trend(sessions: list[SessionData], weeks: int | None = None, today: dt.date 
 def format_list(sessions: list[SessionData]) -> str:
     if not sessions:
         return "no sessions stored yet"
-    rows = [f"{'id':>4s} {'started':19s} {'programme':20s} {'status':11s} {'min':>5s} {'good':>7s} "
+    rows = [f"{'id':>4s} {'started':19s} {'programme':20s} {'status':11s} {'min':>5s} {'good/done':>9s} "
             f"{'max%MVC':>7s} {'hold':>6s} {'patient':8s}"]
     for s in sessions:
         ln = session_line(s)
         dur = ln["duration_s"] if ln["duration_s"] is not None else ln["stored_s"]
         rows.append(f"{ln['id']:4d} {ln['started_at']:19s} {ln['programme'][:20]:20s} {ln['status']:11s} "
-                    f"{(dur or 0) / 60:5.1f} {ln['good']:3d}/{ln['reps']:<3d} "
-                    f"{'—' if ln['max_mvc_pct'] is None else format(ln['max_mvc_pct'], '.0f'):>7s} "
-                    f"{'—' if ln['longest_hold_s'] is None else format(ln['longest_hold_s'], '.1f') + 's':>6s} "
+                    f"{(dur or 0) / 60:5.1f} {str(ln['good']) + '/' + str(ln['reps']):>9s} "
+                    f"{dash(ln['max_mvc_pct'], '{:.0f}'):>7s} "
+                    f"{dash(ln['longest_hold_s'], '{:.1f}s'):>6s} "
                     f"{ln['patient_code'] or '—':8s}")
     return "\n".join(rows)
 
@@ -126,11 +141,10 @@ def format_trend(weeks: list[dict]) -> str:
     rows = [f"{'week':9s} {'done':>4s} {'of':>4s} {'adher.':>6s} {'days':>4s} {'max%MVC':>7s} {'peak':>6s} "
             f"{'longest hold':>12s} {'good':>5s}"]
     for w in weeks:
-        f = lambda v, fmt: "—" if v is None else format(v, fmt)  # noqa: E731
-        rows.append(f"{w['week']:9s} {w['completed']:4d} {f(w['prescribed_per_week'], 'g'):>4s} "
-                    f"{f(w['adherence_pct'], '.0f') + ('%' if w['adherence_pct'] is not None else ''):>6s} "
-                    f"{w['days_trained']:4d} {f(w['strength_max_mvc_pct'], '.0f'):>7s} "
-                    f"{f(w['strength_max_peak'], '.1f'):>6s} "
-                    f"{f(w['endurance_longest_hold_s'], '.1f') + ('s' if w['endurance_longest_hold_s'] else ''):>12s} "
-                    f"{f(w['good_pct'], '.0f') + ('%' if w['good_pct'] is not None else ''):>5s}")
+        rows.append(f"{w['week']:9s} {w['completed']:4d} {dash(w['prescribed_per_week'], '{:g}'):>4s} "
+                    f"{dash(w['adherence_pct'], '{:.0f}%'):>6s} "
+                    f"{w['days_trained']:4d} {dash(w['strength_max_mvc_pct'], '{:.0f}'):>7s} "
+                    f"{dash(w['strength_max_peak'], '{:.1f}'):>6s} "
+                    f"{dash(w['endurance_longest_hold_s'], '{:.1f}s'):>12s} "
+                    f"{dash(w['good_pct'], '{:.0f}%'):>5s}")
     return "\n".join(rows)

@@ -11,6 +11,7 @@ from .errors import AccessError, InputError
 from .programme import load_programme, with_targets
 from .progress import Progress
 from .recording import Channel
+from .reports import dash
 from .store import SessionStore
 from .schedule import build
 from .session import SessionRunner
@@ -269,16 +270,15 @@ def format_summary(s: dict) -> str:
     lines.append(f"{'exercise':14s} {'set':>3s} {'rep':>3s} {'hold':>6s} {'peak':>6s} {'%MVC':>5s} "
                  f"{'flicks':>6s} {'kind':9s} {'relaxed':7s} {'result':7s} warnings")
     for r in s["reps"]:
-        f = lambda v, fmt: (fmt.format(v) if v is not None else "—")  # noqa: E731
-        lines.append(f"{r['exercise']:14s} {r['set']:3d} {r['rep']:3d} {f(r['hold_s'], '{:5.1f}s'):>6s} "
-                     f"{f(r['peak'], '{:6.1f}'):>6s} {f(r['mvc_pct'], '{:5.0f}'):>5s} {f(r['flicks'], '{:d}'):>6s} "
-                     f"{str(r['kind'] or '—'):9s} {f(r['relaxed'], '{}'):7s} {_result(r):7s} "
+        lines.append(f"{r['exercise']:14s} {r['set']:3d} {r['rep']:3d} {dash(r['hold_s'], '{:5.1f}s'):>6s} "
+                     f"{dash(r['peak'], '{:6.1f}'):>6s} {dash(r['mvc_pct'], '{:5.0f}'):>5s} {dash(r['flicks'], '{:d}'):>6s} "
+                     f"{str(r['kind'] or '—'):9s} {dash(r['relaxed'], '{}'):7s} {_result(r):7s} "
                      f"{', '.join(w.replace('warning_', '') for w in r['warnings'])}")
     for st in s["sets"]:
         undone = st["reps"] - st.get("done", st["reps"])
         lines.append(f"set {st['set']} of {st['exercise']}: {st['good']}/{st['reps']} good"
                      + (f" ({undone} not done)" if undone else "") + ", mean hold "
-                     f"{st['mean_hold_s']} s, mean %MVC {st['mean_mvc_pct']}, bear-down {st['bear_down']}, "
+                     f"{dash(st['mean_hold_s'], '{:g} s')}, mean %MVC {dash(st['mean_mvc_pct'], '{:g}')}, bear-down {st['bear_down']}, "
                      f"accessory {st['accessory']}, not relaxed {st['not_relaxed']}")
     for d in s["dose"]:
         p, dn = d["prescribed"], d["done"]

@@ -22,9 +22,9 @@ from calibration.profile import ProfileStore
 from device.errors import InputError, StorageError
 from device.export import export, parse_formats, select, stem
 from device.recording import Channel, read_csv
-from device.reports import dose, trend
+from device.reports import dose, format_list, session_line, trend
 from device.serial_console import ConsoleConfig, SerialConsole
-from device.store import _STOP, SessionStore
+from device.store import _STOP, SessionData, SessionStore
 from device.train import TrainOptions, run
 from drivers import usb
 
@@ -84,6 +84,26 @@ def test_sessions_stored_listed_and_trended(data, pfmt_cmd):
     out = subprocess.run(pfmt_cmd + ["export", "--all", "--to", str(d / "x"), "--formats", "pdf", "--data", str(d)],
                          capture_output=True, text=True, env=env)
     assert out.returncode == 2 and "allowed: edf, csv, json, png" in out.stderr
+
+
+def test_trend_counts_reps_done_and_strength_of_correct_squeezes_only():
+    """A bear-down pushes the probe harder than the pelvic floor can: it must not become the
+    week's strength. A session ended early is judged on the reps done, not the ones never cued."""
+    def rep(kind, mvc, done=True, good=False):
+        return {"detected": mvc is not None, "kind": kind, "mvc_pct": mvc, "peak": mvc and mvc / 2,
+                "hold_s": 5.0 if mvc else None, "done": done, "good": good}
+
+    reps = [rep("lift", 40.0, good=True), rep("bear_down", 95.0), rep("accessory", 80.0), rep("lift", 35.0),
+            rep(None, None, done=False), rep(None, None, done=False)]
+    s = SessionData(info={"id": 1, "started_at": "2026-11-02T09:00:00", "programme": "p", "patient_code": "P-1",
+                          "status": "stopped", "summary": {"reps": reps, "duration_s": 60.0},
+                          "t_first": 0.0, "t_last": 60.0}, channels=())
+    (w,) = trend([s])
+    assert w["strength_max_mvc_pct"] == 40.0 and w["strength_max_peak"] == 20.0
+    assert w["good_pct"] == 25  # 1 good of the 4 done
+    ln = session_line(s)
+    assert (ln["reps"], ln["reps_prescribed"], ln["good"]) == (4, 6, 1)
+    assert "1/4" in format_list([s]) and "None" not in format_list([s])
 
 
 @pytest.fixture(scope="module")
