@@ -19,11 +19,15 @@ import numpy as np
 
 KEYS = ("f1", "precision", "recall", "onset_med_ms", "onset_p90_ms", "hold_rel_med", "flicks_exact",
         "kind_balanced_acc", "relaxed_balanced_acc", "cough_false_positives", "realtime_factor",
-        "realtime_factor_per_process")
+        "realtime_factor_per_process", "realtime_factor_in_process")
 
 
 def _score(scorer: Path, data: Path, *args: str) -> dict:
-    r = subprocess.run([sys.executable, str(scorer), str(data), *args], capture_output=True, text=True)
+    return _run_json([sys.executable, str(scorer), str(data), *args])
+
+
+def _run_json(cmd: list[str]) -> dict:
+    r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         return {"error": r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}"}
     return json.loads(r.stdout)
@@ -31,14 +35,21 @@ def _score(scorer: Path, data: Path, *args: str) -> dict:
 
 def accuracy(scorer: Path, data: Path, peers: bool = True, equal_footing: bool = False) -> dict[str, dict]:
     """The scorer's figures for pfmt (one process per file) and the peers (in the scorer's
-    process). ``equal_footing`` also times each peer as one process per file, like pfmt
-    (``device.peer_run``), into ``realtime_factor_per_process``."""
+    process). ``equal_footing`` also times every tool both ways through the scorer's own loop
+    (``device.peer_run``): one process per file, start-up included (``realtime_factor_per_process``),
+    and inside the scorer's process (``realtime_factor_in_process``)."""
     py = shlex.quote(sys.executable)
     out = {"pfmt": _score(scorer, data, "--cmd", f"{py} -m device.cli analyze {{csv}} --calibration {{cal}} --json")}
     out["pfmt"]["realtime_factor_per_process"] = out["pfmt"].get("realtime_factor")
+    if equal_footing:
+        inside = _run_json([sys.executable, "-m", "device.peer_run", "--in-process", str(scorer), str(data)])
+        out["pfmt"]["realtime_factor_in_process"] = inside.get("realtime_factor")
+        if inside.get("f1") != out["pfmt"].get("f1"):  # the same analysis, so the same answers
+            out["pfmt"]["error"] = f"in-process F1 {inside.get('f1')} differs from pfmt analyze's {out['pfmt'].get('f1')}"
     if peers:
         for peer in ("neurokit", "biosppy"):
             out[peer] = _score(scorer, data, "--peer", peer)
+            out[peer]["realtime_factor_in_process"] = out[peer].get("realtime_factor")
             if equal_footing:
                 cmd = f"{py} -m device.peer_run {peer} {shlex.quote(str(scorer.resolve()))} {{csv}}"
                 out[peer]["realtime_factor_per_process"] = _score(scorer, data, "--cmd", cmd).get("realtime_factor")
@@ -157,7 +168,9 @@ def _accuracy_part(dev: Path, scorer: Path, unseen: int, peers: bool) -> None:
         print_accuracy(f"dev set ({dev})", accuracy(scorer, dev, peers, equal_footing=True))
         if peers:
             print("  (realtime_factor: the scorer runs the peers inside its own process, pfmt as one process "
-                  "per file;\n   realtime_factor_per_process: every tool as one process per file, start-up included)")
+                  "per file;\n   through the scorer's own loop and timer, every tool both ways: "
+                  "realtime_factor_per_process,\n   one process per file, start-up included; "
+                  "realtime_factor_in_process, inside the scorer's process)")
         print_latency(dev)
     else:
         print(f"\n(no dev set at {dev}; skipped)")

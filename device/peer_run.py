@@ -1,9 +1,17 @@
-"""One peer library on one recording, in its own process: ``python -m device.peer_run NAME CSV``.
+"""Equal footing for the speed comparison with the peers, through the shared scorer's own code.
 
-The shared scorer times pfmt as one ``pfmt analyze`` process per file (start-up included) but runs
-the peers inside its own process, so their real-time factor has no start-up in it. ``pfmt bench``
-also scores the peers through this runner — the scorer's own peer code, one process per file —
-so the speed figures can be read on equal footing. Accuracy is the same either way.
+The shared scorer times pfmt as one ``pfmt analyze`` process per file (Python and numpy start-up
+included) but runs the peers inside its own, already started process. ``pfmt bench`` therefore
+times every tool both ways, with the scorer's own loop and timer:
+
+- ``python -m device.peer_run neurokit|biosppy SCORER.py REC.csv`` — one peer on one recording in
+  its own process (the scorer's ``peer_detect``); the scorer's ``--cmd`` times it per process.
+- ``python -m device.peer_run --in-process SCORER.py DATA`` — the scorer's whole run with pfmt
+  inside its process, as it runs the peers: its ``peer_detect`` learns the name ``pfmt``, which
+  analyses the recording and its calibration in-process (pfmt's own import is timed on the
+  first file, as the peers' imports are). Prints the scorer's JSON.
+
+Accuracy is the same either way; only the real-time factor differs.
 """
 from __future__ import annotations
 
@@ -11,19 +19,52 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
+from types import ModuleType
+
+USAGE = ("usage: python -m device.peer_run neurokit|biosppy SCORER.py REC.csv\n"
+         "       python -m device.peer_run --in-process SCORER.py DATA")
+
+
+def _load_scorer(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("pfmt_shared_score", path)
+    score = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(score)
+    return score
+
+
+def pfmt_detect(csv: Path) -> dict:
+    """What ``pfmt analyze CSV --calibration CAL --json`` prints, computed in this process."""
+    from .calibration import load_calibration
+    from .pipeline import analyze
+    from .recording import read_recording
+
+    cal_path = csv.with_name(csv.stem + ".cal.json")
+    cal = load_calibration(cal_path) if cal_path.exists() else None
+    return {"contractions": [c.to_dict() for c in analyze(read_recording(csv), cal).contractions]}
+
+
+def score_in_process(scorer: Path, data: Path) -> int:
+    score = _load_scorer(scorer)
+    peers = score.peer_detect
+
+    def peer_detect(name, csv, truth):
+        return pfmt_detect(Path(csv)) if name == "pfmt" else peers(name, csv, truth)
+
+    score.peer_detect = peer_detect
+    sys.argv = [str(scorer), str(data), "--peer", "pfmt"]
+    return score.main() or 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 3 or args[0] not in ("neurokit", "biosppy"):
-        print("usage: python -m device.peer_run neurokit|biosppy SCORER.py REC.csv", file=sys.stderr)
+    if len(args) != 3 or args[0] not in ("neurokit", "biosppy", "--in-process"):
+        print(USAGE, file=sys.stderr)
         return 2
+    if args[0] == "--in-process":
+        return score_in_process(Path(args[1]), Path(args[2]))
     name, scorer, csv = args[0], Path(args[1]), Path(args[2])
-    spec = importlib.util.spec_from_file_location("pfmt_shared_score", scorer)
-    score = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(score)
     truth = json.loads(csv.with_suffix(".json").read_text())  # the peers need the sample rate only
-    print(json.dumps(score.peer_detect(name, csv, {"sample_rate_hz": truth["sample_rate_hz"]})))
+    print(json.dumps(_load_scorer(scorer).peer_detect(name, csv, {"sample_rate_hz": truth["sample_rate_hz"]})))
     return 0
 
 

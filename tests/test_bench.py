@@ -27,3 +27,23 @@ def test_peer_runner_gives_the_scorers_in_process_answer():
 def test_peer_runner_refuses_bad_usage():
     out = subprocess.run([sys.executable, "-m", "device.peer_run", "matlab", "x", "y"], capture_output=True, text=True)
     assert out.returncode == 2 and "usage: python -m device.peer_run neurokit|biosppy" in out.stderr
+    out = subprocess.run([sys.executable, "-m", "device.peer_run", "--in-process", "x"], capture_output=True, text=True)
+    assert out.returncode == 2 and "--in-process SCORER.py DATA" in out.stderr
+
+
+@pytest.mark.skipif(not SCORER.exists(), reason="needs ../shared/eval beside the checkout")
+def test_pfmt_in_the_scorers_process_answers_as_pfmt_analyze(tmp_path):
+    """The in-process timing runs the very analysis `pfmt analyze` runs: every figure but the
+    speed is identical to the scorer's per-process run."""
+    for name in ("p3_1000_00", "e2_1000_00"):
+        for ext in (".csv", ".json", ".cal.json"):
+            (tmp_path / (name + ext)).write_bytes((DEV_SET / (name + ext)).read_bytes())
+    inside = subprocess.run([sys.executable, "-m", "device.peer_run", "--in-process", str(SCORER), str(tmp_path)],
+                            capture_output=True, text=True, check=True)
+    per_file = subprocess.run([sys.executable, str(SCORER), str(tmp_path), "--cmd",
+                               f"{sys.executable} -m device.cli analyze {{csv}} --calibration {{cal}} --json"],
+                              capture_output=True, text=True, check=True)
+    a, b = json.loads(inside.stdout), json.loads(per_file.stdout)
+    assert a["recordings"] == 2 and a["truth"] > 0 and a["error_count"] == 0
+    assert {k: v for k, v in a.items() if k != "realtime_factor"} == \
+        {k: v for k, v in b.items() if k != "realtime_factor"}
