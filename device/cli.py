@@ -322,7 +322,7 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
     from .store import SessionStore
     from .train import format_summary
 
-    with SessionStore(args.data) as db:
+    with SessionStore(args.data, create=False) as db:
         if db.recovered:
             print(f"recovered after power loss: session {', '.join(map(str, db.recovered))} (marked interrupted)",
                   file=sys.stderr)
@@ -374,7 +374,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
             since = dt.date.fromisoformat(args.since)
         except ValueError:
             raise InputError(f"--since {args.since!r}: a date is written YYYY-MM-DD") from None
-    with SessionStore(args.data) as db:
+    with SessionStore(args.data, create=False) as db:
         chosen = select(db, args.ids or None, since)
         if args.to:
             folder, files = export(db, chosen, Path(args.to), formats)

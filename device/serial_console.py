@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import PfmtError
-from .store import SessionStore
+from .store import SessionStore, db_path
 
 MAX_LINE = 512
 COMMANDS = ("HELLO", "LIST", "SHOW", "TREND", "EXPORT", "GET", "HELP", "QUIT")
@@ -83,7 +83,7 @@ class SerialConsole:
 
     # --- requests ----------------------------------------------------------------------------
     def _store(self) -> SessionStore:
-        return SessionStore(self.cfg.data_dir)
+        return SessionStore(self.cfg.data_dir, create=False)
 
     def _hello(self, args: list[str]) -> list[str]:
         from importlib.metadata import PackageNotFoundError, version
@@ -92,8 +92,11 @@ class SerialConsole:
             v = version("pfmt")
         except PackageNotFoundError:
             v = "unknown"
-        with self._store() as db:
-            return ["OK " + json.dumps({"device": "pfmt", "version": v, "sessions": len(db.ids())})]
+        n = 0
+        if db_path(self.cfg.data_dir).is_file():  # a new device has no database yet
+            with self._store() as db:
+                n = len(db.ids())
+        return ["OK " + json.dumps({"device": "pfmt", "version": v, "sessions": n})]
 
     def _help(self, args: list[str]) -> list[str]:
         return ["OK " + json.dumps({"requests": list(COMMANDS)})]

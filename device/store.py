@@ -129,9 +129,14 @@ class SessionData:
 class SessionStore:
     """The session database of one data directory."""
 
-    def __init__(self, data_dir: str | os.PathLike, recover: bool = True) -> None:
+    def __init__(self, data_dir: str | os.PathLike, recover: bool = True, create: bool = True) -> None:
+        """``create=False`` for readers (list, export, serial console): a mistyped ``--data`` must
+        not leave an empty database behind and answer "no sessions"."""
         self.dir = Path(data_dir)
         self.path = db_path(self.dir)
+        if not create and not self.path.is_file():
+            raise StorageError(f"{self.dir}: no session database here ({DB_NAME}); sessions are stored by "
+                               "`pfmt train` in its --data directory")
         try:
             self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(self.dir, 0o700)

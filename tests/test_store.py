@@ -17,6 +17,7 @@ import pytest
 
 from device.errors import StorageError
 from device.recording import Channel
+from device.serial_console import ConsoleConfig, SerialConsole
 from device.store import DB_NAME, SessionStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,3 +184,20 @@ def test_no_network_listener_in_the_code():
     for pkg in ("device", "drivers", "calibration"):
         for f in (ROOT / pkg).rglob("*.py"):
             assert not listener.search(f.read_text(encoding="utf-8")), f
+
+
+def test_readers_never_create_a_database(tmp_path, pfmt_cmd):
+    """`pfmt sessions` / `pfmt export` on a mistyped --data must say there is nothing there, not
+    leave an empty database behind and answer "no sessions"."""
+    missing = tmp_path / "typo"
+    with pytest.raises(StorageError, match="no session database here"):
+        SessionStore(missing, create=False)
+    for args in (["sessions"], ["export", "--all", "--to", str(tmp_path / "out")]):
+        out = subprocess.run(pfmt_cmd + args + ["--data", str(missing)], capture_output=True, text=True,
+                             env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        assert out.returncode == 2 and "no session database here" in out.stderr and "Traceback" not in out.stderr
+    console = SerialConsole(ConsoleConfig(missing, tmp_path / "exports", lambda folder: None))
+    assert console.handle(b"HELLO")[0].startswith('OK {"device": "pfmt"')
+    assert '"sessions": 0' in console.handle(b"HELLO")[0]
+    assert console.handle(b"LIST")[0].startswith("ERR ") and "no session database here" in console.handle(b"LIST")[0]
+    assert not missing.exists() and not (tmp_path / "out").exists()
