@@ -103,8 +103,11 @@ def export(store: SessionStore, sessions: list[SessionData], out_dir: str | os.P
         if "png" in formats and len(t):
             write_png(folder / f"{name}.png", s, t, v, events)
     if "json" in formats:
+        # Weeks without training are listed (0 % adherence) only when every session is exported:
+        # between chosen sessions they may hold ones left out.
+        everything = {s.id for s in sessions} == set(store.ids())
         _write_json(folder / "trend.json", {"patients": codes, "sessions": [s.id for s in sessions],
-                                            "weeks": trend(sessions),
+                                            "weeks": trend(sessions, fill=everything),
                                             "doses": [dose(s) for s in sessions]})
     files = manifest(folder)
     return folder, files

@@ -77,9 +77,23 @@ def dose(s: SessionData) -> dict:
     }
 
 
-def trend(sessions: list[SessionData], weeks: int | None = None, today: dt.date | None = None) -> list[dict]:
+def _iso_weeks(first: dt.date, last: dt.date) -> list[tuple[int, int]]:
+    monday = first - dt.timedelta(days=first.weekday())
+    out = []
+    while monday <= last:
+        out.append(monday.isocalendar()[:2])
+        monday += dt.timedelta(weeks=1)
+    return out
+
+
+def trend(sessions: list[SessionData], weeks: int | None = None, today: dt.date | None = None,
+          fill: bool = True) -> list[dict]:
     """Per ISO week: sessions done against the prescription, strength (best %MVC, or peak in the
-    channel's unit when uncalibrated) and endurance (longest correct hold)."""
+    channel's unit when uncalibrated) and endurance (longest correct hold).
+
+    ``fill``: every week from the first session to ``today`` is listed — a week without training is
+    a week of 0 % adherence, not a missing row (the prescription carries over from the week
+    before). Without it (an export of chosen sessions) only the weeks holding them are."""
     by_week: dict[tuple[int, int], list[SessionData]] = defaultdict(list)
     for s in sessions:
         d = dt.datetime.fromisoformat(s.info["started_at"]).date()
@@ -87,17 +101,23 @@ def trend(sessions: list[SessionData], weeks: int | None = None, today: dt.date 
     if not by_week:
         return []
     keys = sorted(by_week)
+    today = today or dt.date.today()
+    if fill:
+        keys = sorted(set(keys) | set(_iso_weeks(dt.date.fromisocalendar(*keys[0], 1), today)))
     if weeks is not None:
-        last = (today or dt.date.today()).isocalendar()[:2]
-        first = dt.date.fromisocalendar(*last, 1) - dt.timedelta(weeks=weeks - 1)
+        first = dt.date.fromisocalendar(*today.isocalendar()[:2], 1) - dt.timedelta(weeks=weeks - 1)
         keys = [k for k in keys if k >= first.isocalendar()[:2]]
     out = []
+    per_week = None
+    for k in sorted(by_week):  # the prescription in force before the listed weeks
+        if k >= keys[0]:
+            break
+        per_week = _prescribed(by_week[k]) or per_week
     for k in keys:
-        ss = by_week[k]
+        ss = by_week.get(k, [])
         lines = [session_line(s) for s in ss]
         done = [s for s in ss if s.info["status"] == "completed"]
-        prescribed = [((s.info["summary"] or {}).get("adherence") or {}).get("week_prescribed") for s in ss]
-        per_week = max(_num(prescribed)) if _num(prescribed) else None
+        per_week = _prescribed(ss) or per_week
         mvc = _num(ln["max_mvc_pct"] for ln in lines)
         peak = _num(ln["max_peak"] for ln in lines)
         hold = _num(ln["longest_hold_s"] for ln in lines)
@@ -117,6 +137,12 @@ def trend(sessions: list[SessionData], weeks: int | None = None, today: dt.date 
             "progression": [c for s in ss for c in ((s.info["summary"] or {}).get("progression") or [])],
         })
     return out
+
+
+def _prescribed(ss: list[SessionData]) -> float | None:
+    """Sessions a week the prescription asked for, as recorded with these sessions."""
+    n = _num(((s.info["summary"] or {}).get("adherence") or {}).get("week_prescribed") for s in ss)
+    return max(n) if n else None
 
 
 def format_list(sessions: list[SessionData]) -> str:

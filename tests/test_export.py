@@ -22,7 +22,7 @@ from calibration.profile import ProfileStore
 from device.errors import InputError, StorageError
 from device.export import export, parse_formats, select, stem
 from device.recording import Channel, read_csv
-from device.reports import dose, format_list, session_line, trend
+from device.reports import dose, format_list, format_trend, session_line, trend
 from device.serial_console import ConsoleConfig, SerialConsole
 from device.store import _STOP, SessionData, SessionStore
 from device.train import TrainOptions, run
@@ -64,7 +64,7 @@ def test_sessions_stored_listed_and_trended(data, pfmt_cmd):
         ss = db.sessions()
         assert [s.info["status"] for s in ss] == ["completed", "completed", "interrupted"]
         assert all(s.info["patient_code"] == "P-042" for s in ss)
-        weeks = trend(ss)
+        weeks = trend(ss, today=MONDAY + dt.timedelta(days=9))
         assert [w["week"] for w in weeks] == ["2026-W45", "2026-W46"]
         assert weeks[0]["completed"] == 1 and weeks[0]["prescribed_per_week"] == 7
         assert weeks[0]["adherence_pct"] == round(100 / 7) and weeks[1]["interrupted"] == 1
@@ -98,12 +98,29 @@ def test_trend_counts_reps_done_and_strength_of_correct_squeezes_only():
     s = SessionData(info={"id": 1, "started_at": "2026-11-02T09:00:00", "programme": "p", "patient_code": "P-1",
                           "status": "stopped", "summary": {"reps": reps, "duration_s": 60.0},
                           "t_first": 0.0, "t_last": 60.0}, channels=())
-    (w,) = trend([s])
+    (w,) = trend([s], today=dt.date(2026, 11, 2))
     assert w["strength_max_mvc_pct"] == 40.0 and w["strength_max_peak"] == 20.0
     assert w["good_pct"] == 25  # 1 good of the 4 done
     ln = session_line(s)
     assert (ln["reps"], ln["reps_prescribed"], ln["good"]) == (4, 6, 1)
     assert "1/4" in format_list([s]) and "None" not in format_list([s])
+
+
+def test_a_week_without_training_is_in_the_trend():
+    """Adherence counts the weeks she did not train: they are rows with 0 done, the prescription
+    carried over, up to today."""
+    def session(sid, day, status="completed"):
+        return SessionData(info={"id": sid, "started_at": f"{day}T09:00:00", "programme": "p", "patient_code": "P-1",
+                                 "status": status, "t_first": 0.0, "t_last": 1.0,
+                                 "summary": {"reps": [], "adherence": {"week_prescribed": 3}}}, channels=())
+
+    ss = [session(1, "2026-11-02"), session(2, "2026-11-04"), session(3, "2026-11-18")]
+    weeks = trend(ss, today=dt.date(2026, 11, 26))
+    assert [(w["week"], w["completed"], w["prescribed_per_week"], w["adherence_pct"]) for w in weeks] == [
+        ("2026-W45", 2, 3, 67), ("2026-W46", 0, 3, 0), ("2026-W47", 1, 3, 33), ("2026-W48", 0, 3, 0)]
+    assert [w["week"] for w in trend(ss, weeks=2, today=dt.date(2026, 11, 26))] == ["2026-W47", "2026-W48"]
+    assert [w["week"] for w in trend(ss, fill=False)] == ["2026-W45", "2026-W47"]
+    assert "2026-W46     0    3     0%" in format_trend(weeks)
 
 
 @pytest.fixture(scope="module")
