@@ -107,6 +107,8 @@ def trend(sessions: list[SessionData], weeks: int | None = None, today: dt.date 
     if weeks is not None:
         first = dt.date.fromisocalendar(*today.isocalendar()[:2], 1) - dt.timedelta(weeks=weeks - 1)
         keys = [k for k in keys if k >= first.isocalendar()[:2]]
+        if not keys:
+            return []
     out = []
     per_week = None
     for k in sorted(by_week):  # the prescription in force before the listed weeks

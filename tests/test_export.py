@@ -120,6 +120,7 @@ def test_a_week_without_training_is_in_the_trend():
         ("2026-W45", 2, 3, 67), ("2026-W46", 0, 3, 0), ("2026-W47", 1, 3, 33), ("2026-W48", 0, 3, 0)]
     assert [w["week"] for w in trend(ss, weeks=2, today=dt.date(2026, 11, 26))] == ["2026-W47", "2026-W48"]
     assert [w["week"] for w in trend(ss, fill=False)] == ["2026-W45", "2026-W47"]
+    assert trend(ss, weeks=1, today=dt.date(2027, 3, 1), fill=False) == []
     assert "2026-W46     0    3     0%" in format_trend(weeks)
 
 
