@@ -17,7 +17,7 @@ def _r(v: float | None, n: int = 1) -> float | None:
     return None if v is None else round(v, n)
 
 
-def dash(v: float | None, fmt: str) -> str:
+def dash(v: object, fmt: str) -> str:
     """A figure for a table, or a dash where there is none (nothing done, uncalibrated)."""
     return "—" if v is None else fmt.format(v)
 

@@ -271,15 +271,16 @@ def format_summary(s: dict) -> str:
                  f"{'flicks':>6s} {'kind':9s} {'relaxed':7s} {'result':7s} warnings")
     for r in s["reps"]:
         lines.append(f"{r['exercise']:14s} {r['set']:3d} {r['rep']:3d} {dash(r['hold_s'], '{:5.1f}s'):>6s} "
-                     f"{dash(r['peak'], '{:6.1f}'):>6s} {dash(r['mvc_pct'], '{:5.0f}'):>5s} {dash(r['flicks'], '{:d}'):>6s} "
+                     f"{dash(r['peak'], '{:6.1f}'):>6s} {dash(r['mvc_pct'], '{:5.0f}'):>5s} "
+                     f"{dash(r['flicks'], '{:d}'):>6s} "
                      f"{str(r['kind'] or '—'):9s} {dash(r['relaxed'], '{}'):7s} {_result(r):7s} "
                      f"{', '.join(w.replace('warning_', '') for w in r['warnings'])}")
     for st in s["sets"]:
         undone = st["reps"] - st.get("done", st["reps"])
         lines.append(f"set {st['set']} of {st['exercise']}: {st['good']}/{st['reps']} good"
                      + (f" ({undone} not done)" if undone else "") + ", mean hold "
-                     f"{dash(st['mean_hold_s'], '{:g} s')}, mean %MVC {dash(st['mean_mvc_pct'], '{:g}')}, bear-down {st['bear_down']}, "
-                     f"accessory {st['accessory']}, not relaxed {st['not_relaxed']}")
+                     f"{dash(st['mean_hold_s'], '{:g} s')}, mean %MVC {dash(st['mean_mvc_pct'], '{:g}')}, "
+                     f"bear-down {st['bear_down']}, accessory {st['accessory']}, not relaxed {st['not_relaxed']}")
     for d in s["dose"]:
         p, dn = d["prescribed"], d["done"]
         lines.append(f"dose {d['exercise']}: prescribed {p['sets']}×{p['reps']} reps, hold {p['hold_s']:g} s, "
