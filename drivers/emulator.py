@@ -171,7 +171,7 @@ class Ads1x15Emulator:
         self.faults.append(Fault(kind, start, end, probability))
 
     def fault(self, kind: str, t: float) -> Fault | None:
-        if not self.faults:
+        if not self.faults:  # the common case, asked several times per conversion
             return None
         for f in self.faults:
             if f.kind == kind and f.active(t):
@@ -183,9 +183,9 @@ class Ads1x15Emulator:
         """The 16-bit conversion register content for the current MUX/PGA at time t."""
         pos, neg = MUX_INPUTS[(self.config >> 12) & 7]
         fs = FULL_SCALE_V[(self.config >> 9) & 7]
-        if self.faults and self.fault("saturate", t):
+        if self.fault("saturate", t):
             volts = 2 * fs
-        elif self.faults and self.fault("unplugged", t):
+        elif self.fault("unplugged", t):
             # A floating high-impedance input is pulled toward the rail by leakage and picks up
             # hum: mostly near full scale with large swings.
             volts = fs * (0.9 + 0.3 * self.rng.standard_normal())
@@ -204,7 +204,7 @@ class Ads1x15Emulator:
     def _advance(self) -> None:
         """Latch every conversion that has completed by now (continuous or single-shot)."""
         t = self.clock.now()
-        if self.faults and self.fault("stuck", t):
+        if self.fault("stuck", t):
             return
         if self.config & MODE_SINGLE:
             if self.busy_until != -math.inf and t >= self.busy_until:
@@ -322,9 +322,9 @@ class EmulatedI2C:
             raise OSError(errno.ETIMEDOUT, "I2C bus timed out (SDA held low)")
         self.clock.spend(_wire_time(n_bytes))
         chip = self.chips.get(address)
-        if chip is None or (chip.faults and chip.fault("nack", t)):
+        if chip is None or chip.fault("nack", t):
             raise OSError(errno.EREMOTEIO, f"no acknowledge from 0x{address:02x}")
-        f = chip.fault("eio", t) if chip.faults else None
+        f = chip.fault("eio", t)
         if f and self.rng.random() < f.probability:
             raise OSError(errno.EIO, f"I/O error talking to 0x{address:02x}")
         return chip
