@@ -22,8 +22,9 @@ def dash(v: object, fmt: str) -> str:
     return "—" if v is None else fmt.format(v)
 
 
-def _done(r: dict) -> bool:
-    # Summaries written before reps carried `done` judged every rep of a finished session.
+def rep_done(r: dict) -> bool:
+    """The rep's hold was over: it counts in the dose. (Summaries stored before reps carried
+    ``done`` judged every rep of a finished session.)"""
     return bool(r.get("done", r.get("judged_at_s") is not None))
 
 
@@ -35,7 +36,7 @@ def session_line(s: SessionData) -> dict:
     would flatter the trend."""
     summ = s.info["summary"] or {}
     reps = summ.get("reps", [])
-    done = [r for r in reps if _done(r)]
+    done = [r for r in reps if rep_done(r)]
     correct = [r for r in reps if r.get("detected") and r.get("kind") not in ("bear_down", "accessory")]
     holds = _num(r.get("hold_s") for r in correct)
     mvc = _num(r.get("mvc_pct") for r in correct)

@@ -11,7 +11,7 @@ from .errors import AccessError, InputError
 from .programme import load_programme, with_targets
 from .progress import Progress
 from .recording import Channel
-from .reports import dash
+from .reports import dash, rep_done
 from .store import SessionStore
 from .schedule import build
 from .session import SessionRunner
@@ -256,8 +256,8 @@ def make_view(kind: str, speed: float) -> LiveView | None:
 
 def _result(r: dict) -> str:
     """good / redo for a rep whose hold was over; "stopped" if the session ended during it, "—"
-    if it was never cued. (Summaries stored before ``done`` existed judged every rep.)"""
-    if r.get("done", r.get("judged_at_s") is not None):
+    if it was never cued."""
+    if rep_done(r):
         return "good" if r["good"] else "redo"
     return "stopped" if r.get("judged_at_s") is not None else "—"
 
