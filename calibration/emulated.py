@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from device.patient import SimulatedPatient
+from device.sim.patient import SimulatedPatient
 from drivers.clock import Clock, VirtualClock
-from drivers.config import DeviceConfig
+from device.config import DeviceConfig
 from drivers.emulator import Transducer
 from drivers import rig as rigs
 

@@ -26,12 +26,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from device.calibration import PROFILE_FORMAT, Calibration
+from device.pipeline.calibration import Calibration, read_json
 from device.errors import AccessError, CalibrationError
-from device.programme import (PROGRAMME_BOUNDS, Exercise, Programme, ProgrammeError, check_number,
+from device.training.programme import (PROGRAMME_BOUNDS, Exercise, Programme, ProgrammeError, check_number,
                               load_programme, with_targets)
 from device.recording import atomic_write, is_finite_number
 
+#: The ``format`` of a whole calibration profile.
+PROFILE_FORMAT = "pfmt-profile/1"
 PATIENT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 PIN_RE = re.compile(r"^[0-9]{4,8}$")
 PIN_ITERATIONS = 200_000
@@ -329,3 +331,12 @@ class ProfileStore:
     def restore(self, version: int, by: str) -> Profile:
         old = self.load(version)
         return self.save(old, by, [f"restored version {version}"])
+
+
+def load_calibration_or_profile(path: str | os.PathLike) -> Calibration:
+    """A calibration JSON, or the calibration inside a whole profile (checked before use: its
+    checksum and schema), as ``pfmt analyze --calibration`` and ``pfmt train --calibration`` take."""
+    d = read_json(path)
+    if isinstance(d, dict) and d.get("format") == PROFILE_FORMAT:
+        return Profile.from_dict(d, str(path)).calibration
+    return Calibration.from_dict(d, str(path))

@@ -27,19 +27,19 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from device.calibration import Calibration, ChannelCalibration
+from device.pipeline.calibration import Calibration, ChannelCalibration
 from device.errors import AccessError, Aborted, CalibrationError, InputError
-from device.kinds import MIN_EXAMPLES, decide, fit
+from device.pipeline.kinds import MIN_EXAMPLES, decide, fit
 from device.pipeline import Pipeline
 from device.pipeline.conditioning import decimation_factor, make_conditioner
-from device.programme import (EXERCISE_BOUNDS, PROGRAMME_BOUNDS, ProgrammeError, builtin_names, load_programme,
+from device.training.programme import (EXERCISE_BOUNDS, PROGRAMME_BOUNDS, ProgrammeError, builtin_names, load_programme,
                               with_targets)
 from device.recording import Channel
 from drivers.ads import FULL_SCALE_V
-from drivers.config import ChannelConfig, DeviceConfig
+from device.config import ChannelConfig, DeviceConfig, recorded_channels
 
-from .console import Console
-from .profile import PATIENT_CODE, PIN_RE, Prescription, Profile, ProfileStore, SensorCalibration
+from calibration.console import Console
+from calibration.profile import PATIENT_CODE, PIN_RE, Prescription, Profile, ProfileStore, SensorCalibration
 
 STEPS = ("sensor", "patient", "prescription")
 STEP_TRIES = 3              # a step refused this often ends the workflow (the cause is not chance)
@@ -99,7 +99,7 @@ class Workflow:
             raise InputError(f"unknown calibration step {bad[0] if bad else '(none)'!r}; allowed: {', '.join(STEPS)}")
         self.rig, self.config, self.console, self.store = rig, config, console, store
         self.actor, self.steps, self.now = actor, steps, now
-        self.channels = tuple(Channel.parse(c.name) for c in config.channels)
+        self.channels = recorded_channels(config)
         self.modality = self.channels[0].modality
         self.fs = config.rate_hz
         self.stage = Stage()

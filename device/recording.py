@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from device.errors import InputError
 
 ROLES = ("pelvic", "abdominal", "displacement")
 UNITS = ("cmH2O", "mmHg", "uV", "mm")

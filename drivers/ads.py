@@ -24,7 +24,7 @@ from adafruit_ads1x15.ads1115 import ADS1115
 from adafruit_ads1x15.ads1x15 import ADS1x15, Mode
 from adafruit_ads1x15.analog_in import AnalogIn
 
-from .clock import Clock
+from drivers.clock import Clock
 
 MODELS = {"ADS1115": ADS1115, "ADS1015": ADS1015}
 GAINS = (2 / 3, 1, 2, 4, 8, 16)

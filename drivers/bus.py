@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 
-from device.errors import HardwareError
+from drivers.errors import HardwareError
 
 
 class LinuxI2C:

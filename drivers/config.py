@@ -1,4 +1,4 @@
-"""The device configuration file (TOML): board, ADC chips, channels, pins and sampling.
+"""The hardware part of the device configuration (TOML): board, ADC chips, channels, pins, sampling.
 
 Typed and bounded in the manner of Klipper's config: every option has a type, a range or a set
 of allowed values and a default, and an unknown option is an error that names the option and its
@@ -31,19 +31,23 @@ section — a typo must never silently fall back to a default on a medical devic
     status = [22, 23, 24]    # red, green, blue
     buzzer = 12
     button = 4
+
+Channels carry a ``role`` and a ``unit`` as labels (the column ``<role>_<unit>`` of what is
+recorded); which labels are allowed is the caller's knowledge, passed in as ``check_channel`` and
+``required_roles`` (``device.config`` passes the recording vocabulary), so this layer stays free
+of what the signals mean.
 """
 from __future__ import annotations
 
 import math
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from device.errors import ConfigError
-from device.recording import Channel, InputError
-
-from .ads import GAINS, RATES
+from drivers.ads import GAINS, RATES
+from drivers.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -191,8 +195,17 @@ def _gpio_list(n_min: int, n_max: int) -> Callable[[list], str | None]:
     return check
 
 
-def parse_config(data: dict, source: str = "configuration") -> DeviceConfig:
-    """Validate a parsed TOML document into a :class:`DeviceConfig` (ConfigError otherwise)."""
+#: A channel label: letters and digits (the underscore joins role and unit in the channel's name).
+_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+
+
+def parse_config(data: dict, source: str = "configuration", *,
+                 check_channel: Callable[[str, str], str | None] | None = None,
+                 required_roles: tuple[str, ...] = ()) -> DeviceConfig:
+    """Validate a parsed TOML document into a :class:`DeviceConfig` (ConfigError otherwise).
+
+    ``check_channel(role, unit)`` returns why a channel's labels are not allowed (None when they
+    are); every role in ``required_roles`` must be configured."""
     top = _Section(data, source)
     for name in ("board", "sampling", "pins"):
         top.get(name, dict, {})
@@ -229,10 +242,11 @@ def parse_config(data: dict, source: str = "configuration") -> DeviceConfig:
         where = f"channel #{i + 1}"
         s = _Section(t, where)
         role, unit = s.get("role", str), s.get("unit", str)
-        try:
-            Channel.parse(f"{role}_{unit}")
-        except InputError as e:
-            raise ConfigError(f"[{where}] {e}") from None
+        for what, label in (("role", role), ("unit", unit)):
+            if not _LABEL.match(label):
+                raise ConfigError(f"[{where}] {what} {label!r} must be letters and digits")
+        if check_channel is not None and (msg := check_channel(role, unit)):
+            raise ConfigError(f"[{where}] {msg}")
         address = s.get("adc", int, adcs[0].address, choices=tuple(a.address for a in adcs))
         model = next(a.model for a in adcs if a.address == address)
         positive = s.get("positive", int, lo=0, hi=3)
@@ -259,8 +273,9 @@ def parse_config(data: dict, source: str = "configuration") -> DeviceConfig:
         channels.append(c)
     if not channels:
         raise ConfigError(f"{source}: at least one [[channel]] is required")
-    if not any(c.role == "pelvic" for c in channels):
-        raise ConfigError(f"{source}: a channel with role 'pelvic' is required")
+    for role in required_roles:
+        if not any(c.role == role for c in channels):
+            raise ConfigError(f"{source}: a channel with role {role!r} is required")
     for a in adcs:
         mine = [c for c in channels if c.adc == a.address]
         if not mine:
@@ -290,37 +305,14 @@ def parse_config(data: dict, source: str = "configuration") -> DeviceConfig:
     return DeviceConfig(board, i2c_bus, rate_hz, block_s, queue_blocks, tuple(adcs), tuple(channels), pins)
 
 
-def load_config(path: str | Path) -> DeviceConfig:
+def read_toml(path: str | Path) -> dict:
+    """A TOML file as a dict; ConfigError naming the file when it cannot be read or parsed."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the device configuration ({e.strerror})") from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
-    return parse_config(data, str(path))
-
-
-def default_config(modality: str = "pressure", abdominal: bool = True) -> DeviceConfig:
-    """The reference build: one ADS1115 per channel (so each runs continuous at 860 SPS with its
-    own conversion-ready line), single-ended. Pressure: a 0–50 kPa gauge sensor (MPX5050 class:
-    0.2 V + 4.5 V per 510 cmH2O, 0.02 cmH2O per code) on the ±6.144 V range — a maximal strain or a
-    cough takes the abdomen past 100 cmH2O, beyond a 10 kPa sensor; EMG: an instrumentation front end with gain 1000 centred at
-    1.65 V (1 µV → 1 mV) on ±4.096 V."""
-    if modality == "pressure":
-        unit, vpu, off, gain, valid = "cmH2O", 4.5 / 509.9, 0.2, 2 / 3, [0.1, 4.75]
-    elif modality == "emg":
-        unit, vpu, off, gain, valid = "uV", 0.001, 1.65, 1, [0.05, 3.25]
-    else:
-        raise ConfigError(f"modality must be pressure or emg, not {modality!r}")
-    roles = ["pelvic"] + (["abdominal"] if abdominal else [])
-    data = {
-        "sampling": {"rate_hz": 860, "block_s": 0.02, "queue_blocks": 500},
-        "adc": [{"model": "ADS1115", "address": 0x48 + i, "ready_pin": 17 + i} for i in range(len(roles))],
-        "channel": [{"role": r, "unit": unit, "adc": 0x48 + i, "positive": 0,
-                     "gain": gain, "data_rate": 860, "volts_per_unit": vpu, "offset_v": off,
-                     "valid_v": valid} for i, r in enumerate(roles)],
-    }
-    return parse_config(data, "built-in configuration")

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .clock import Clock
+from drivers.clock import Clock
 
 # Register pointers and config fields (datasheet §9.6).
 POINTER_CONVERSION, POINTER_CONFIG, POINTER_LO_THRESH, POINTER_HI_THRESH = 0, 1, 2, 3

@@ -16,8 +16,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
-from .clock import Clock
-from .config import PinsConfig
+from drivers.clock import Clock
+from drivers.config import PinsConfig
 
 #: Status colours (red, green, blue) by meaning: guide = blue, correct = green, warning = red.
 COLOURS: dict[str, tuple[float, float, float]] = {
@@ -92,6 +92,11 @@ class Player:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+
+    @property
+    def state(self) -> tuple[str, float | None]:
+        """What is output now: (status colour, buzzer tone in Hz — 0 silent, None unchanged)."""
+        return self._state
 
     def play(self, name: str) -> None:
         """Start a pattern now (or after the warning that is playing)."""
@@ -213,6 +218,11 @@ class Feedback:
         self._lit = -1
         self.player = Player(self._output, clock)
         self.changes: deque[tuple[float, str, object]] = deque(maxlen=4096)  # (time, device, value)
+
+    @property
+    def lit(self) -> int:
+        """LEDs of the bar lit now (−1 before the first strength was shown)."""
+        return self._lit
 
     def _output(self, colour: str, tone_hz: float | None) -> None:
         self.status.color = COLOURS[colour]

@@ -8,12 +8,12 @@ from typing import Callable, Union
 
 import numpy as np
 
-from .clock import Clock
-from .config import DeviceConfig
-from .emulator import (Ads1x15Emulator, EmulatedI2C, EmulatedReady, Transducer, array_source,
+from drivers.clock import Clock
+from drivers.config import DeviceConfig
+from drivers.emulator import (Ads1x15Emulator, EmulatedI2C, EmulatedReady, Transducer, array_source,
                        function_source)
-from .feedback import Feedback
-from .sampler import Block, Sampler
+from drivers.feedback import Feedback
+from drivers.sampler import Block, Sampler
 
 
 #: What drives one emulated channel: (time_s, values) arrays, or a function of time.
@@ -114,7 +114,7 @@ def emulated(config: DeviceConfig, clock: Clock, signals: dict[str, Signal],
         if functions:
             if arrays:  # a chip with both kinds of input
                 from_arrays = array_source(t_ref, arrays)
-                functions.update({k: (lambda t, k=k: from_arrays(t)[k]) for k in arrays})
+                functions.update({k: (lambda t, k=k, f=from_arrays: f(t)[k]) for k in arrays})  # bound now: the loop rebinds from_arrays
             source = function_source(functions)
         elif t_ref is not None:
             source = array_source(t_ref, arrays)
@@ -131,8 +131,8 @@ def emulated(config: DeviceConfig, clock: Clock, signals: dict[str, Signal],
 
 def hardware(config: DeviceConfig, clock: Clock) -> Rig:  # pragma: no cover - needs a Pi
     """The real device: /dev/i2c-N, ALERT/RDY on its GPIO, LEDs/buzzer/button on theirs."""
-    from .ads import GpioReady
-    from .bus import LinuxI2C
+    from drivers.ads import GpioReady
+    from drivers.bus import LinuxI2C
 
     bus = LinuxI2C(config.i2c_bus)
     first = config.adcs[0]

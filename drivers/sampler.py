@@ -22,9 +22,9 @@ from typing import Protocol
 
 import numpy as np
 
-from .ads import Chip, Input, at_rail
-from .clock import Clock
-from .config import DeviceConfig
+from drivers.ads import Chip, Input, at_rail
+from drivers.clock import Clock
+from drivers.config import DeviceConfig
 
 RETRIES = 2  # immediate re-tries of a failed transaction before the frame is given up
 BACKOFF_S = (0.0002, 0.0005)  # pause before each re-try

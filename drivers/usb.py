@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from device.errors import HardwareError, StorageError
+from drivers.errors import HardwareError, StorageError
 
 MANIFEST = "MANIFEST.sha256"
 CLUSTER_SLACK = 32 * 1024  # worst-case cluster rounding per file on a FAT stick

@@ -17,7 +17,7 @@ def test_peer_runner_gives_the_scorers_in_process_answer():
     spec.loader.exec_module(score)
     csv = DEV_SET / "e2_1000_00.csv"
     truth = json.loads(csv.with_suffix(".json").read_text())
-    out = subprocess.run([sys.executable, "-m", "device.peer_run", "biosppy", str(SCORER), str(csv)],
+    out = subprocess.run([sys.executable, "-m", "device.bench.peer_run", "biosppy", str(SCORER), str(csv)],
                          capture_output=True, text=True, check=True)
     got = json.loads(out.stdout)
     assert got == json.loads(json.dumps(score.peer_detect("biosppy", csv, truth)))
@@ -25,9 +25,9 @@ def test_peer_runner_gives_the_scorers_in_process_answer():
 
 
 def test_peer_runner_refuses_bad_usage():
-    out = subprocess.run([sys.executable, "-m", "device.peer_run", "matlab", "x", "y"], capture_output=True, text=True)
-    assert out.returncode == 2 and "usage: python -m device.peer_run neurokit|biosppy" in out.stderr
-    out = subprocess.run([sys.executable, "-m", "device.peer_run", "--in-process", "x"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "device.bench.peer_run", "matlab", "x", "y"], capture_output=True, text=True)
+    assert out.returncode == 2 and "usage: python -m device.bench.peer_run neurokit|biosppy" in out.stderr
+    out = subprocess.run([sys.executable, "-m", "device.bench.peer_run", "--in-process", "x"], capture_output=True, text=True)
     assert out.returncode == 2 and "--in-process SCORER.py DATA" in out.stderr
 
 
@@ -38,7 +38,7 @@ def test_pfmt_in_the_scorers_process_answers_as_pfmt_analyze(tmp_path):
     for name in ("p3_1000_00", "e2_1000_00"):
         for ext in (".csv", ".json", ".cal.json"):
             (tmp_path / (name + ext)).write_bytes((DEV_SET / (name + ext)).read_bytes())
-    inside = subprocess.run([sys.executable, "-m", "device.peer_run", "--in-process", str(SCORER), str(tmp_path)],
+    inside = subprocess.run([sys.executable, "-m", "device.bench.peer_run", "--in-process", str(SCORER), str(tmp_path)],
                             capture_output=True, text=True, check=True)
     per_file = subprocess.run([sys.executable, str(SCORER), str(tmp_path), "--cmd",
                                f"{sys.executable} -m device.cli analyze {{csv}} --calibration {{cal}} --json"],

@@ -13,10 +13,10 @@ from calibration.emulated import Clinic, emulated_rig, emulated_sensors
 from calibration.profile import Profile, ProfileStore
 from calibration.workflow import Workflow
 from device.errors import AccessError, Aborted, CalibrationError
-from device.kinds import decide, fit
-from device.patient import SimulatedPatient
-from device.simulate import random_patient
-from drivers.config import default_config
+from device.pipeline.kinds import decide, fit
+from device.sim.patient import SimulatedPatient
+from device.sim.simulate import random_patient
+from device.config import default_config
 
 ANSWERS = {"new_pin": "2468", "new_pin_again": "2468", "accept": "y", "physio": "PT-7",
            "patient_code": "P-042", "retry": "n"}
@@ -180,7 +180,7 @@ def test_corrupt_profile_is_refused_with_the_way_back(calibrated, tmp_path):
     (work / "profile" / "v0002.json").write_bytes(good[: len(good) // 2])  # torn
     with pytest.raises(CalibrationError, match="unreadable"):
         ProfileStore(work).current()
-    from device.train import TrainOptions, run
+    from device.cli.train import TrainOptions, run
     with pytest.raises(CalibrationError, match="profile restore 1"):
         run(TrainOptions(data_dir=work, speed=0, view="quiet"))
 
@@ -194,7 +194,7 @@ def test_invalid_profile_is_refused_on_save(calibrated, tmp_path):
 
 
 def test_training_follows_the_prescription_and_the_trainee_cannot_change_it(calibrated, tmp_path):
-    from device.train import TrainOptions, run
+    from device.cli.train import TrainOptions, run
 
     d, prof = calibrated
     work = tmp_path / "data"
@@ -216,7 +216,7 @@ def test_training_follows_the_prescription_and_the_trainee_cannot_change_it(cali
 
 
 def test_analyze_accepts_a_profile_and_refuses_a_damaged_one(calibrated, tmp_path, pfmt_cmd):
-    from device.simulate import write_example
+    from device.sim.simulate import write_example
 
     d, prof = calibrated
     csv = write_example(tmp_path / "rec.csv", seed=5, modality="pressure", abdominal=True)

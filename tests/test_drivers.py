@@ -16,7 +16,7 @@ from adafruit_ads1x15.analog_in import AnalogIn
 from device.errors import ConfigError
 from drivers.ads import FULL_SCALE_V, GAINS, RATES, Chip, ConversionTimeout, GpioReady, Input
 from drivers.clock import VirtualClock
-from drivers.config import default_config, load_config, parse_config
+from device.config import default_config, load_config, parse_config
 from drivers.emulator import Ads1x15Emulator, EmulatedI2C, EmulatedReady, array_source, constant_source
 from drivers.sampler import Sampler
 

@@ -20,12 +20,12 @@ import pytest
 
 from calibration.profile import ProfileStore
 from device.errors import InputError, StorageError
-from device.export import export, parse_formats, select, stem
+from device.records.export import export, parse_formats, select, stem
 from device.recording import Channel, read_csv
-from device.reports import dose, format_list, format_trend, session_line, trend
-from device.serial_console import ConsoleConfig, SerialConsole
-from device.store import _STOP, SessionData, SessionStore
-from device.train import TrainOptions, run
+from device.records.reports import dose, format_list, format_trend, session_line, trend
+from device.records.serial_console import ConsoleConfig, SerialConsole
+from device.records.store import _STOP, SessionData, SessionStore
+from device.cli.train import TrainOptions, run
 from drivers import usb
 
 from test_calibration import _profile

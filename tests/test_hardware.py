@@ -10,7 +10,7 @@ pytestmark = pytest.mark.hardware
 
 
 def _config():
-    from drivers.config import default_config, load_config
+    from device.config import default_config, load_config
 
     path = os.environ.get("PFMT_CONFIG")
     return load_config(path) if path else default_config()

@@ -78,7 +78,7 @@ def test_device_path_does_not_import_scipy():
     import subprocess
     import sys
 
-    code = ("import sys, device.session, device.store, device.train, drivers.rig, device.cli; "
+    code = ("import sys, device.training.session, device.records.store, device.training.train, drivers.rig, device.cli.main; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'); print(bad); sys.exit(bool(bad))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -5,10 +5,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from device.calibration import Calibration
+from device.pipeline.calibration import Calibration
 from device.pipeline import Pipeline, analyze
 from device.recording import Recording
-from device.simulate import Squeeze, Scenario, random_scenario, simulate
+from device.sim.simulate import Squeeze, Scenario, random_scenario, simulate
 
 
 def _match(truth, det, tol=1.0):
@@ -206,7 +206,7 @@ def test_emg_below_100_sps_is_refused():
 
 
 def test_analyze_contract_keys(tmp_path, pfmt_cmd):
-    from device.simulate import write_example
+    from device.sim.simulate import write_example
     csv = write_example(tmp_path / "x.csv", seed=4, modality="pressure", abdominal=True)
     r = subprocess.run(pfmt_cmd + ["analyze", csv, "--calibration",
                                    str(tmp_path / "x.cal.json"), "--json"], capture_output=True, text=True)

@@ -4,7 +4,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from device.calibration import Calibration, load_calibration
+from device.pipeline.calibration import Calibration, load_calibration
 from device.errors import CalibrationError, InputError
 from device.recording import Channel, Recording, read_csv, read_recording, write_csv
 

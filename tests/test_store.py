@@ -17,8 +17,8 @@ import pytest
 
 from device.errors import StorageError
 from device.recording import Channel
-from device.serial_console import ConsoleConfig, SerialConsole
-from device.store import DB_NAME, SessionStore
+from device.records.serial_console import ConsoleConfig, SerialConsole
+from device.records.store import DB_NAME, SessionStore
 
 ROOT = Path(__file__).resolve().parents[1]
 KILLS = 20

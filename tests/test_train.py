@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 from device.errors import InputError
-from device.programme import ProgrammeError, builtin_names, load_programme, parse_programme
-from device.progress import Progress
-from device.store import SessionStore
-from device.train import TrainOptions, format_summary, run
+from device.training.programme import ProgrammeError, builtin_names, load_programme, parse_programme
+from device.training.progress import Progress
+from device.records.store import SessionStore
+from device.cli.train import TrainOptions, run
+from device.training.view import format_summary
 
 TRAINEES = ("correct", "weak", "bears_down", "forgets_to_relax")
 
@@ -265,7 +266,7 @@ def test_a_stop_during_a_hold_is_not_a_rep_done(tmp_path):
 
 
 def test_contact_bounce_is_not_a_press(tmp_path, monkeypatch):
-    import device.train as train
+    import device.sim.trainee as train
 
     monkeypatch.setattr(train, "PRESS_S", 0.01)  # 10 ms closures: a bouncing contact, not a finger
     s = run(TrainOptions(programme="norwegian_intensive", trainee="correct", speed=0, seed=3,

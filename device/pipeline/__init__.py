@@ -1,4 +1,5 @@
 """The signal pipeline: conditioning, detection, measurement — one implementation, live and offline."""
-from .detect import Contraction, Event, Pipeline, analyze
+from device.pipeline.detect import Pipeline, analyze
+from device.pipeline.types import Contraction, Episode, Event
 
-__all__ = ["Contraction", "Event", "Pipeline", "analyze"]
+__all__ = ["Contraction", "Episode", "Event", "Pipeline", "analyze"]

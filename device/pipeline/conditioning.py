@@ -14,8 +14,8 @@ import math
 
 import numpy as np
 
-from ..errors import InputError
-from . import iir
+from device.errors import InputError
+from device.pipeline import iir
 
 #: Target rate of the activity signal the detector works on.
 ACTIVITY_RATE_HZ = 100.0

@@ -16,21 +16,22 @@ SETTLE   wait for the post-release level (did the muscle relax?), then measure t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, asdict
 
 import numpy as np
 
-from ..calibration import Calibration
-from ..errors import InputError
-from ..recording import CMH2O_PER_MMHG, Channel
-from . import measure
-from .conditioning import make_conditioner
-from .history import History
+from device.errors import InputError
+from device.pipeline import measure
+from device.pipeline.calibration import Calibration
+from device.pipeline.conditioning import make_conditioner
+from device.pipeline.history import History
+from device.pipeline.types import Contraction, Episode, Event, EventType
+from device.recording import CMH2O_PER_MMHG, Channel, Recording
+
+__all__ = ["Pipeline", "Detector", "Contraction", "Event", "Episode", "analyze"]
 
 WARMUP_S = 1.5          # resting level learnt before anything is detected
 K_ON = 3.5              # onset threshold in resting spreads ...
 F_ON = 0.2              # ... or as a fraction of the calibrated MVC span, whichever is larger
-MIN_PEAK_FRAC = 0.25    # a contraction must reach this fraction of the calibrated MVC span
 # Early onset (calibrated pressure): a squeeze is announced as soon as the level is a little up AND
 # rising faster than breathing can move it; it is confirmed when the onset threshold is crossed,
 # or withdrawn (``onset_cancelled``). Detection and measurement are unchanged by it — it only
@@ -65,54 +66,10 @@ THRESHOLD_FLOOR = {"cmH2O": 1.0, "mmHg": 1.0 / CMH2O_PER_MMHG, "uV": 1.5, "mm": 
 _WARMUP, _REST, _ACTIVE, _SETTLE = range(4)
 
 
-@dataclass
-class Contraction:
-    """One detected contraction, in the keys of the analysis contract plus live timing."""
-
-    onset_s: float
-    offset_s: float
-    hold_s: float
-    peak: float
-    flicks: int
-    kind: str | None
-    relaxed: bool
-    mvc_pct: float | None = None
-    onset_known_at_s: float = math.nan
-    kind_known_at_s: float = math.nan
-    offset_known_at_s: float = math.nan
-    features: dict = field(default_factory=dict)
-
-    def to_dict(self, detail: bool = False) -> dict:
-        d = {k: _r(v) for k, v in asdict(self).items() if k != "features"}
-        if detail:
-            d["features"] = {k: _r(v) for k, v in self.features.items()}
-        else:
-            for k in ("onset_known_at_s", "kind_known_at_s", "offset_known_at_s"):
-                d.pop(k)
-        return d
-
-
-@dataclass
-class Event:
-    """Something the live pipeline learnt: ``type`` happened at ``time_s`` (back-dated signal
-    time) and became known when the sample stamped ``known_at_s`` arrived."""
-
-    type: str       # onset | kind | offset | contraction | artifact | posture_shift
-    time_s: float
-    known_at_s: float
-    data: dict = field(default_factory=dict)
-
-
-def _r(v):
-    if isinstance(v, float):
-        return None if math.isnan(v) else round(v, 4)
-    return v
-
-
 class Detector:
     """The REST → ACTIVE → SETTLE state machine on one channel's activity signal."""
 
-    def __init__(self, pipe: "Pipeline", ch: int):
+    def __init__(self, pipe: Pipeline, ch: int) -> None:
         self.p = pipe
         self.ch = ch
         self.channel = pipe.channels[ch]
@@ -147,11 +104,26 @@ class Detector:
         # noise (no MVC floor): it keeps learning from them.
         self._drop_frac = SPREAD_DROP_FRAC if self.span else math.inf
         self._trough = 0.0  # recent minimum, relaxing upward
-        self.c: dict = {}
+        self.episode: Episode | None = None
 
     @property
     def busy(self) -> bool:
         return self.state in (_ACTIVE, _SETTLE)
+
+    @property
+    def warming_up(self) -> bool:
+        """Still learning the resting level (nothing is detected yet)."""
+        return self.state == _WARMUP
+
+    @property
+    def resting_level(self) -> float:
+        """The resting level the detector follows (frozen during a contraction)."""
+        return self._b
+
+    def reference_level(self) -> float:
+        """The level rises are measured from now: the open contraction's pre-onset level, else
+        the resting level."""
+        return self.episode.pre[self.ch] if self.episode is not None else self._b
 
     def spread(self) -> float:
         """Resting spread of the activity signal, in its unit, at the current level."""
@@ -181,7 +153,7 @@ class Detector:
                 self._early = (k, t, ref)
                 self.p._emit("onset", t - self.delay_s, t, self, threshold=self._thr_early, early=True)
 
-    def run(self, start: int, ts: list, xs: list) -> None:
+    def run(self, start: int, ts: list[float], xs: list[float]) -> None:
         k = start
         au, ad, av, rel, floor = self._au, self._ad, self._av, self._relative, self.floor
         aslow, afast, atrough, drop = self._aslow, self._afast, self._atrough, self._drop_frac
@@ -218,10 +190,17 @@ class Detector:
     def finish(self) -> None:
         if self.busy and self.p.hist.n:
             k = self.p.hist.end - 1
+            c = self._open_episode()
             if self.state == _ACTIVE:
-                self.c["k_end"] = self.c["k_below"] if self.c["k_below"] is not None else k
-                self.c.setdefault("t_below", self.p.hist.time_at(self.c["k_end"]))
+                c.k_end = c.k_below if c.k_below is not None else k
+                if c.t_below is None:
+                    c.t_below = self.p.hist.time_at(c.k_end)
             self._finalize(k)
+
+    def _open_episode(self) -> Episode:
+        """The open episode (ACTIVE or SETTLE always have one)."""
+        assert self.episode is not None, "ACTIVE/SETTLE without an episode"
+        return self.episode
 
     def _init_rest(self, k: int) -> None:
         x = self.p.hist.x(self.p.hist.start, k + 1, self.ch)
@@ -243,69 +222,67 @@ class Detector:
                float(h.x(k, k + 1, ch)[0]) for ch in range(len(self.p.channels))]
         if self.state == _REST:  # the resting level follows a dip just before the rise
             pre[self.ch] = min(pre[self.ch], self._b)
-        self.c = dict(k_cross=k, t_cross=t, pre=pre, pmax=0.0, k_below=None, kind_sent=False,
-                      thr=self._thr, t_known=t)
+        self.episode = Episode(k_cross=k, t_cross=t, pre=pre, thr=self._thr, t_known=t)
         self.state = _ACTIVE
         if self.p.pelvic is self:
             self.p._pelvic_open = (k, t - self.delay_s)
         if self._early is not None:  # announced already: confirmed now
-            self.c["t_known"] = self._early[1]
+            self.episode.t_known = self._early[1]
             self._early = None
         else:
             self.p._emit("onset", t - self.delay_s, t, self, threshold=self._thr)
 
     def _active(self, k: int, t: float, v: float) -> None:
-        c = self.c
-        d = v - c["pre"][self.ch]
-        if d > c["pmax"]:
-            c["pmax"] = d
-        if not c["kind_sent"] and t - c["t_cross"] >= KIND_AFTER_S:
-            c["kind_sent"] = True
-            kind, _ = measure.classify(self, c["k_cross"], k + 1, c["pre"])
-            c["kind"], c["kind_at"] = kind, t
-            self.p._emit("kind", c["t_cross"] - self.delay_s, t, self, kind=kind)
-        if d >= 0.5 * c["pmax"]:
-            c["k_below"] = None
-        elif c["k_below"] is None:
-            c["k_below"], c["t_below"] = k, t
-        elif t - c["t_below"] >= END_BELOW_S:
-            c["k_end"], c["t_offset_known"], c["settle_min"] = c["k_below"], t, v
+        c = self._open_episode()
+        d = v - c.pre[self.ch]
+        if d > c.pmax:
+            c.pmax = d
+        if not c.kind_sent and t - c.t_cross >= KIND_AFTER_S:
+            c.kind_sent = True
+            kind, _ = measure.classify(self, c.k_cross, k + 1, c.pre)
+            c.kind_at = t
+            self.p._emit("kind", c.t_cross - self.delay_s, t, self, kind=kind)
+        if d >= 0.5 * c.pmax:
+            c.k_below = None
+        elif c.k_below is None:
+            c.k_below, c.t_below = k, t
+        elif c.t_below is not None and t - c.t_below >= END_BELOW_S:
+            c.k_end, c.t_offset_known, c.settle_min = c.k_below, t, v
             self.state = _SETTLE
-            self.p._emit("offset", c["t_below"] - self.delay_s, t, self)
-        if t - c["t_cross"] > MAX_ACTIVE_S:
-            self.p._emit("posture_shift", c["t_cross"] - self.delay_s, t, self,
-                         level_change=c["pmax"])
+            self.p._emit("offset", c.t_below - self.delay_s, t, self)
+        if t - c.t_cross > MAX_ACTIVE_S:
+            self.p._emit("posture_shift", c.t_cross - self.delay_s, t, self, level_change=c.pmax)
             if self.p.pelvic is self:
                 self.p._pelvic_log(k, None)
             self._rebase(k)
 
     def _settle(self, k: int, t: float, v: float) -> None:
-        c = self.c
-        if v < c["settle_min"]:
-            c["settle_min"] = v
-        if t - c["t_below"] >= SETTLE_S:
+        c = self._open_episode()
+        assert c.t_below is not None and c.t_offset_known is not None, "SETTLE before the release"
+        if v < c.settle_min:
+            c.settle_min = v
+        if t - c.t_below >= SETTLE_S:
             self._finalize(k)
-        elif v - c["settle_min"] > c["thr"] and \
-                t - c["t_offset_known"] > 0.2:  # a new squeeze before the settle finished
+        elif v - c.settle_min > c.thr and \
+                t - c.t_offset_known > 0.2:  # a new squeeze before the settle finished
             self._finalize(k - 1)
             self._open(k, t)
 
     def _finalize(self, k: int) -> None:
-        c = self.c
+        c = self._open_episode()
         known = self.p.hist.time_at(k)
         res = measure.measure(self, c, k)
         if self.p.pelvic is self:
             self.p._pelvic_log(k, res)
         elif res is not None and not self.p._accept(res, k):
             res = None
-            c["reject"] = "co-activity of a detected pelvic contraction"
+            c.reject = "co-activity of a detected pelvic contraction"
         if res is None:
-            self.p._emit("artifact", c["t_cross"] - self.delay_s, known, self,
-                         reason=c.get("reject", "artifact"))
+            self.p._emit("artifact", c.t_cross - self.delay_s, known, self, reason=c.reject or "artifact")
         else:
-            res.onset_known_at_s = c["t_known"]
-            res.kind_known_at_s = c.get("kind_at", known)
-            res.offset_known_at_s = c.get("t_offset_known", known)
+            res.onset_known_at_s = c.t_known
+            res.kind_known_at_s = c.kind_at if c.kind_at is not None else known
+            res.offset_known_at_s = c.t_offset_known if c.t_offset_known is not None else known
             self.p.contractions.append(res)
             self.p._emit("contraction", res.onset_s, known, self, **res.to_dict())
         self._rebase(k)
@@ -316,12 +293,12 @@ class Detector:
         self._b = self._trough = float(np.median(recent))
         self.state = _REST
         self._set_thresholds()
-        self.c = {}
+        self.episode = None
 
     def keep_from(self) -> int:
         """Oldest history index this detector still needs."""
-        if self.busy:
-            return self.c["k_cross"] - int(3 * self.p.rate)
+        if self.episode is not None:
+            return self.episode.k_cross - int(3 * self.p.rate)
         return self.p.hist.end - int(3 * self.p.rate)
 
 
@@ -423,12 +400,12 @@ class Pipeline:
         res.kind = "bear_down"
         return True
 
-    def _emit(self, type_: str, time_s: float, known_at_s: float, det: Detector, **data) -> None:
+    def _emit(self, type_: EventType, time_s: float, known_at_s: float, det: Detector, **data: object) -> None:
         data["channel"] = det.channel.role
         self.events.append(Event(type_, time_s, known_at_s, data))
 
 
-def analyze(recording, calibration: Calibration | None = None,
+def analyze(recording: Recording, calibration: Calibration | None = None,
             block_s: float | None = None) -> Pipeline:
     """Run the pipeline over a whole recording (optionally in blocks of ``block_s`` seconds)."""
     p = Pipeline(recording.channels, recording.sample_rate_hz, calibration)

@@ -11,12 +11,19 @@ baseline", and unbiased where the intersecting-tangent method is late by a fifth
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..recording import CMH2O_PER_MMHG
-from .. import kinds
-from .peaks import find_peaks
+from device.pipeline import kinds
+from device.pipeline.peaks import find_peaks
+from device.pipeline.types import Contraction, Episode, Kind
+from device.recording import CMH2O_PER_MMHG
+
+if TYPE_CHECKING:  # the detector calls into this module; only its type is needed here
+    from device.pipeline.detect import Detector
+
+MIN_PEAK_FRAC = 0.25      # a contraction must reach this fraction of the calibrated MVC span
 
 #: For a raised-cosine edge, (start → 50 %) = RC_K · (30 % → 70 %).
 RC_K = 0.5 / (math.acos(-0.4) / math.pi - math.acos(0.4) / math.pi)
@@ -47,7 +54,7 @@ BREATH_MAX_HOLD_S = 3.0
 BREATH_MAX_FRAC = 0.6     # of the MVC span: anything stronger is a squeeze however slow
 
 
-def _cross_up(t, d, level, i0):
+def _cross_up(t: np.ndarray, d: np.ndarray, level: float, i0: int) -> tuple[float | None, int | None]:
     """Interpolated time of the first upward crossing of ``level`` at or after index i0."""
     idx = np.flatnonzero(d[i0:] >= level)
     if len(idx) == 0:
@@ -59,7 +66,7 @@ def _cross_up(t, d, level, i0):
     return float(t[i - 1] + f * (t[i] - t[i - 1])), i
 
 
-def _cross_down_before(t, d, level, i1):
+def _cross_down_before(t: np.ndarray, d: np.ndarray, level: float, i1: int) -> tuple[float | None, int | None]:
     """Interpolated time of the last downward crossing of ``level`` before index i1."""
     idx = np.flatnonzero(d[:i1] >= level)
     if len(idx) == 0:
@@ -71,7 +78,7 @@ def _cross_down_before(t, d, level, i1):
     return float(t[i] + f * (t[i + 1] - t[i])), i
 
 
-def _last_below_before(t, d, level, i1):
+def _last_below_before(t: np.ndarray, d: np.ndarray, level: float, i1: int) -> float:
     """Interpolated time of the last upward crossing of ``level`` before index i1 (walking back)."""
     idx = np.flatnonzero(d[:i1] < level)
     if len(idx) == 0:
@@ -83,7 +90,7 @@ def _last_below_before(t, d, level, i1):
     return float(t[i] + f * (t[i + 1] - t[i]))
 
 
-def edge_start(t, d, top, i_mid, rising=True):
+def edge_start(t: np.ndarray, d: np.ndarray, top: float, i_mid: int, rising: bool = True) -> float:
     """Start (rising) or end (falling) of an edge from 0 to ``top`` whose 50 % point is near
     index ``i_mid``, from its 30/50/70 % crossings (the 30 % point is the last one below it
     before i_mid, the 70 % point the first one above it after, so noise on the baseline or the
@@ -99,22 +106,22 @@ def edge_start(t, d, top, i_mid, rising=True):
     return max(min(t50 - RC_K * (t70 - t30), t30), t50 - MAX_EDGE_S)
 
 
-def measure(det, c: dict, k_now: int):
-    """Measure the contraction described by detector state ``c``; None if it is an artifact."""
-    from .detect import Contraction, MIN_PEAK_FRAC
-
+def measure(det: Detector, c: Episode, k_now: int) -> Contraction | None:
+    """Measure the contraction of the closed episode ``c``; None if it is an artifact (the reason
+    in ``c.reject``)."""
     p = det.p
     rate = p.rate
-    k_cross, k_end = c["k_cross"], c["k_end"]
+    k_cross, k_end = c.k_cross, c.k_end
+    assert k_end is not None, "measured before the release was found"
     a = max(p.hist.start, k_cross - int(2.0 * rate))
     t = p.hist.t(a, k_now + 1)
     x = p.hist.x(a, k_now + 1, det.ch)
-    L0 = c["pre"][det.ch]
+    L0 = c.pre[det.ch]
     d = x - L0
     ic, ie = k_cross - a, min(k_end - a, len(d) - 1)
     seg = d[ic:ie + 1]
     if len(seg) == 0:
-        c["reject"] = "empty"
+        c.reject = "empty"
         return None
     ipk = ic + int(np.argmax(seg))
     P = float(d[ipk])
@@ -125,16 +132,16 @@ def measure(det, c: dict, k_now: int):
     t_up, i_up = _cross_up(t, d, 0.5 * P, i0)
     t_dn, i_dn = _cross_down_before(t, d, 0.5 * P, ie + 1)
     if t_up is None or t_dn is None:
-        c["reject"] = "no half-peak crossing"
+        c.reject = "no half-peak crossing"
         return None
     hold = t_dn - t_up
-    kind, feats = classify(det, a + i_up, a + i_dn + 1, c["pre"])
+    kind, feats = classify(det, a + i_up, a + i_dn + 1, c.pre)
     if hold < MIN_HOLD_S[det.modality] and not _quick_lift_quiet_abdomen(det, feats, hold):
-        c["reject"] = f"cough or spike (half-height width {hold:.2f} s)"
+        c.reject = f"cough or spike (half-height width {hold:.2f} s)"
         return None
     # a strain moves the pelvic channel only passively: its rise is not held against the MVC
-    if P < max(1.2 * c["thr"], MIN_PEAK_FRAC * det.span if det.span and kind != "bear_down" else 0.0):
-        c["reject"] = f"too small ({P:.3g} {det.channel.unit})"
+    if P < max(1.2 * c.thr, MIN_PEAK_FRAC * det.span if det.span and kind != "bear_down" else 0.0):
+        c.reject = f"too small ({P:.3g} {det.channel.unit})"
         return None
     # onset: the initial rise up to its first plateau, whose level is a median (robust to EMG
     # envelope noise and to flicks at the end of the hold)
@@ -144,7 +151,7 @@ def measure(det, c: dict, k_now: int):
         if level < PLATEAU_MIN_FRAC_EMG * P:
             # a "peak" the level never holds: envelope noise on a raised level (tone left after
             # an unrelaxed squeeze), not a squeeze
-            c["reject"] = f"no plateau (level {level:.3g} {det.channel.unit} after the rise, peak {P:.3g})"
+            c.reject = f"no plateau (level {level:.3g} {det.channel.unit} after the rise, peak {P:.3g})"
             return None
     top = _plateau(d, lo, hi, P)
     onset = edge_start(t[i0:], d[i0:], top, i_up - i0, rising=True) - det.delay_s
@@ -158,13 +165,13 @@ def measure(det, c: dict, k_now: int):
     relaxed = post < RELAX_FRAC * P
     flicks = count_flicks(det, d, i_up, i_dn, P)
     if det.modality == "emg" and hold < COUGH_MAX_HOLD_S and _abdominal_burst(feats):
-        c["reject"] = f"cough (short, with an abdominal burst; width {hold:.2f} s)"
+        c.reject = f"cough (short, with an abdominal burst; width {hold:.2f} s)"
         return None
     rise_s, fall_s = t_up - det.delay_s - onset, offset - (t_dn - det.delay_s)
     if det.modality == "pressure" and det.span and flicks == 0 and hold <= BREATH_MAX_HOLD_S and \
             P < BREATH_MAX_FRAC * det.span and (min(rise_s, fall_s) >= BREATH_MIN_EDGE_S or
                                                 max(rise_s, fall_s) >= BREATH_SLOW_EDGE_S):
-        c["reject"] = (f"breathing (a {hold:.1f} s swell rising in {rise_s:.2f} s and falling in "
+        c.reject = (f"breathing (a {hold:.1f} s swell rising in {rise_s:.2f} s and falling in "
                        f"{fall_s:.2f} s to half, {100 * P / det.span:.0f} % of MVC)")
         return None
     feats.update(post_frac=post / P if P else 0.0, plateau=top, rise_s=rise_s, fall_s=fall_s)
@@ -174,7 +181,7 @@ def measure(det, c: dict, k_now: int):
                        features=feats)
 
 
-def _quick_lift_quiet_abdomen(det, feats: dict, hold: float) -> bool:
+def _quick_lift_quiet_abdomen(det: Detector, feats: dict, hold: float) -> bool:
     """A pelvic EMG burst too brief to tell from a cough by its width is a quick lift when the
     calibrated abdominal EMG stayed quiet through it: a cough always fires the abdominals."""
     return (det is det.p.pelvic and det.modality == "emg" and hold >= QUICK_MIN_HOLD_S
@@ -186,14 +193,14 @@ def _abdominal_burst(feats: dict) -> bool:
     return (feats.get("abd_norm") or 0.0) > COUGH_ABD_NORM
 
 
-def _plateau(d, a, b, fallback):
+def _plateau(d: np.ndarray, a: int, b: int, fallback: float) -> float:
     """Median level of d over [a, b): the plateau a rise reaches or a release starts from."""
     if b - a < 2:
         return fallback
     return max(float(np.median(d[a:b])), 0.5 * fallback)
 
 
-def count_flicks(det, d, i_up, i_dn, P) -> int:
+def count_flicks(det: Detector, d: np.ndarray, i_up: int, i_dn: int, P: float) -> int:
     """Quick lifts riding on the end of the hold: narrow, prominent peaks in its last seconds.
 
     EMG bursts are counted on the envelope smoothed over 0.2 s (the contraction is closed, so a
@@ -215,7 +222,7 @@ def count_flicks(det, d, i_up, i_dn, P) -> int:
 
 
 # ---------------------------------------------------------------------------- classification
-def classify(det, a: int, b: int, pre: list[float]):
+def classify(det: Detector, a: int, b: int, pre: list[float]) -> tuple[Kind | None, dict[str, float]]:
     """Decide lift / accessory / bear_down over samples [a, b) (``kinds.decide``, with the
     patient's own thresholds when the calibration has them); None with the pelvic channel alone."""
     p = det.p

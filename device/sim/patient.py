@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError
-from .pipeline import iir
-from .simulate import (PATIENT_KEYS, Scenario, Squeeze, _cough, _raised_cosine, squeeze_envelopes,
+from device.errors import InputError
+from device.pipeline import iir
+from device.sim.simulate import (PATIENT_KEYS, Scenario, Squeeze, _cough, _raised_cosine, squeeze_envelopes,
                        squeeze_pressures, squeeze_profile)
 
 CHUNK_S = 0.05

@@ -26,10 +26,11 @@ import math
 from dataclasses import dataclass, asdict
 from statistics import median
 
-from .errors import CalibrationError
-from .recording import is_finite_number
+from device.errors import CalibrationError
+from device.pipeline.types import KINDS, Kind
+from device.recording import is_finite_number
 
-KINDS = ("lift", "accessory", "bear_down")
+__all__ = ["KINDS", "Kind", "KindModel", "decide", "fit"]
 
 #: Generic thresholds: (accessory above, bear-down above) on each abdominal feature.
 GENERIC = {"abd_ratio": (0.25, 0.95), "abd_norm": (0.12, 0.3)}

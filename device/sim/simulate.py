@@ -21,9 +21,9 @@ from dataclasses import dataclass, field, asdict
 
 import numpy as np
 
-from .errors import InputError
-from .pipeline import iir
-from .recording import CMH2O_PER_MMHG, Channel, Recording
+from device.errors import InputError
+from device.pipeline import iir
+from device.recording import CMH2O_PER_MMHG, Channel, Recording
 
 KINDS = ("lift", "accessory", "bear_down")
 ADS1115_LSB_CMH2O = 0.0625   # a 16-bit ADC behind a typical 0–40 kPa bridge
@@ -427,7 +427,7 @@ def write_example(path, seed: int = 1, **kw) -> str:
     import json
     from pathlib import Path
 
-    from .recording import atomic_write, write_csv
+    from device.recording import atomic_write, write_csv
 
     sc = random_scenario(seed, **kw)
     rec, truth, cal = simulate(sc, seed)

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, StorageError
-from .recording import Recording, atomic_write, write_csv
-from .reports import dose, trend
-from .store import SessionData, SessionStore
+from device.errors import InputError, StorageError
+from device.recording import Recording, atomic_write, write_csv
+from device.records.reports import dose, trend
+from device.records.store import SessionData, SessionStore
 
 FORMATS = ("edf", "csv", "json", "png")
 MANIFEST = "MANIFEST.sha256"

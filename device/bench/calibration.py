@@ -16,17 +16,17 @@ from dataclasses import replace
 
 import numpy as np
 
-from device.calibration import Calibration
-from device.kinds import KINDS
-from device.patient import SimulatedPatient
+from device.pipeline.calibration import Calibration
+from device.pipeline.kinds import KINDS
+from device.sim.patient import SimulatedPatient
 from device.pipeline import analyze
-from device.simulate import random_patient, random_scenario, simulate
-from drivers.config import default_config
+from device.sim.simulate import random_patient, random_scenario, simulate
+from device.config import default_config
 
-from .console import ScriptedConsole
-from .emulated import Clinic, emulated_rig, emulated_sensors
-from .profile import ProfileStore
-from .workflow import Workflow
+from calibration.console import ScriptedConsole
+from calibration.emulated import Clinic, emulated_rig, emulated_sensors
+from calibration.profile import ProfileStore
+from calibration.workflow import Workflow
 
 ONSET_TOL_S = 1.0
 ANSWERS = {"new_pin": "2468", "new_pin_again": "2468", "accept": "y", "physio": "bench", "patient_code": "BENCH"}

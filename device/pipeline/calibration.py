@@ -5,7 +5,8 @@ lift / accessory / bear-down decision (``kinds``), learnt from examples the phys
 For pressure, ``rest`` is the zero and ``mvc`` the maximal rise above it, in the channel's unit.
 For EMG, ``rest`` and ``mvc`` are the resting and maximal RMS in µV. This is the subset of the
 device's calibration profile (``calibration/profile.py``) that ``pfmt analyze --calibration``
-accepts; a whole profile file is accepted too.
+accepts (the command line also accepts a whole profile file there:
+``calibration.profile.load_calibration_or_profile``).
 """
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import CalibrationError
-from .kinds import KindModel
-from .recording import is_finite_number
+from device.errors import CalibrationError
+from device.pipeline.kinds import KindModel
+from device.recording import is_finite_number
 
 CAL_ROLES = ("pelvic", "abdominal", "displacement")
 
@@ -84,23 +85,19 @@ class Calibration:
         return cls(chans, kinds)
 
 
-#: The ``format`` of a whole calibration profile (``calibration/profile.py``).
-PROFILE_FORMAT = "pfmt-profile/1"
-
-
-def load_calibration(path: str | os.PathLike) -> Calibration:
-    """A calibration JSON, or the calibration inside a whole profile (checked before use)."""
+def read_json(path: str | os.PathLike) -> object:
+    """A calibration file's JSON; CalibrationError naming the file when it cannot be had."""
     p = Path(path)
     try:
-        d = json.loads(p.read_text(encoding="utf-8"))
+        return json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CalibrationError(f"{p}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise CalibrationError(f"{p}: cannot read ({e})") from None
     except json.JSONDecodeError as e:
         raise CalibrationError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
-    if isinstance(d, dict) and d.get("format") == PROFILE_FORMAT:
-        from calibration.profile import Profile  # the profile's checks (checksum, schema)
 
-        return Profile.from_dict(d, str(p)).calibration
-    return Calibration.from_dict(d, str(p))
+
+def load_calibration(path: str | os.PathLike) -> Calibration:
+    """A calibration JSON file (rest/MVC per channel, optionally the personal kinds)."""
+    return Calibration.from_dict(read_json(path), str(path))

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import PfmtError
-from .store import SessionStore, db_path
+from device.errors import PfmtError
+from device.records.store import SessionStore, db_path
 
 MAX_LINE = 512
 COMMANDS = ("HELLO", "LIST", "SHOW", "TREND", "EXPORT", "GET", "HELP", "QUIT")
@@ -105,13 +105,13 @@ class SerialConsole:
         return ["OK bye"]
 
     def _list(self, args: list[str]) -> list[str]:
-        from .reports import session_line
+        from device.records.reports import session_line
 
         with self._store() as db:
             return ["OK " + json.dumps([session_line(s) for s in db.sessions()])]
 
     def _show(self, args: list[str]) -> list[str]:
-        from .reports import dose
+        from device.records.reports import dose
 
         if len(args) != 1 or not args[0].isdigit():
             return ["ERR SHOW needs one session id (a number; LIST gives them)"]
@@ -119,7 +119,7 @@ class SerialConsole:
             return ["OK " + json.dumps(dose(db.session(int(args[0]))), default=str)]
 
     def _trend(self, args: list[str]) -> list[str]:
-        from .reports import trend
+        from device.records.reports import trend
 
         if len(args) > 1 or (args and (not args[0].isdigit() or int(args[0]) < 1)):
             return ["ERR TREND takes an optional number of weeks (≥ 1)"]
@@ -127,7 +127,7 @@ class SerialConsole:
             return ["OK " + json.dumps(trend(db.sessions(), int(args[0]) if args else None))]
 
     def _export(self, args: list[str]) -> list[str]:
-        from .export import FORMATS, export, parse_formats, select
+        from device.records.export import FORMATS, export, parse_formats, select
 
         if len(args) > 2:
             return [f"ERR EXPORT [all|<id>,<id>...] [<formats: {','.join(FORMATS)}>]"]

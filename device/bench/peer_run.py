@@ -4,9 +4,9 @@ The shared scorer times pfmt as one ``pfmt analyze`` process per file (Python an
 included) but runs the peers inside its own, already started process. ``pfmt bench`` therefore
 times every tool both ways, with the scorer's own loop and timer:
 
-- ``python -m device.peer_run neurokit|biosppy SCORER.py REC.csv`` — one peer on one recording in
+- ``python -m device.bench.peer_run neurokit|biosppy SCORER.py REC.csv`` — one peer on one recording in
   its own process (the scorer's ``peer_detect``); the scorer's ``--cmd`` times it per process.
-- ``python -m device.peer_run --in-process SCORER.py DATA`` — the scorer's whole run with pfmt
+- ``python -m device.bench.peer_run --in-process SCORER.py DATA`` — the scorer's whole run with pfmt
   inside its process, as it runs the peers: its ``peer_detect`` learns the name ``pfmt``, which
   analyses the recording and its calibration in-process (pfmt's own import is timed on the
   first file, as the peers' imports are). Prints the scorer's JSON.
@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-USAGE = ("usage: python -m device.peer_run neurokit|biosppy SCORER.py REC.csv\n"
-         "       python -m device.peer_run --in-process SCORER.py DATA")
+USAGE = ("usage: python -m device.bench.peer_run neurokit|biosppy SCORER.py REC.csv\n"
+         "       python -m device.bench.peer_run --in-process SCORER.py DATA")
 
 
 def _load_scorer(path: Path) -> ModuleType:
@@ -33,10 +33,13 @@ def _load_scorer(path: Path) -> ModuleType:
 
 
 def pfmt_detect(csv: Path) -> dict:
-    """What ``pfmt analyze CSV --calibration CAL --json`` prints, computed in this process."""
-    from .calibration import load_calibration
-    from .pipeline import analyze
-    from .recording import read_recording
+    """What ``pfmt analyze CSV --calibration CAL --json`` prints, computed in this process.
+
+    Imported here, not at the top: a peer timed in a process of its own must not pay for pfmt's
+    start-up."""
+    from device.pipeline.calibration import load_calibration
+    from device.pipeline import analyze
+    from device.recording import read_recording
 
     cal_path = csv.with_name(csv.stem + ".cal.json")
     cal = load_calibration(cal_path) if cal_path.exists() else None

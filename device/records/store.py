@@ -32,8 +32,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import StorageError
-from .recording import Channel
+from device.errors import StorageError
+from device.recording import Channel
 
 DB_NAME = "pfmt.sqlite3"
 LOCK_NAME = ".session.lock"

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .calibration import Calibration
-from .errors import InputError
-from .programme import Exercise
-from .recording import Recording
-from .schedule import Rep
-from .simulate import Squeeze, random_scenario, simulate
+from device.pipeline.calibration import Calibration
+from device.errors import InputError
+from device.training.programme import Exercise
+from device.recording import Recording
+from device.training.schedule import Phase, Rep, resume
+from device.sim.simulate import Squeeze, random_scenario, simulate
 
 TRAINEES = ("correct", "weak", "bears_down", "forgets_to_relax")
+PRESS_S = 0.2  # a simulated short press
 
 
 def plan(trainee: str, exercises: list[Exercise], reps: list[Rep], duration_s: float, seed: int = 1,
@@ -55,3 +56,29 @@ def plan(trainee: str, exercises: list[Exercise], reps: list[Rep], duration_s: f
             sc.coughs.append(round(r.release_at + 1.0 + float(rng.uniform(1.5, ex.rest_s - 0.5)), 3))
     rec, truth, cal = simulate(sc, seed=seed)
     return rec, truth, Calibration.from_dict(cal)
+
+
+def plan_button(pauses: list[tuple[float, float]], stop_at_s: float | None, phases: list[Phase],
+                reps: list[Rep]) -> list[tuple[float, float]]:
+    """The simulated finger on the button: (press, release) times for each (at, for) pause and a
+    hold that ends the session at ``stop_at_s``, and the timeline moved for each pause in place —
+    through ``schedule.resume``, as the device will move it — so the simulated patient follows
+    the cues the device gives after a pause."""
+    presses: list[tuple[float, float]] = []
+    end = phases[-1].start
+    for at, length in sorted(pauses):
+        if not phases[0].start <= at < end or length < 2 * PRESS_S:
+            raise InputError(f"pause at {at:g} s for {length:g} s: a pause must start within the session's "
+                             f"cues ({phases[0].start:g}–{end:g} s) and last at least {2 * PRESS_S:g} s")
+        if presses and at - PRESS_S <= presses[-1][1]:
+            raise InputError(f"pause at {at:g} s starts before the previous pause has ended")
+        paused_in = max(k for k, p in enumerate(phases) if p.start <= at)
+        resume(phases, reps, paused_in, at, at + length)
+        presses += [(at - PRESS_S, at), (at + length - PRESS_S, at + length)]
+        end = phases[-1].start
+    if stop_at_s is not None:
+        if not 0 < stop_at_s < end or (presses and stop_at_s <= presses[-1][1]):
+            raise InputError(f"--stop-at {stop_at_s:g} s: must fall within the session (before "
+                             f"{end:g} s) and after the last pause")
+        presses.append((stop_at_s, stop_at_s + 2.5))
+    return presses

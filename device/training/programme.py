@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from device.errors import InputError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -176,7 +176,7 @@ def parse_programme(d: dict, where: str) -> Programme:
 
 
 def _builtin_dir():
-    return resources.files("device") / "programmes"
+    return resources.files("device.training") / "programmes"
 
 
 def builtin_names() -> list[str]:

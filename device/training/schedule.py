@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .programme import GET_READY_S, QUICK_LIFT_S, RELEASE_S, SQUEEZE_LEAD_S, Exercise
+from device.training.programme import GET_READY_S, QUICK_LIFT_S, RELEASE_S, SQUEEZE_LEAD_S, Exercise
 
 #: Cue pattern that opens each phase (drivers.feedback.PATTERNS names).
 PHASE_CUE = {"get_ready": "get_ready", "squeeze": "squeeze", "hold": None, "quick_lift": "quick_lift",

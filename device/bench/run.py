@@ -5,17 +5,37 @@ Numbers are printed, never asserted: timing on a shared machine is for reading, 
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import os
+import resource
 import shlex
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+
+from device.bench.calibration import print_run, run as run_calibration
+from device.bench.sampler import main as sampler_main
+from device.config import default_config, recorded_channels
+from device.pipeline import Pipeline, analyze
+from device.pipeline.calibration import Calibration, load_calibration
+from device.recording import read_recording
+from device.records.store import SessionStore
+from device.sim.simulate import random_scenario, simulate, write_dataset
+from device.sim.trainee import plan
+from device.training.programme import load_programme, with_targets
+from device.training.progress import Progress
+from device.training.schedule import build
+from device.training.session import SessionRunner
+from device.training.train import SCHEDULE_START_S, SessionPlan, run_session
+from drivers import rig as rigs
+from drivers.clock import ScaledClock, VirtualClock
 
 KEYS = ("f1", "precision", "recall", "onset_med_ms", "onset_p90_ms", "hold_rel_med", "flicks_exact",
         "kind_balanced_acc", "relaxed_balanced_acc", "cough_false_positives", "realtime_factor",
@@ -36,13 +56,13 @@ def _run_json(cmd: list[str]) -> dict:
 def accuracy(scorer: Path, data: Path, peers: bool = True, equal_footing: bool = False) -> dict[str, dict]:
     """The scorer's figures for pfmt (one process per file) and the peers (in the scorer's
     process), and pfmt timed inside the scorer's process too (``realtime_factor_in_process``,
-    through the scorer's own loop: ``device.peer_run``). ``equal_footing`` also times each peer
+    through the scorer's own loop: ``device.bench.peer_run``). ``equal_footing`` also times each peer
     one process per file, start-up included (``realtime_factor_per_process``; slow for
     NeuroKit2, so the bench does it on the dev set only)."""
     py = shlex.quote(sys.executable)
     out = {"pfmt": _score(scorer, data, "--cmd", f"{py} -m device.cli analyze {{csv}} --calibration {{cal}} --json")}
     out["pfmt"]["realtime_factor_per_process"] = out["pfmt"].get("realtime_factor")
-    inside = _run_json([sys.executable, "-m", "device.peer_run", "--in-process", str(scorer), str(data)])
+    inside = _run_json([sys.executable, "-m", "device.bench.peer_run", "--in-process", str(scorer), str(data)])
     out["pfmt"]["realtime_factor_in_process"] = inside.get("realtime_factor")
     if inside.get("f1") != out["pfmt"].get("f1"):  # the same analysis, so the same answers
         out["pfmt"]["error"] = f"in-process F1 {inside.get('f1')} differs from pfmt analyze's {out['pfmt'].get('f1')}"
@@ -51,7 +71,7 @@ def accuracy(scorer: Path, data: Path, peers: bool = True, equal_footing: bool =
             out[peer] = _score(scorer, data, "--peer", peer)
             out[peer]["realtime_factor_in_process"] = out[peer].get("realtime_factor")
             if equal_footing:
-                cmd = f"{py} -m device.peer_run {peer} {shlex.quote(str(scorer.resolve()))} {{csv}}"
+                cmd = f"{py} -m device.bench.peer_run {peer} {shlex.quote(str(scorer.resolve()))} {{csv}}"
                 out[peer]["realtime_factor_per_process"] = _score(scorer, data, "--cmd", cmd).get("realtime_factor")
     return out
 
@@ -80,9 +100,6 @@ def print_accuracy(title: str, res: dict[str, dict]) -> None:
 
 def speed(minutes: float = 10.0, fs: float = 860.0) -> dict:
     """Pipeline-only speed on a simulated 2-channel recording: whole file, and 0.1 s blocks."""
-    from .calibration import Calibration
-    from .pipeline import Pipeline, analyze
-    from .simulate import random_scenario, simulate
 
     sc = random_scenario(77, modality="pressure", abdominal=True, sample_rate_hz=fs)
     reps = max(1, int(minutes * 60 / sc.duration_s))
@@ -106,9 +123,6 @@ def speed(minutes: float = 10.0, fs: float = 860.0) -> dict:
 
 def live_latency(data: Path) -> dict:
     """Median onset latency (known-at minus true onset) over a labelled set, by modality."""
-    from .calibration import load_calibration
-    from .pipeline import Pipeline
-    from .recording import read_recording
 
     out: dict[str, list] = {}
     for csv in sorted(Path(data).glob("*.csv")):
@@ -149,17 +163,13 @@ def main(dev: Path, scorer: Path, unseen: int, peers: bool, minutes: float,
         print(f"  offline (whole recording): {s['offline_x_realtime']:8.0f} × real time")
         print(f"  live (0.1 s blocks):       {s['live_x_realtime']:8.0f} × real time")
     if "sampler" in parts:
-        from drivers.bench import main as sampler_main
-
         print()
         sampler_main()
     if "session" in parts:
         print_session()
     if "calibration" in parts:
-        from calibration.bench import print_run, run
-
         print()
-        print_run(run())
+        print_run(run_calibration())
     return 0
 
 
@@ -175,7 +185,6 @@ def _accuracy_part(dev: Path, scorer: Path, unseen: int, peers: bool) -> None:
     else:
         print(f"\n(no dev set at {dev}; skipped)")
     if unseen:
-        from .simulate import write_dataset
         with tempfile.TemporaryDirectory() as d:
             write_dataset(d, unseen, seed=9000)
             print_accuracy(f"{unseen} unseen simulated recordings (seed 9000)",
@@ -192,20 +201,9 @@ def _rss_mb() -> float:
 def session_resources(minutes: float = 30.0, data_dir: str | None = None) -> dict:
     """A long session at 860 SPS × 2 channels on the emulated rig in virtual time, stored in the
     session database as on the device (into ``data_dir``, else a temporary one)."""
-    import resource
-    from dataclasses import asdict
 
-    from .store import SessionStore
 
-    from drivers import rig as rigs
-    from drivers.clock import VirtualClock
-    from drivers.config import default_config
 
-    from .programme import load_programme, with_targets
-    from .recording import Channel
-    from .schedule import build
-    from .session import SessionRunner
-    from .trainee import plan
 
     prog = load_programme("norwegian_intensive")
     ex = with_targets(prog.exercise("intensive"), hold_s=10, quick_lifts=3, reps=12, sets=1)
@@ -223,7 +221,7 @@ def session_resources(minutes: float = 30.0, data_dir: str | None = None) -> dic
         if not rss or now - rss[-1][0] >= 60:
             rss.append((now, _rss_mb()))
 
-    channels = tuple(Channel.parse(c.name) for c in cfg.channels)
+    channels = recorded_channels(cfg)
     tmp = tempfile.TemporaryDirectory() if data_dir is None else None
     db = SessionStore(data_dir or tmp.name)
     writer = db.begin(programme=prog.name, rate_hz=cfg.rate_hz, channels=channels, config=asdict(cfg),
@@ -254,12 +252,22 @@ def session_resources(minutes: float = 30.0, data_dir: str | None = None) -> dic
 
 
 def feedback_latency(seconds_per_rep: int = 2) -> dict:
-    """Real time at 860 SPS: from a sample's arrival (its stamp) to the LED/buzzer update."""
-    from .train import TrainOptions, run
-
+    """Real time at 860 SPS: from a sample's arrival (its stamp) to the LED/buzzer update — the
+    sampler and pattern threads running as on the device, a simulated patient on the emulated ADC."""
+    prog = load_programme("swedish")
+    now = dt.datetime.now()
     with tempfile.TemporaryDirectory() as d:
-        s = run(TrainOptions(programme="swedish", trainee="correct", speed=1.0, seed=3, data_dir=Path(d),
-                             view="quiet", overrides={"reps": seconds_per_rep, "sets": 1}, threaded=True))
+        progress = Progress.load(Path(d), prog, now.date())
+        exercises = [with_targets(e, reps=seconds_per_rep, sets=1) for e in progress.exercises(prog)]
+        _, reps = build(exercises, start=SCHEDULE_START_S)
+        rec, _, cal = plan("correct", exercises, reps, reps[-1].rest_end + 15.0, seed=3)
+        cfg = default_config("pressure", abdominal=True)
+        clock = ScaledClock(1.0)
+        rig = rigs.emulated(cfg, clock, {c.role: (rec.time_s, rec.data[:, i]) for i, c in enumerate(rec.channels)},
+                            threaded=True, seed=3)
+        session = SessionPlan(programme=prog, exercises=exercises, config=cfg, calibration=cal, now=now,
+                              started=now, simulated_patient="correct", schedule_start=SCHEDULE_START_S)
+        s = run_session(session, rig, clock, SessionStore(d), progress)
     first = np.array([a for a, _ in s["latency_s"]]) * 1000
     last = np.array([b for _, b in s["latency_s"]]) * 1000
     return {"blocks": len(first), "first_median_ms": float(np.median(first)),
@@ -276,7 +284,7 @@ def print_session(minutes: float = 30.0) -> None:
           f"{lat['last_p99_ms']:.1f} ms (targets: median ≤ 50, p99 ≤ 100)")
     # A fresh process, so its peak memory is the session's alone.
     code = ("import json; from drivers.memory import limit_malloc_arenas; limit_malloc_arenas(); "
-            f"from device.bench import session_resources; print(json.dumps(session_resources({minutes})))")
+            f"from device.bench.run import session_resources; print(json.dumps(session_resources({minutes})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     r = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"  {r['session_s'] / 60:.1f}-minute session at 860 SPS × 2 in accelerated time: CPU {r['cpu_s']:.1f} s "

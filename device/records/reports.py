@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
-from .store import SessionData
+from device.records.store import SessionData
 
 
 def _num(xs) -> list[float]:

@@ -6,10 +6,10 @@ import time
 
 import numpy as np
 
-from .clock import Clock, RealClock, VirtualClock
-from .config import DeviceConfig, default_config
-from .emulator import Ads1x15Emulator, EmulatedI2C, EmulatedReady, array_source
-from .sampler import Sampler
+from drivers.clock import Clock, RealClock, VirtualClock
+from device.config import DeviceConfig, default_config
+from drivers.emulator import Ads1x15Emulator, EmulatedI2C, EmulatedReady, array_source
+from drivers.sampler import Sampler
 
 
 def emulated_rig(cfg: DeviceConfig, clock: Clock, ready: bool, rate_error: float = 0.0,

@@ -16,12 +16,12 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from .calibration import Calibration
-from .pipeline.detect import Event, Pipeline
-from .pipeline.measure import RELAX_FRAC
-from .programme import Exercise, Programme
-from .recording import Channel
-from . import schedule as sched
+from device.pipeline.calibration import Calibration
+from device.pipeline.detect import Event, Pipeline
+from device.pipeline.measure import RELAX_FRAC
+from device.training.programme import Exercise, Programme
+from device.recording import Channel
+from device.training import schedule as sched
 
 LATENCY_KEPT = 20_000  # blocks of feedback latency kept for the benchmark (~7 min at 20 ms)
 HOLD_OK = 0.9  # a hold counts when it lasts this share of the prescribed hold
@@ -289,18 +289,17 @@ class SessionRunner:
         if h.end <= h.start:
             return 0.0, 0.0
         v = float(h.x(h.end - 1, h.end, 0)[0])
-        det = p.pelvic
-        base = det.c["pre"][0] if det.busy and det.c else det._b
-        return v, v - base
+        return v, v - p.pelvic.reference_level()
 
     def _track_rest(self, block) -> None:
         """The lowest resting level, allowed to creep up slowly (balloon warming drift)."""
         det = self.pipeline.pelvic
-        if det.busy or self.pipeline.hist.end <= self.pipeline.hist.start or det.state == 0:
+        if det.busy or self.pipeline.hist.end <= self.pipeline.hist.start or det.warming_up:
             return
         creep = REST_CREEP_PER_MIN * (self.span or max(self.peak_seen, 1.0)) / 60.0
         dt_s = float(block.t[-1] - block.t[0]) if len(block.t) > 1 else 0.0
-        self.rest_ref = det._b if self.rest_ref is None else min(self.rest_ref + creep * dt_s, det._b)
+        rest = det.resting_level
+        self.rest_ref = rest if self.rest_ref is None else min(self.rest_ref + creep * dt_s, rest)
 
     def _target_level(self) -> float | None:
         """The current exercise's target rise in the channel's unit (None until known)."""

@@ -15,9 +15,9 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from .errors import InputError
-from .programme import Exercise, Programme, load_programme, with_targets
-from .recording import atomic_write
+from device.errors import InputError
+from device.training.programme import Exercise, Programme, load_programme, with_targets
+from device.recording import atomic_write
 
 TARGET_KEYS = ("hold_s", "quick_lifts", "reps")
 

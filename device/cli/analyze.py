@@ -1,0 +1,56 @@
+"""``pfmt analyze``: detect and measure every contraction of a recording (the analysis contract)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from calibration.profile import load_calibration_or_profile
+from device.pipeline import analyze
+from device.recording import read_recording
+
+
+
+def add_arguments(a: argparse.ArgumentParser) -> None:
+    a.add_argument("recording", help="recording: CSV (time_s,<role>_<unit>,...) or EDF+")
+    a.add_argument("--calibration", metavar="CAL.json", help="the physiotherapist's rest/MVC per channel")
+    a.add_argument("--json", action="store_true", help="print one JSON object (the analysis contract)")
+    a.add_argument("--detail", action="store_true", help="add live timing and classifier features")
+
+
+def main(args: argparse.Namespace) -> int:
+    rec = read_recording(args.recording)
+    cal = load_calibration_or_profile(args.calibration) if args.calibration else None
+    p = analyze(rec, cal)
+    out = {
+        "recording": str(args.recording),
+        "sample_rate_hz": round(rec.sample_rate_hz, 3),
+        "duration_s": round(rec.duration_s, 3),
+        "channels": [c.name for c in rec.channels],
+        "calibrated": cal is not None and bool(cal.channels),
+        "contractions": [c.to_dict(detail=args.detail) for c in p.contractions],
+        "artifacts": [{"time_s": round(e.time_s, 3), "reason": e.data.get("reason")}
+                      for e in p.events if e.type == "artifact"],
+    }
+    if args.json:
+        json.dump(out, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        print(format_table(out))
+    return 0
+
+
+def format_table(out: dict) -> str:
+    unit = out["channels"][0].split("_", 1)[1]
+    lines = [f"{out['recording']}: {out['duration_s']:.1f} s at {out['sample_rate_hz']:g} Hz, "
+             f"channels {', '.join(out['channels'])}",
+             f"{'#':>3} {'onset s':>8} {'offset s':>8} {'hold s':>7} {'peak ' + unit:>11} "
+             f"{'%MVC':>5} {'flicks':>6} {'kind':>10} {'relaxed':>7}"]
+    for i, c in enumerate(out["contractions"], 1):
+        pct = f"{c['mvc_pct']:.0f}" if c.get("mvc_pct") is not None else "-"
+        lines.append(f"{i:>3} {c['onset_s']:>8.2f} {c['offset_s']:>8.2f} {c['hold_s']:>7.2f} "
+                     f"{c['peak']:>11.1f} {pct:>5} {c['flicks']:>6} {str(c['kind'] or '-'):>10} "
+                     f"{'yes' if c['relaxed'] else 'NO':>7}")
+    lines.append(f"{len(out['contractions'])} contraction(s); {len(out['artifacts'])} artifact(s) "
+                 "rejected (coughs, spikes)")
+    return "\n".join(lines)

@@ -1,0 +1,62 @@
+"""Option types shared by the commands: each refuses a bad value with what is allowed."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from device.errors import InputError
+from device.recording import MAX_RATE_HZ, MIN_RATE_HZ
+
+#: Where sessions, progress and the profile are kept unless ``--data`` says otherwise.
+DEFAULT_DATA = "pfmt-data"
+
+
+def positive_int(v: str) -> int:
+    try:
+        n = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{v!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{v} must be at least 1")
+    return n
+
+
+def number(v: str, lo: float, hi: float, unit: str = "", zero_ok: bool = False) -> float:
+    """An option's number within [lo, hi] (or 0 where that means "off")."""
+    try:
+        x = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{v!r} is not a number") from None
+    if not ((zero_ok and x == 0) or lo <= x <= hi):
+        raise argparse.ArgumentTypeError(f"{v}{unit} is outside {lo:g}–{hi:g}{unit}"
+                                         + (" (or 0 for as fast as possible)" if zero_ok else ""))
+    return x
+
+
+def speed(v: str) -> float:
+    return number(v, 0.1, 1000, zero_ok=True)
+
+
+def pause(v: str) -> tuple[float, float]:
+    at, sep, length = v.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{v!r}: a pause is AT:SECONDS, e.g. 40:15 (pause at 40 s for 15 s)")
+    return number(at, 0, 86400, " s"), number(length, 0.4, 3600, " s")
+
+
+def rate(v: str) -> float:
+    return number(v, MIN_RATE_HZ, MAX_RATE_HZ, " Hz")
+
+
+def read_answers(path: str) -> dict:
+    """A JSON object of question key → answer (``pfmt calibrate --answers``)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            d = json.loads(f.read())
+    except OSError as e:
+        raise InputError(f"{path}: cannot read the answers ({e.strerror})") from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(d, dict):
+        raise InputError(f"{path}: the answers must be a JSON object of question key → answer")
+    return d

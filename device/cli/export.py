@@ -1,0 +1,83 @@
+"""``pfmt export``: pseudonymised sessions to a folder, a USB stick, or the USB gadget's disk image."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import tempfile
+from pathlib import Path
+
+from device.cli.args import DEFAULT_DATA, positive_int
+from device.errors import InputError, StorageError
+from device.records.export import FORMATS, export, parse_formats, select
+from device.records.store import SessionStore
+from drivers import usb
+
+
+
+def add_arguments(ex: argparse.ArgumentParser) -> None:
+    ex.add_argument("ids", nargs="*", type=positive_int, help="session ids (default: see --all / --since)")
+    ex.add_argument("--all", action="store_true", help="every stored session")
+    ex.add_argument("--since", metavar="YYYY-MM-DD", help="sessions from this date on")
+    ex.add_argument("--formats", metavar="LIST", help="comma-separated subset of edf,csv,json,png (default: all)")
+    where = ex.add_mutually_exclusive_group(required=True)
+    where.add_argument("--to", metavar="DIR", help="write the export folder into DIR")
+    where.add_argument("--usb", action="store_true", help="write to the USB stick in the device's port, verify, unmount")
+    where.add_argument("--gadget", metavar="IMAGE", help="rebuild the USB gadget's read-only FAT disk image")
+    ex.add_argument("--device", help="--usb: which stick partition (e.g. /dev/sda1) when there are several")
+    ex.add_argument("--mount-root", default="/run/pfmt", help="--usb: where the stick is mounted")
+    ex.add_argument("--lun", help="--gadget: the configfs LUN to swap the image into "
+                                  "(e.g. /sys/kernel/config/usb_gadget/pfmt/functions/mass_storage.usb0/lun.0)")
+    ex.add_argument("--data", default=DEFAULT_DATA, metavar="DIR")
+
+
+def _since(v: str | None) -> dt.date | None:
+    if not v:
+        return None
+    try:
+        return dt.date.fromisoformat(v)
+    except ValueError:
+        raise InputError(f"--since {v!r}: a date is written YYYY-MM-DD") from None
+
+
+def _the_stick(device: str | None) -> usb.Stick:
+    """The one USB stick (partition) to write to; a clear error for none or several."""
+    sticks = usb.find_sticks()
+    if device:
+        sticks = [s for s in sticks if s.device == device]
+    if not sticks:
+        raise StorageError("no USB stick found" + (f" at {device}" if device else "")
+                           + "; plug one into the device's USB port")
+    if len(sticks) > 1:
+        raise InputError("several USB sticks/partitions: choose one with --device "
+                         f"({', '.join(s.device for s in sticks)})")
+    return sticks[0]
+
+
+def main(args: argparse.Namespace) -> int:
+    formats = parse_formats(args.formats) if args.formats else FORMATS
+    if args.ids and args.all:
+        raise InputError("give session ids or --all, not both")
+    if not args.ids and not args.all and not args.since:
+        raise InputError("which sessions? give their ids (`pfmt sessions list`), --all, or --since YYYY-MM-DD")
+    since = _since(args.since)
+    with SessionStore(args.data, create=False) as db:
+        chosen = select(db, args.ids or None, since)
+        if args.to:
+            folder, files = export(db, chosen, Path(args.to), formats)
+            print(f"exported {len(chosen)} session(s), {len(files)} files, to {folder}")
+            return 0
+        with tempfile.TemporaryDirectory(prefix="pfmt-export-", dir=db.dir) as tmp:
+            folder, files = export(db, chosen, Path(tmp), formats)
+            if args.usb:
+                stick = _the_stick(args.device)
+                on = usb.write_to_stick(folder, stick, usb.SystemMounter(), Path(args.mount_root))
+                print(f"exported {len(chosen)} session(s), {len(files)} files, to the USB stick "
+                      f"{stick.device} as {on.name}, verified by checksum; the stick is unmounted")
+            else:
+                listing = usb.build_fat_image(folder, Path(args.gadget))
+                if args.lun:
+                    usb.swap_gadget_image(Path(args.lun), Path(args.gadget))
+                print(f"exported {len(chosen)} session(s) into the FAT image {args.gadget} "
+                      f"({len(listing)} entries, verified by checksum)"
+                      + (f", swapped into {args.lun}" if args.lun else ""))
+    return 0

@@ -1,0 +1,82 @@
+"""The ``pfmt`` command line: the one place that composes the layers (drivers, the device core,
+the physiotherapist's calibration). Each command is a module of its own here with its parser
+beside it; only the chosen command's module is imported, so ``pfmt analyze`` does not pay for
+the database, the hardware or the calibration dialogue at start-up (a Pi Zero 2 W is ~10–15×
+slower than a desktop). Every PfmtError becomes one line on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from types import ModuleType
+
+from device.errors import PfmtError
+from drivers.memory import limit_malloc_arenas
+
+EXIT_USAGE = 2
+
+#: command → its module under ``device.cli`` (``HELP``, ``add_arguments(parser)``, ``main(args)``), in
+#: the order ``pfmt --help`` lists them; the one-line help is kept here so the listing imports nothing.
+COMMANDS: dict[str, str] = {
+    "analyze": "detect and measure contractions in a recording (CSV or EDF+)",
+    "simulate": "write labelled recordings from the physiological simulator",
+    "live": "replay a recording through the live pipeline, printing events as they become known "
+            "(a simulated patient when no recording is given)",
+    "train": "a guided training session (emulated ADC, mock pins and a simulated patient when no Pi is present)",
+    "calibrate": "the physiotherapist's guided calibration and prescription (PIN protected; emulated "
+                 "ADC and a simulated patient when no Pi is present)",
+    "profile": "show the patient's profile, its history, or restore a version (PIN)",
+    "sessions": "stored sessions: list, show one, or the trend across weeks",
+    "export": "export sessions (EDF+, CSV, JSON dose/trend, PNG) pseudonymised by patient code: to a "
+              "folder, a USB stick, or the USB gadget's disk image",
+    "serial": "serve the CDC serial console (USB gadget) for a physiotherapist's computer",
+    "config": "check a device configuration file (TOML) and print what it sets up",
+    "bench": "print accuracy (vs NeuroKit2, BioSPPy) and speed figures",
+}
+
+
+def command_module(name: str) -> ModuleType:
+    return importlib.import_module(f"device.cli.{name}")
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``only``, the other commands are listed but their options (and
+    modules) are not loaded."""
+    ap = argparse.ArgumentParser(prog="pfmt", description="Pelvic-floor muscle training biofeedback device")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, help_ in COMMANDS.items():
+        p = sub.add_parser(name, help=help_)
+        if only is None or name == only:
+            mod = command_module(name)
+            mod.add_arguments(p)
+            p.set_defaults(func=mod.main)
+    return ap
+
+
+def _chosen(argv: list[str]) -> str | None:
+    """The command named on the line (the first word that is one), if any."""
+    return next((a for a in argv if a in COMMANDS), None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    limit_malloc_arenas()
+    argv = sys.argv[1:] if argv is None else argv
+    only = _chosen(argv)
+    args = build_parser(only).parse_args(argv)
+    try:
+        return int(args.func(args))
+    except PfmtError as e:
+        print(f"pfmt {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"pfmt {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into head/less that closed early
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

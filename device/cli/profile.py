@@ -1,0 +1,54 @@
+"""``pfmt profile``: the profile in force, its history, or an earlier version brought back (PIN)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from calibration.console import TerminalConsole
+from calibration.profile import ProfileStore
+from calibration.workflow import ask_physio, require_pin
+from device.cli.args import DEFAULT_DATA, positive_int
+from device.errors import CalibrationError
+
+
+
+def add_arguments(pr: argparse.ArgumentParser) -> None:
+    pr.add_argument("action", choices=("show", "history", "restore"))
+    pr.add_argument("version", nargs="?", type=positive_int, help="version to show or restore")
+    pr.add_argument("--data", default=DEFAULT_DATA, metavar="DIR")
+    pr.add_argument("--json", action="store_true", help="print the profile as JSON (show)")
+
+
+def main(args: argparse.Namespace) -> int:
+    store = ProfileStore(Path(args.data))
+    if args.action == "history":
+        vs = store.versions()
+        if not vs:
+            print(f"no profile in {store.dir}")
+        for v in vs:
+            try:
+                p = store.load(v)
+                print(f"v{v}: {p.created_at} by {p.by or '—'}: {', '.join(p.changes)} "
+                      f"(patient {p.patient_code}, {p.prescription.programme})")
+            except CalibrationError as e:
+                print(f"v{v}: DAMAGED — {e}")
+        return 0
+    if args.action == "show":
+        p = store.load(args.version) if args.version else store.current()
+        if p is None:
+            raise CalibrationError(f"no profile in {store.dir}: the physiotherapist runs `pfmt calibrate` first")
+        if args.json:
+            d = p.to_dict()
+            d.pop("pin", None)
+            print(json.dumps(d, indent=1))
+        else:
+            print(p.summary())
+        return 0
+    if args.version is None:
+        raise CalibrationError("restore needs the version number (see `pfmt profile history`)")
+    con = TerminalConsole()
+    require_pin(con, store.pin_holder())
+    p = store.restore(args.version, by=ask_physio(con))
+    print(f"restored version {args.version} as version {p.version}")
+    return 0

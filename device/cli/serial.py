@@ -1,0 +1,37 @@
+"""``pfmt serial``: the CDC serial console over the USB cable, for a physiotherapist's computer."""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from device.cli.args import DEFAULT_DATA
+from device.records.serial_console import ConsoleConfig, SerialConsole
+from drivers import usb
+
+
+
+def add_arguments(sr: argparse.ArgumentParser) -> None:
+    sr.add_argument("--tty", default="/dev/ttyGS0", help="serial line (default: the gadget's /dev/ttyGS0)")
+    sr.add_argument("--image", help="the gadget's FAT image, rebuilt on EXPORT")
+    sr.add_argument("--lun", help="configfs LUN to swap the rebuilt image into")
+    sr.add_argument("--data", default=DEFAULT_DATA, metavar="DIR")
+
+
+def main(args: argparse.Namespace) -> int:
+    def publish(folder: Path) -> str | None:
+        if not args.image:
+            return None
+        usb.build_fat_image(folder, Path(args.image))
+        if args.lun:
+            usb.swap_gadget_image(Path(args.lun), Path(args.image))
+        return str(args.image)
+
+    with tempfile.TemporaryDirectory(prefix="pfmt-serial-") as tmp:
+        fd = usb.open_tty(args.tty)
+        try:
+            SerialConsole(ConsoleConfig(Path(args.data), Path(tmp), publish)).serve(fd, fd)
+        finally:
+            os.close(fd)
+    return 0

@@ -1,0 +1,164 @@
+"""``pfmt train``: compose one guided session — the physiotherapist's prescription (or a programme
+when none is prescribed), the device configuration with her fitted sensor transfers, the Pi's
+hardware or the emulated device with a simulated patient — and run it (``device.training``)."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from calibration.emulated import emulated_sensors
+from calibration.profile import Profile, ProfileStore, load_calibration_or_profile
+from calibration.workflow import apply_sensor
+from device.cli.args import DEFAULT_DATA, number, pause, positive_int, speed
+from device.config import default_config, load_config
+from device.errors import AccessError, InputError
+from device.pipeline.calibration import Calibration
+from device.records.store import SessionStore
+from device.sim.trainee import TRAINEES, plan, plan_button
+from device.training.programme import Programme, load_programme, with_targets
+from device.training.progress import Progress
+from device.training.schedule import build
+from device.training.train import SCHEDULE_START_S, SessionPlan, run_session
+from device.training.view import format_summary, make_view
+from drivers import rig as rigs
+from drivers.bus import on_raspberry_pi
+from drivers.clock import Clock, RealClock, ScaledClock, VirtualClock
+
+DEFAULT_PROGRAMME = "norwegian_intensive"
+
+
+@dataclass
+class TrainOptions:
+    programme: str | None = None  # None: the prescription, else the default programme
+    trainee: str = "correct"      # the simulated patient's behaviour (emulation only)
+    speed: float = 20.0  # × real time; 0 = as fast as possible (virtual clock)
+    seed: int = 1
+    data_dir: Path = Path(DEFAULT_DATA)
+    config: str | None = None
+    calibration: str | None = None
+    hardware: bool = False
+    overrides: dict = field(default_factory=dict)  # reps/sets/hold_s for a short session
+    view: str = "auto"  # auto | live | lines | quiet
+    threaded: bool = False  # emulate with the real-time threads (sampler, player) instead of lock-step
+    today: dt.date | None = None
+    # emulation only: the simulated patient presses the button — (at_s, for_s) pauses and a
+    # hold that ends the session at stop_at_s — and follows the moved timeline
+    pauses: list[tuple[float, float]] = field(default_factory=list)
+    stop_at_s: float | None = None
+
+
+def _programme(opts: TrainOptions, profile: Profile | None) -> Programme:
+    """The prescribed programme — which the patient cannot change — else the one asked for."""
+    if profile is None:
+        return load_programme(opts.programme or DEFAULT_PROGRAMME)
+    rx = profile.prescription
+    if opts.programme is not None and load_programme(opts.programme).name != rx.programme or opts.overrides:
+        raise AccessError(f"the physiotherapist prescribed {rx.programme} with its targets (profile "
+                          f"v{profile.version}); changing the programme or its reps, sets or holds is for the "
+                          "physiotherapist (`pfmt calibrate --steps prescription`, PIN)")
+    return rx.load()
+
+
+def run(opts: TrainOptions) -> dict:
+    """Run one session; returns the stored summary (with the simulated patient's truth when simulated)."""
+    profile = ProfileStore(opts.data_dir).current()  # a damaged profile is refused, with the way back
+    sessions = SessionStore(opts.data_dir)  # also marks a session cut off by power loss as interrupted
+    programme = _programme(opts, profile)
+    now = dt.datetime.now()
+    today = opts.today or now.date()
+    started = now if opts.today is None else dt.datetime.combine(today, now.time())
+    progress = Progress.load(opts.data_dir, programme, today)
+    if progress.state["programme"] != programme.name:  # intensive → maintenance happened
+        programme = profile.prescription.load() if profile is not None and \
+            progress.state["programme"] == profile.prescription.programme else load_programme(progress.state["programme"])
+    exercises = [with_targets(e, **opts.overrides) for e in progress.exercises(programme)]
+    base_config = load_config(opts.config) if opts.config else default_config("pressure", abdominal=True)
+    config = apply_sensor(base_config, profile) if profile is not None else base_config
+    truth = None
+    if opts.hardware and (opts.pauses or opts.stop_at_s is not None):
+        raise InputError("--pause and --stop-at press the emulated button; on the device, press the "
+                         "button itself (short press: pause/resume, hold 2 s: end the session)")
+    cal: Calibration | None
+    clock: Clock
+    if opts.hardware:  # pragma: no cover - needs a Pi
+        if profile is None and not opts.calibration:
+            raise InputError("training on the device needs the physiotherapist's calibration "
+                             "(`pfmt calibrate`, or --calibration CAL.json)")
+        cal = load_calibration_or_profile(opts.calibration) if opts.calibration else \
+            profile.calibration if profile is not None else None
+        clock = RealClock()
+        rig = rigs.hardware(config, clock)
+        start = None
+    else:
+        phases, reps = build(exercises, start=SCHEDULE_START_S)
+        presses = plan_button(opts.pauses, opts.stop_at_s, phases, reps)
+        duration = reps[-1].rest_end + 15.0 if reps else 10.0
+        rec, truth, cal = plan(opts.trainee, exercises, reps, duration, seed=opts.seed)
+        transducers = None
+        if opts.calibration:
+            cal = load_calibration_or_profile(opts.calibration)
+        elif profile is not None:
+            cal = profile.calibration
+            if profile.sensor:  # the emulated device's own sensors, which the profile calibrated
+                transducers = emulated_sensors(base_config)
+        signals = {c.role: (rec.time_s, rec.data[:, i]) for i, c in enumerate(rec.channels)}
+        clock = ScaledClock(opts.speed or 1.0) if opts.threaded else VirtualClock()
+        rig = rigs.emulated(config, clock, signals, threaded=opts.threaded, seed=opts.seed,
+                            pace=0.0 if opts.threaded else opts.speed, transducers=transducers,
+                            button_presses=presses)
+        start = SCHEDULE_START_S
+    session = SessionPlan(
+        programme=programme, exercises=exercises, config=config, calibration=cal, now=now, started=started,
+        patient_code=profile.patient_code if profile is not None else None,
+        profile_version=profile.version if profile is not None else None,
+        progression=profile.prescription.progression if profile is not None else True,
+        simulated_patient=None if opts.hardware else opts.trainee, schedule_start=start)
+    summary = run_session(session, rig, clock, sessions, progress, make_view(opts.view, opts.speed))
+    if truth is not None:
+        summary["truth"] = truth["contractions"]
+    return summary
+
+
+
+
+def add_arguments(tr: argparse.ArgumentParser) -> None:
+    tr.add_argument("--programme", default=None,
+                    help="built-in programme name or a .toml file (default: the physiotherapist's "
+                    "prescription, else norwegian_intensive)")
+    tr.add_argument("--trainee", default="correct", choices=TRAINEES,
+                    help="the simulated patient's behaviour (emulation only)")
+    tr.add_argument("--speed", type=speed, default=20.0,
+                    help="emulation speed, × real time (0 = as fast as possible; default 20)")
+    tr.add_argument("--seed", type=int, default=1)
+    tr.add_argument("--data", default=DEFAULT_DATA, metavar="DIR", help="where sessions and progress are kept")
+    tr.add_argument("--config", metavar="DEVICE.toml", help="device configuration (default: the reference build)")
+    tr.add_argument("--calibration", metavar="CAL.json", help="the physiotherapist's calibration")
+    tr.add_argument("--reps", type=positive_int, help="override the prescribed reps (a short session)")
+    tr.add_argument("--sets", type=positive_int, help="override the prescribed sets")
+    tr.add_argument("--hold", type=float, metavar="S", help="override the prescribed hold (seconds)")
+    tr.add_argument("--view", choices=("auto", "live", "lines", "quiet"), default="auto",
+                    help="terminal view of LEDs, buzzer and signal (default: live on a terminal)")
+    tr.add_argument("--pause", type=pause, action="append", default=[], metavar="AT:SECONDS",
+                    help="the simulated patient pauses the session at AT s for SECONDS s with the button "
+                    "(repeatable; emulation only)")
+    tr.add_argument("--stop-at", type=lambda v: number(v, 0, 86400, " s"), metavar="S",
+                    help="the simulated patient holds the button at S s to end the session (emulation only)")
+    tr.add_argument("--emulate", action="store_true", help="emulate even on a Pi")
+    tr.add_argument("--json", action="store_true", help="print the stored summary as JSON")
+
+
+def main(args: argparse.Namespace) -> int:
+    overrides = {k: v for k, v in (("reps", args.reps), ("sets", args.sets), ("hold_s", args.hold)) if v is not None}
+    s = run(TrainOptions(programme=args.programme, trainee=args.trainee, speed=args.speed, seed=args.seed,
+                         data_dir=Path(args.data), config=args.config, calibration=args.calibration,
+                         hardware=on_raspberry_pi() and not args.emulate, overrides=overrides, view=args.view,
+                         pauses=args.pause, stop_at_s=args.stop_at))
+    if args.json:
+        s.pop("latency_s", None)
+        print(json.dumps(s, default=str))
+    else:
+        print(format_summary(s))
+    return 0

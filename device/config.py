@@ -1,0 +1,63 @@
+"""The device configuration: the hardware description (``drivers.config``) checked against what
+the device records — every channel a ``<role>_<unit>`` the recordings allow, a pelvic channel
+always — and the reference build the emulated device and the defaults use.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from device.errors import ConfigError, InputError
+from device.recording import Channel
+from drivers import config as hw
+from drivers.config import AdcConfig, ChannelConfig, DeviceConfig, PinsConfig
+
+__all__ = ["AdcConfig", "ChannelConfig", "DeviceConfig", "PinsConfig", "parse_config", "load_config",
+           "default_config", "recorded_channels"]
+
+REQUIRED_ROLES = ("pelvic",)
+
+
+def _check_channel(role: str, unit: str) -> str | None:
+    try:
+        Channel.parse(f"{role}_{unit}")
+    except InputError as e:
+        return str(e)
+    return None
+
+
+def parse_config(data: dict, source: str = "configuration") -> DeviceConfig:
+    """Validate a parsed TOML document into a :class:`DeviceConfig` (ConfigError otherwise)."""
+    return hw.parse_config(data, source, check_channel=_check_channel, required_roles=REQUIRED_ROLES)
+
+
+def load_config(path: str | Path) -> DeviceConfig:
+    """The device configuration file, checked (ConfigError naming the file, section and option)."""
+    return parse_config(hw.read_toml(path), str(path))
+
+
+def recorded_channels(config: DeviceConfig) -> tuple[Channel, ...]:
+    """The recording's channels, in the configuration's (and the sampler's) column order."""
+    return tuple(Channel.parse(c.name) for c in config.channels)
+
+
+def default_config(modality: str = "pressure", abdominal: bool = True) -> DeviceConfig:
+    """The reference build: one ADS1115 per channel (so each runs continuous at 860 SPS with its
+    own conversion-ready line), single-ended. Pressure: a 0–50 kPa gauge sensor (MPX5050 class:
+    0.2 V + 4.5 V per 510 cmH2O, 0.02 cmH2O per code) on the ±6.144 V range — a maximal strain or a
+    cough takes the abdomen past 100 cmH2O, beyond a 10 kPa sensor; EMG: an instrumentation front
+    end with gain 1000 centred at 1.65 V (1 µV → 1 mV) on ±4.096 V."""
+    if modality == "pressure":
+        unit, vpu, off, gain, valid = "cmH2O", 4.5 / 509.9, 0.2, 2 / 3, [0.1, 4.75]
+    elif modality == "emg":
+        unit, vpu, off, gain, valid = "uV", 0.001, 1.65, 1, [0.05, 3.25]
+    else:
+        raise ConfigError(f"modality must be pressure or emg, not {modality!r}")
+    roles = ["pelvic"] + (["abdominal"] if abdominal else [])
+    data = {
+        "sampling": {"rate_hz": 860, "block_s": 0.02, "queue_blocks": 500},
+        "adc": [{"model": "ADS1115", "address": 0x48 + i, "ready_pin": 17 + i} for i in range(len(roles))],
+        "channel": [{"role": r, "unit": unit, "adc": 0x48 + i, "positive": 0,
+                     "gain": gain, "data_rate": 860, "volts_per_unit": vpu, "offset_v": off,
+                     "valid_v": valid} for i, r in enumerate(roles)],
+    }
+    return parse_config(data, "built-in configuration")

@@ -1,0 +1,1 @@
+"""The training programmes as data (TOML), read by ``device.training.programme``."""
