@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from device.sim.patient import SimulatedPatient
-from drivers.clock import Clock, VirtualClock
 from device.config import DeviceConfig
-from drivers.emulator import Transducer
+from device.sim.patient import SimulatedPatient
 from drivers import rig as rigs
+from drivers.clock import Clock, VirtualClock
+from drivers.emulator import Transducer
 
 DEVICE_SERIAL = 7
 
@@ -46,6 +46,7 @@ class Clinic:
         self.log.append((now, action))
         p = self.patient
         if action == "reference":
+            assert value is not None, "a reference has a value"
             p.apply_reference(value, now)
         elif action == "insert":
             p.insert(now)

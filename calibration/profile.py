@@ -26,11 +26,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from device.pipeline.calibration import Calibration, read_json
 from device.errors import AccessError, CalibrationError
-from device.training.programme import (PROGRAMME_BOUNDS, Exercise, Programme, ProgrammeError, check_number,
-                              load_programme, with_targets)
-from device.recording import atomic_write, is_finite_number
+from device.files import atomic_write
+from device.pipeline.calibration import Calibration, read_json
+from device.recording import is_finite_number
+from device.training.programme import (
+    PROGRAMME_BOUNDS,
+    Exercise,
+    Programme,
+    ProgrammeError,
+    check_number,
+    load_programme,
+    with_targets,
+)
 
 #: The ``format`` of a whole calibration profile.
 PROFILE_FORMAT = "pfmt-profile/1"
@@ -69,7 +77,7 @@ class Prescription:
         return with_targets(ex, **self.targets.get(ex.name, {}))
 
     @classmethod
-    def from_dict(cls, d: Any, where: str) -> "Prescription":
+    def from_dict(cls, d: Any, where: str) -> Prescription:
         _keys(d, where, {"programme", "targets", "days_per_week", "sessions_per_day", "progression", "notes"},
               required={"programme"})
         try:
@@ -89,7 +97,7 @@ class Prescription:
                 with_targets(prog.exercise(name), **t)
             except ProgrammeError as e:
                 raise CalibrationError(f"{where}: {e}") from None
-        freq = {}
+        freq: dict[str, Any] = {}
         for k in PROGRAMME_BOUNDS:
             if d.get(k) is not None:
                 try:
@@ -120,7 +128,7 @@ class SensorCalibration:
                 "linearity_pct": self.linearity_pct, "noise": self.noise, "points": self.points}
 
     @classmethod
-    def from_dict(cls, d: Any, where: str) -> "SensorCalibration":
+    def from_dict(cls, d: Any, where: str) -> SensorCalibration:
         _keys(d, where, {"unit", "volts_per_unit", "offset_v", "linearity_pct", "noise", "points"},
               required={"unit", "volts_per_unit", "offset_v"})
         for k in ("volts_per_unit", "offset_v"):
@@ -174,7 +182,7 @@ class Profile:
         return d
 
     @classmethod
-    def from_dict(cls, d: Any, where: str = "profile") -> "Profile":
+    def from_dict(cls, d: Any, where: str = "profile") -> Profile:
         """Validate a whole profile; any problem is a :class:`CalibrationError` naming it."""
         if not isinstance(d, dict) or d.get("format") != PROFILE_FORMAT:
             raise CalibrationError(f"{where}: not a pfmt profile (format {PROFILE_FORMAT})")
@@ -240,7 +248,7 @@ def _fmt(v, none: str = "—") -> str:
     return none if v is None else f"{v:.3g}"
 
 
-def _keys(d: Any, where: str, allowed: set[str], required: set[str] = frozenset()) -> None:
+def _keys(d: Any, where: str, allowed: set[str] | frozenset[str], required: set[str] | frozenset[str] = frozenset()) -> None:
     if not isinstance(d, dict):
         raise CalibrationError(f"{where}: must be an object")
     unknown = sorted(set(d) - allowed)

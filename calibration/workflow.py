@@ -22,24 +22,28 @@ an *actor* (``calibration/emulated.py``) plays the physio's bench and the patien
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable
 
 import numpy as np
 
-from device.pipeline.calibration import Calibration, ChannelCalibration
-from device.errors import AccessError, Aborted, CalibrationError, InputError
-from device.pipeline.kinds import MIN_EXAMPLES, decide, fit
-from device.pipeline import Pipeline
-from device.pipeline.conditioning import decimation_factor, make_conditioner
-from device.training.programme import (EXERCISE_BOUNDS, PROGRAMME_BOUNDS, ProgrammeError, builtin_names, load_programme,
-                              with_targets)
-from device.recording import Channel
-from drivers.ads import FULL_SCALE_V
-from device.config import ChannelConfig, DeviceConfig, recorded_channels
-
 from calibration.console import Console
 from calibration.profile import PATIENT_CODE, PIN_RE, Prescription, Profile, ProfileStore, SensorCalibration
+from device.config import ChannelConfig, DeviceConfig, recorded_channels
+from device.errors import Aborted, AccessError, CalibrationError, InputError
+from device.pipeline import Pipeline
+from device.pipeline.calibration import Calibration, ChannelCalibration
+from device.pipeline.conditioning import decimation_factor, make_conditioner
+from device.pipeline.kinds import MIN_EXAMPLES, decide, fit
+from device.training.programme import (
+    EXERCISE_BOUNDS,
+    PROGRAMME_BOUNDS,
+    ProgrammeError,
+    builtin_names,
+    load_programme,
+    with_targets,
+)
+from drivers.ads import FULL_SCALE_V
 
 STEPS = ("sensor", "patient", "prescription")
 STEP_TRIES = 3              # a step refused this often ends the workflow (the cause is not chance)
@@ -168,6 +172,8 @@ class Workflow:
                     raise CalibrationError(f"{name}: {e} (nothing was saved)") from None
 
     def _review(self) -> Profile:
+        # run() refuses to start without an earlier profile to take a skipped step from
+        assert self.stage.calibration is not None and self.stage.prescription is not None, "a step is missing"
         prof = Profile(patient_code=self.stage.patient_code or "", calibration=self.stage.calibration,
                        prescription=self.stage.prescription, sensor=self.stage.sensor,
                        patient=self.stage.patient, pin=self.new_pin or (self.previous.pin if self.previous else None))
@@ -240,7 +246,8 @@ class Workflow:
             gaps += sum(g.count for g in b.gaps)
             if not cued and b.t[-1] >= start + cue_at:
                 cued = True
-                self.console.say(cue)
+                if cue is not None:
+                    self.console.say(cue)
                 player.play(pattern)
                 self._act(action)
             if b.t[-1] >= end:
@@ -284,7 +291,7 @@ class Workflow:
         self.console.say(f"Sensor calibration. Connect every probe to the reference (water column or "
                          f"manometer). Three references: low (open to air), high (at least "
                          f"{MIN_REF_SPAN[unit]:g} {unit} above it), and one in between to check linearity.")
-        points = []
+        points: list[tuple[float, np.ndarray, np.ndarray]] = []
         for label, key, default in (("low", "reference_low", 0.0), ("high", "reference_high", 50.0),
                                     ("middle", "reference_mid", None)):
             if default is None:
@@ -414,7 +421,7 @@ class Workflow:
             self.console.say(f"✓ rest {role}: {r['mean']:.2f} ± {r['sd']:.2f} {self._unit(role)}")
         emg = self.modality == "emg"
         # MVC: best of three maximal squeezes
-        attempts = []
+        attempts: list[dict | None] = []
         for n in range(1, MVC_ATTEMPTS + 1):
             take = self.take(ATTEMPT_TAKE_S, cue=f"Attempt {n}/{MVC_ATTEMPTS}: SQUEEZE AS HARD AS YOU CAN and hold",
                              cue_at=ATTEMPT_PRE_S, action="mvc")
@@ -471,10 +478,10 @@ class Workflow:
             kinds_model = fit(examples)
             for k, f in examples:
                 self.console.say(f"  example {k}: generic {decide(f)}, personal {decide(f, kinds_model)}")
-            k = kinds_model.to_dict()
-            self.console.say(f"✓ personal decision on {k['feature'] or 'displacement'}: accessory above "
-                             f"{k['accessory_above']}, bear-down above {k['bear_down_above']}, displacement "
-                             f"below {k['disp_bear_below']}")
+            km = kinds_model.to_dict()
+            self.console.say(f"✓ personal decision on {km['feature'] or 'displacement'}: accessory above "
+                             f"{km['accessory_above']}, bear-down above {km['bear_down_above']}, displacement "
+                             f"below {km['disp_bear_below']}")
         self.stage.patient = pat
         self.stage.calibration = Calibration(chans, kinds_model)
 
@@ -505,7 +512,7 @@ class Workflow:
                 ("lift", "Squeeze and lift the pelvic floor correctly, hold", "Palpation: a correct lift?"),
                 ("bear_down", "Now BEAR DOWN (push out as if straining), hold", "Palpation: bearing down?")):
             got = 0
-            for n in range(1, MAX_EXAMPLE_TRIES + 1):
+            for _ in range(MAX_EXAMPLE_TRIES):
                 take = self.take(ATTEMPT_TAKE_S, cue=f"Example {kind.replace('_', '-')} {got + 1}/{MIN_EXAMPLES}: {cue}",
                                  cue_at=ATTEMPT_PRE_S, action=kind)
                 self._check_rails(take, f"the {kind.replace('_', '-')} example")

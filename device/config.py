@@ -11,8 +11,16 @@ from device.recording import Channel
 from drivers import config as hw
 from drivers.config import AdcConfig, ChannelConfig, DeviceConfig, PinsConfig
 
-__all__ = ["AdcConfig", "ChannelConfig", "DeviceConfig", "PinsConfig", "parse_config", "load_config",
-           "default_config", "recorded_channels"]
+__all__ = [
+    "AdcConfig",
+    "ChannelConfig",
+    "DeviceConfig",
+    "PinsConfig",
+    "default_config",
+    "load_config",
+    "parse_config",
+    "recorded_channels",
+]
 
 REQUIRED_ROLES = ("pelvic",)
 

@@ -6,8 +6,16 @@ project imports every error from this one module.
 """
 from drivers.errors import ConfigError, HardwareError, InputError, PfmtError, StorageError
 
-__all__ = ["PfmtError", "InputError", "CalibrationError", "ConfigError", "HardwareError", "AccessError",
-           "Aborted", "StorageError"]
+__all__ = [
+    "Aborted",
+    "AccessError",
+    "CalibrationError",
+    "ConfigError",
+    "HardwareError",
+    "InputError",
+    "PfmtError",
+    "StorageError",
+]
 
 
 class CalibrationError(InputError):

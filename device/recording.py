@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from device.errors import InputError
+from device.files import atomic_write
 
 ROLES = ("pelvic", "abdominal", "displacement")
 UNITS = ("cmH2O", "mmHg", "uV", "mm")
@@ -49,7 +49,7 @@ class Channel:
         return "pressure"
 
     @classmethod
-    def parse(cls, name: str) -> "Channel":
+    def parse(cls, name: str) -> Channel:
         role, sep, unit = name.strip().partition("_")
         if not sep or role not in ROLES:
             raise InputError(f"column {name!r}: the role must be one of {', '.join(ROLES)} "
@@ -111,15 +111,15 @@ def validate(time_s: np.ndarray, data: np.ndarray, channels: tuple[Channel, ...]
         raise InputError(f"time_s is not a number in data row {bad + 1}")
     bad_rows = np.flatnonzero(~np.all(np.isfinite(data), axis=1))
     if len(bad_rows):
-        r = int(bad_rows[0])
-        col = channels[int(np.flatnonzero(~np.isfinite(data[r]))[0])].name
-        raise InputError(f"{col} is NaN or infinite in data row {r + 1} "
-                         f"(time_s={time_s[r]:g}); every sample must be a finite number")
+        row = int(bad_rows[0])
+        col = channels[int(np.flatnonzero(~np.isfinite(data[row]))[0])].name
+        raise InputError(f"{col} is NaN or infinite in data row {row + 1} "
+                         f"(time_s={time_s[row]:g}); every sample must be a finite number")
     dt = np.diff(time_s)
     if np.any(dt <= 0):
-        r = int(np.flatnonzero(dt <= 0)[0]) + 1
-        raise InputError(f"time_s must increase strictly; data row {r + 1} (time_s={time_s[r]:g}) "
-                         f"does not come after row {r} (time_s={time_s[r - 1]:g})")
+        k = int(np.flatnonzero(dt <= 0)[0]) + 1
+        raise InputError(f"time_s must increase strictly; data row {k + 1} (time_s={time_s[k]:g}) "
+                         f"does not come after row {k} (time_s={time_s[k - 1]:g})")
     fs = estimate_rate(time_s)
     if not MIN_RATE_HZ * 0.9 <= fs <= MAX_RATE_HZ * 1.1:
         raise InputError(f"sample rate {fs:.4g} Hz is outside the supported "
@@ -188,37 +188,6 @@ def write_csv(path: str | os.PathLike, rec: Recording, decimals: int = 4) -> Non
     with atomic_write(path) as f:
         f.write((header + "\n").encode())
         np.savetxt(f, table, fmt=fmt, delimiter=",")
-
-
-class atomic_write:
-    """Context manager yielding a binary file that replaces ``path`` only once fully on disk."""
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-
-    def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        self.f = os.fdopen(fd, "wb")
-        return self.f
-
-    def __exit__(self, exc_type, exc, tb):
-        try:
-            if exc_type is None:
-                self.f.flush()
-                os.fsync(self.f.fileno())
-            self.f.close()
-            if exc_type is None:
-                os.replace(self.tmp, self.path)
-                dfd = os.open(self.path.parent, os.O_RDONLY)
-                try:
-                    os.fsync(dfd)
-                finally:
-                    os.close(dfd)
-        finally:
-            if os.path.exists(self.tmp):
-                os.unlink(self.tmp)
-        return False
 
 
 def read_edf(path: str | os.PathLike) -> Recording:

@@ -19,11 +19,12 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass
 
+from adafruit_ads1x15.ads1x15 import ADS1x15, Mode
 from adafruit_ads1x15.ads1015 import ADS1015
 from adafruit_ads1x15.ads1115 import ADS1115
-from adafruit_ads1x15.ads1x15 import ADS1x15, Mode
 from adafruit_ads1x15.analog_in import AnalogIn
 
+from drivers.bus import I2CBus
 from drivers.clock import Clock
 
 MODELS = {"ADS1115": ADS1115, "ADS1015": ADS1015}
@@ -58,7 +59,7 @@ class Chip:
     """One ADS1x15 and the inputs it converts, in continuous mode for a single input (the fast
     path: a 2-byte read per sample) or single-shot round robin for several."""
 
-    def __init__(self, bus, model: str, address: int, inputs: list[Input], clock: Clock,
+    def __init__(self, bus: I2CBus, model: str, address: int, inputs: list[Input], clock: Clock,
                  ready: bool = False) -> None:
         if model not in MODELS:
             raise ValueError(f"model must be one of {', '.join(MODELS)}, not {model!r}")
@@ -67,8 +68,15 @@ class Chip:
         self.bus, self.model, self.address, self.inputs, self.clock = bus, model, address, inputs, clock
         self.ready = ready
         self.continuous = len(inputs) == 1
-        self.ads: ADS1x15 | None = None
+        self._ads: ADS1x15 | None = None
         self.analog: list[AnalogIn] = []
+
+    @property
+    def ads(self) -> ADS1x15:
+        """The adafruit driver object (after :meth:`configure`)."""
+        if self._ads is None:
+            raise RuntimeError(f"ADS1x15 at 0x{self.address:02x}: configure() it first")
+        return self._ads
 
     # --- bring-up ----------------------------------------------------------------------------
     def configure(self) -> None:
@@ -76,21 +84,22 @@ class Chip:
         first = self.inputs[0]
         # The constructor probes the address (ValueError if absent) and writes the config.
         try:
-            self.ads = MODELS[self.model](self.bus, gain=first.gain, data_rate=first.data_rate,
+            self._ads = MODELS[self.model](self.bus, gain=first.gain, data_rate=first.data_rate,
                                           mode=Mode.SINGLE, address=self.address)
         except ValueError as e:
             raise OSError(errno.EREMOTEIO, str(e)) from None
         self.analog = [AnalogIn(self.ads, i.positive, i.negative) for i in self.inputs]
         if self.ready:
             # Conversion-ready on ALERT/RDY: Hi_thresh MSB = 1, Lo_thresh MSB = 0, queue on.
-            self.ads.comparator_high_threshold = -32768
-            self.ads.comparator_low_threshold = 0
+            # (settable in 3.0.5; its type stubs declare them read-only)
+            self.ads.comparator_high_threshold = -32768  # type: ignore[misc]
+            self.ads.comparator_low_threshold = 0  # type: ignore[misc]
             self.ads.comparator_queue_length = 1
         if self.continuous:
             self.single_shot(0)  # workaround 1: the wanted MUX is now in the register
             self.ads.mode = Mode.CONTINUOUS  # keeps the register's MUX
             self._repoint()  # workaround 2
-            self.ads._last_pin_read = self._mux(0)
+            self.ads._last_pin_read = self._mux(0)  # type: ignore[assignment]  # None in its stubs
 
     def _mux(self, k: int) -> int:
         a = self.analog[k]

@@ -4,8 +4,28 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Protocol
 
 from drivers.errors import HardwareError
+
+
+class I2CBus(Protocol):
+    """What the adafruit ADS1x15 driver needs of an I2C bus (busio.I2C's interface): the real
+    bus (:class:`LinuxI2C`) and the emulated one (``drivers.emulator.EmulatedI2C``) both are one."""
+
+    def try_lock(self) -> bool: ...
+
+    def unlock(self) -> None: ...
+
+    def writeto(self, address: int, buffer: bytes | bytearray, *, start: int = 0, end: int | None = None,
+                stop: bool = True) -> None: ...
+
+    def readfrom_into(self, address: int, buffer: bytearray, *, start: int = 0, end: int | None = None,
+                      stop: bool = True) -> None: ...
+
+    def writeto_then_readfrom(self, address: int, buffer_out: bytes | bytearray, buffer_in: bytearray, *,
+                              out_start: int = 0, out_end: int | None = None, in_start: int = 0,
+                              in_end: int | None = None, stop: bool = False) -> None: ...
 
 
 class LinuxI2C:
@@ -34,14 +54,17 @@ class LinuxI2C:
     def scan(self) -> list[int]:
         return self._bus.scan()
 
-    def writeto(self, address, buffer, *, start=0, end=None, stop=True) -> None:
+    def writeto(self, address: int, buffer: bytes | bytearray, *, start: int = 0, end: int | None = None,
+                stop: bool = True) -> None:
         self._bus.writeto(address, buffer, start=start, end=end, stop=stop)
 
-    def readfrom_into(self, address, buffer, *, start=0, end=None, stop=True) -> None:
+    def readfrom_into(self, address: int, buffer: bytearray, *, start: int = 0, end: int | None = None,
+                      stop: bool = True) -> None:
         self._bus.readfrom_into(address, buffer, start=start, end=end, stop=stop)
 
-    def writeto_then_readfrom(self, address, buffer_out, buffer_in, *, out_start=0, out_end=None,
-                              in_start=0, in_end=None, stop=False) -> None:
+    def writeto_then_readfrom(self, address: int, buffer_out: bytes | bytearray, buffer_in: bytearray, *,
+                              out_start: int = 0, out_end: int | None = None, in_start: int = 0,
+                              in_end: int | None = None, stop: bool = False) -> None:
         self._bus.writeto_then_readfrom(address, buffer_out, buffer_in, out_start=out_start,
                                         out_end=out_end, in_start=in_start, in_end=in_end, stop=stop)
 

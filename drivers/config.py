@@ -42,9 +42,12 @@ from __future__ import annotations
 import math
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, TypeVar
+
+import numpy as np
 
 from drivers.ads import GAINS, RATES
 from drivers.errors import ConfigError
@@ -58,6 +61,10 @@ else:  # pragma: no cover - Python 3.10 on older Raspberry Pi OS
 GPIO_RANGE = range(4, 28)
 I2C_PINS = {2: "I2C SDA", 3: "I2C SCL"}
 DIFFERENTIAL_PAIRS = ((0, 1), (0, 3), (1, 3), (2, 3))
+
+
+#: A value or an array of them (the transfer is applied to both).
+_Num = TypeVar("_Num", float, np.ndarray)
 
 
 @dataclass(frozen=True)
@@ -84,11 +91,11 @@ class ChannelConfig:
     def name(self) -> str:
         return f"{self.role}_{self.unit}"
 
-    def to_unit(self, volts: float) -> float:
+    def to_unit(self, volts: _Num) -> _Num:
         """The sensor transfer function, inverted: volts at the ADC → the channel's unit."""
         return (volts - self.offset_v) / self.volts_per_unit
 
-    def to_volts(self, value: float) -> float:
+    def to_volts(self, value: _Num) -> _Num:
         return self.offset_v + self.volts_per_unit * value
 
 
@@ -132,19 +139,20 @@ class _Section:
     def __init__(self, table: Any, where: str) -> None:
         if not isinstance(table, dict):
             raise ConfigError(f"[{where}] must be a table of options, not {type(table).__name__}")
-        self.table, self.where, self.used = table, where, set()
+        self.table, self.where = table, where
+        self.used: set[str] = set()
 
     def get(self, name: str, kind: type | tuple[type, ...], default: Any = _MISSING, *,
-            lo: float | None = None, hi: float | None = None, choices: tuple | None = None,
+            lo: float | int | None = None, hi: float | int | None = None, choices: tuple[Any, ...] | None = None,
             check: Callable[[Any], str | None] | None = None) -> Any:
         self.used.add(name)
         if name not in self.table:
             if default is _MISSING:
                 raise ConfigError(f"[{self.where}] option {name!r} is required")
             return default
-        v = self.table[name]
+        v: Any = self.table[name]
         kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(v, bool) and bool not in kinds or not isinstance(v, kinds):
+        if (isinstance(v, bool) and bool not in kinds) or not isinstance(v, kinds):
             want = " or ".join(k.__name__ for k in kinds)
             raise ConfigError(f"[{self.where}] option {name!r} must be {want}, not {v!r}")
         if isinstance(v, float) and not math.isfinite(v):
@@ -152,7 +160,7 @@ class _Section:
         if choices is not None and v not in choices:
             raise ConfigError(f"[{self.where}] option {name!r} = {_fmt(v, name)}; allowed: "
                               f"{', '.join(_fmt(c, name) for c in choices)}")
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
+        if (lo is not None and v < lo) or (hi is not None and v > hi):  # type: ignore[operator]  # a number: kind checked
             raise ConfigError(f"[{self.where}] option {name!r} = {_fmt(v, name)} is outside {_fmt(lo, name)}…{_fmt(hi, name)}")
         if check is not None and (msg := check(v)):
             raise ConfigError(f"[{self.where}] option {name!r}: {msg}")
@@ -267,7 +275,7 @@ def parse_config(data: dict, source: str = "configuration", *,
                       else "must be [low, high] volts with low < high")
         s.done()
         c = ChannelConfig(role, unit, address, positive, negative, gain, data_rate, vpu, offset,
-                          tuple(float(x) for x in valid) if valid else None)
+                          (float(valid[0]), float(valid[1])) if valid else None)
         if any(o.role == role for o in channels):
             raise ConfigError(f"[{where}] role {role!r} is configured twice")
         channels.append(c)

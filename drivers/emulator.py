@@ -17,8 +17,8 @@ from __future__ import annotations
 import errno
 import math
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -61,7 +61,7 @@ def array_source(time_s: np.ndarray, volts: dict[int, np.ndarray], loop: bool = 
     dt = span / max(1, len(time_s) - 1)
     # Memoryviews index to Python floats (numpy scalars are ~5× slower to do arithmetic on, and
     # this runs once per conversion) without copying the arrays.
-    arrays = [(k, memoryview(np.ascontiguousarray(v, float)), len(v)) for k, v in volts.items()]
+    arrays = [(k, memoryview(np.ascontiguousarray(v, float)), len(v)) for k, v in volts.items()]  # type: ignore[arg-type]  # ndarray is a buffer
 
     def source(t: float) -> Sequence[float]:
         x = t - t0

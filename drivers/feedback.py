@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from drivers.clock import Clock
 from drivers.config import PinsConfig
@@ -193,7 +193,7 @@ class Feedback:
     """The feedback hardware: LED bar (strength vs target), RGB status LED, buzzer, button."""
 
     def __init__(self, pins: PinsConfig, clock: Clock, pin_factory=None, bar_full: float = 1.25) -> None:
-        from gpiozero import Button, Buzzer, LEDBarGraph, RGBLED, TonalBuzzer
+        from gpiozero import RGBLED, Button, Buzzer, LEDBarGraph, TonalBuzzer
         from gpiozero.tones import Tone
 
         self._Tone = Tone

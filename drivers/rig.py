@@ -3,21 +3,19 @@ either on the Pi (I2C bus, ALERT/RDY GPIOs, gpiozero's default pins) or emulated
 chips fed by signals, gpiozero mock pins) — the same classes either way."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Union
 
 import numpy as np
 
 from drivers.clock import Clock
 from drivers.config import DeviceConfig
-from drivers.emulator import (Ads1x15Emulator, EmulatedI2C, EmulatedReady, Transducer, array_source,
-                       function_source)
+from drivers.emulator import Ads1x15Emulator, EmulatedI2C, EmulatedReady, Transducer, array_source, function_source
 from drivers.feedback import Feedback
 from drivers.sampler import Block, Sampler
 
-
 #: What drives one emulated channel: (time_s, values) arrays, or a function of time.
-Signal = Union[tuple[np.ndarray, np.ndarray], Callable[[float], float]]
+Signal = tuple[np.ndarray, np.ndarray] | Callable[[float], float]
 
 
 @dataclass
@@ -70,9 +68,9 @@ class Rig:
                     time.sleep(ahead)
             return b
         while True:
-            b = self.sampler.get(timeout=0.5)
-            if b is not None:
-                return b
+            got = self.sampler.get(timeout=0.5)
+            if got is not None:
+                return got
 
     def close(self) -> None:
         self.sampler.stop()
@@ -91,18 +89,18 @@ def emulated(config: DeviceConfig, clock: Clock, signals: dict[str, Signal],
 
     transducers = transducers or {}
     bus = EmulatedI2C(clock, seed=seed)
-    chips = []
+    chips: list[Ads1x15Emulator] = []
     for a in config.adcs:
         arrays: dict[int, np.ndarray] = {}
         functions: dict[int, Callable[[float], float]] = {}
-        t_ref = None
+        t_ref: np.ndarray | None = None
         for c in config.channels:
             if c.adc != a.address or c.role not in signals:
                 continue
             to_volts = transducers[c.role].volts if c.role in transducers else c.to_volts
             sig = signals[c.role]
             if callable(sig):
-                functions[c.positive] = lambda t, f=sig, tv=to_volts: float(tv(f(t)))
+                functions[c.positive] = lambda t, f=sig, tv=to_volts: float(tv(f(t)))  # type: ignore[misc]
                 if c.negative is not None:
                     functions[c.negative] = lambda t: 0.0
                 continue
@@ -112,9 +110,10 @@ def emulated(config: DeviceConfig, clock: Clock, signals: dict[str, Signal],
             if c.negative is not None:
                 arrays[c.negative] = np.zeros_like(arrays[c.positive])
         if functions:
-            if arrays:  # a chip with both kinds of input
+            if arrays and t_ref is not None:  # a chip with both kinds of input
                 from_arrays = array_source(t_ref, arrays)
-                functions.update({k: (lambda t, k=k, f=from_arrays: f(t)[k]) for k in arrays})  # bound now: the loop rebinds from_arrays
+                # bound now (default arguments): the loop over chips rebinds from_arrays
+                functions.update({k: (lambda t, k=k, f=from_arrays: f(t)[k]) for k in arrays})  # type: ignore[misc]
             source = function_source(functions)
         elif t_ref is not None:
             source = array_source(t_ref, arrays)

@@ -164,7 +164,7 @@ def write_to_stick(folder: Path, stick: Stick, mounter: Mounter, mount_root: Pat
         except OSError as e:
             shutil.rmtree(partial, ignore_errors=True)  # only this export's own partial copy
             reason = {errno.ENOSPC: "is full", errno.EROFS: "is read-only", errno.EDQUOT: "is full",
-                      errno.EIO: "failed to write (input/output error)"}.get(e.errno, f"failed: {e.strerror}")
+                      errno.EIO: "failed to write (input/output error)"}.get(e.errno or 0, f"failed: {e.strerror}")
             raise StorageError(f"the USB stick {stick.device} {reason} while copying {Path(e.filename or '').name}; "
                                "the partial copy was removed, nothing else was deleted") from None
         mounter.reopen_readonly(stick, target)
@@ -249,7 +249,8 @@ def build_fat_image(folder: Path, image: Path, label: str = FAT_LABEL) -> list[s
                            capture_output=True, text=True)
         if r.returncode != 0:
             raise StorageError(f"mkfs.fat failed: {r.stderr.strip()}")
-        mcopy, mmd, mdir = _tool("mcopy"), _tool("mmd"), _tool("mdir")
+        mcopy, mmd = _tool("mcopy"), _tool("mmd")
+        _tool("mdir")  # checked before writing anything: the image is read back with it
         _mtools(mmd, "-i", tmp, f"::/{folder.name}")
         for p in sorted(folder.rglob("*")):
             rel = p.relative_to(folder).as_posix()

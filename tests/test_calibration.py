@@ -12,11 +12,11 @@ from calibration.console import ScriptedConsole
 from calibration.emulated import Clinic, emulated_rig, emulated_sensors
 from calibration.profile import Profile, ProfileStore
 from calibration.workflow import Workflow
-from device.errors import AccessError, Aborted, CalibrationError
+from device.config import default_config
+from device.errors import Aborted, AccessError, CalibrationError
 from device.pipeline.kinds import decide, fit
 from device.sim.patient import SimulatedPatient
 from device.sim.simulate import random_patient
-from device.config import default_config
 
 ANSWERS = {"new_pin": "2468", "new_pin_again": "2468", "accept": "y", "physio": "PT-7",
            "patient_code": "P-042", "retry": "n"}

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from adafruit_ads1x15.ads1x15 import Mode
 from adafruit_ads1x15.ads1015 import ADS1015
 from adafruit_ads1x15.ads1115 import ADS1115
-from adafruit_ads1x15.ads1x15 import Mode
 from adafruit_ads1x15.analog_in import AnalogIn
 
+from device.config import default_config, load_config, parse_config
 from device.errors import ConfigError
 from drivers.ads import FULL_SCALE_V, GAINS, RATES, Chip, ConversionTimeout, GpioReady, Input
 from drivers.clock import VirtualClock
-from device.config import default_config, load_config, parse_config
 from drivers.emulator import Ads1x15Emulator, EmulatedI2C, EmulatedReady, array_source, constant_source
 from drivers.sampler import Sampler
 

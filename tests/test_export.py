@@ -10,25 +10,23 @@ import datetime as dt
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_calibration import _profile
 
 from calibration.profile import ProfileStore
+from device.cli.train import TrainOptions, run
 from device.errors import InputError, StorageError
-from device.records.export import export, parse_formats, select, stem
 from device.recording import Channel, read_csv
+from device.records.export import export, parse_formats, select, stem
 from device.records.reports import dose, format_list, format_trend, session_line, trend
 from device.records.serial_console import ConsoleConfig, SerialConsole
 from device.records.store import _STOP, SessionData, SessionStore
-from device.cli.train import TrainOptions, run
 from drivers import usb
-
-from test_calibration import _profile
 
 MONDAY = dt.date(2026, 11, 2)
 

@@ -95,7 +95,7 @@ def test_player_follows_each_pattern_exactly_in_virtual_time():
     for name, p in PATTERNS.items():
         clock = VirtualClock()
         out = []
-        player = Player(lambda c, tone: out.append((clock.now(), c, tone)), clock)
+        player = Player(lambda c, tone, out=out, clock=clock: out.append((clock.now(), c, tone)), clock)
         player.play(name)
         while (due := player.tick()) is not None:
             clock.sleep_until(due)

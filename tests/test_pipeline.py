@@ -5,10 +5,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from device.pipeline.calibration import Calibration
 from device.pipeline import Pipeline, analyze
+from device.pipeline.calibration import Calibration
 from device.recording import Recording
-from device.sim.simulate import Squeeze, Scenario, random_scenario, simulate
+from device.sim.simulate import Scenario, Squeeze, random_scenario, simulate
 
 
 def _match(truth, det, tol=1.0):

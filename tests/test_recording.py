@@ -4,8 +4,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from device.pipeline.calibration import Calibration, load_calibration
 from device.errors import CalibrationError, InputError
+from device.pipeline.calibration import Calibration, load_calibration
 from device.recording import Channel, Recording, read_csv, read_recording, write_csv
 
 

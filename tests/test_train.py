@@ -4,18 +4,16 @@ progression, adherence and the stored summary."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import subprocess
 
 import numpy as np
-
 import pytest
 
+from device.cli.train import TrainOptions, run
 from device.errors import InputError
+from device.records.store import SessionStore
 from device.training.programme import ProgrammeError, builtin_names, load_programme, parse_programme
 from device.training.progress import Progress
-from device.records.store import SessionStore
-from device.cli.train import TrainOptions, run
 from device.training.view import format_summary
 
 TRAINEES = ("correct", "weak", "bears_down", "forgets_to_relax")
@@ -40,7 +38,7 @@ def test_trainee_through_programme(tmp_path, programme, trainee):
     reps = s["reps"]
     ex = load_programme(programme)
     kind = reps[0]["exercise"] and ex.exercise(reps[0]["exercise"]).kind
-    warnings = [w for w in s["warnings"]]
+    warnings = list(s["warnings"])
     if kind == "hypopressive":
         # Correct apnoea lowers the pelvic pressure; bearing down raises it and is warned.
         if trainee == "correct":

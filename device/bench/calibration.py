@@ -16,17 +16,16 @@ from dataclasses import replace
 
 import numpy as np
 
-from device.pipeline.calibration import Calibration
-from device.pipeline.kinds import KINDS
-from device.sim.patient import SimulatedPatient
-from device.pipeline import analyze
-from device.sim.simulate import random_patient, random_scenario, simulate
-from device.config import default_config
-
 from calibration.console import ScriptedConsole
 from calibration.emulated import Clinic, emulated_rig, emulated_sensors
 from calibration.profile import ProfileStore
 from calibration.workflow import Workflow
+from device.config import default_config
+from device.pipeline import analyze
+from device.pipeline.calibration import Calibration
+from device.pipeline.kinds import KINDS
+from device.sim.patient import SimulatedPatient
+from device.sim.simulate import random_patient, random_scenario, simulate
 
 ONSET_TOL_S = 1.0
 ANSWERS = {"new_pin": "2468", "new_pin_again": "2468", "accept": "y", "physio": "bench", "patient_code": "BENCH"}
@@ -49,7 +48,7 @@ def calibrate_patient(patient: dict, seed: int, rate_hz: float = 250.0, modality
 def kind_accuracy(recs: list[tuple], cal: Calibration | None) -> tuple[float, dict, dict]:
     """Balanced accuracy of lift / accessory / bear_down over the contractions detected and
     matched to the truth (classification proper), and the detection counts beside it."""
-    conf = {k: {j: 0 for j in KINDS} for k in KINDS}
+    conf = {k: dict.fromkeys(KINDS, 0) for k in KINDS}
     det_counts = {"truth": 0, "missed": 0, "false": 0}
     for rec, truth in recs:
         det = [c.to_dict() for c in analyze(rec, cal).contractions]
@@ -95,7 +94,7 @@ def run(patients: int = 12, sessions: int = 3, seed: int = 500) -> list[dict]:
         rest_mvc = Calibration(full.channels)
         un, _, det_un = kind_accuracy(recs, None)
         rm, _, _ = kind_accuracy(recs, rest_mvc)
-        ca, conf, det_ca = kind_accuracy(recs, full)
+        ca, _, det_ca = kind_accuracy(recs, full)
         err_nom, err_fit = reading_error_pct(cfg, sensors, prof)
         rows.append(dict(patient=s, atypical=atypical, transmission=round(pat["abd_transmission"], 2),
                          co=round(float(np.mean(pat["lift_coactivation"])), 2),

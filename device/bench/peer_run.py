@@ -27,6 +27,8 @@ USAGE = ("usage: python -m device.bench.peer_run neurokit|biosppy SCORER.py REC.
 
 def _load_scorer(path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location("pfmt_shared_score", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"{path}: not a Python file the scorer can be loaded from")
     score = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(score)
     return score
@@ -37,8 +39,8 @@ def pfmt_detect(csv: Path) -> dict:
 
     Imported here, not at the top: a peer timed in a process of its own must not pay for pfmt's
     start-up."""
-    from device.pipeline.calibration import load_calibration
     from device.pipeline import analyze
+    from device.pipeline.calibration import load_calibration
     from device.recording import read_recording
 
     cal_path = csv.with_name(csv.stem + ".cal.json")
@@ -53,7 +55,7 @@ def score_in_process(scorer: Path, data: Path) -> int:
     def peer_detect(name, csv, truth):
         return pfmt_detect(Path(csv)) if name == "pfmt" else peers(name, csv, truth)
 
-    score.peer_detect = peer_detect
+    score.peer_detect = peer_detect  # type: ignore[attr-defined]  # the scorer's hook, replaced
     sys.argv = [str(scorer), str(data), "--peer", "pfmt"]
     return score.main() or 0
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from device.bench.calibration import print_run, run as run_calibration
+from device.bench.calibration import print_run
+from device.bench.calibration import run as run_calibration
 from device.bench.sampler import main as sampler_main
 from device.config import default_config, recorded_channels
 from device.pipeline import Pipeline, analyze
@@ -223,7 +224,7 @@ def session_resources(minutes: float = 30.0, data_dir: str | None = None) -> dic
 
     channels = recorded_channels(cfg)
     tmp = tempfile.TemporaryDirectory() if data_dir is None else None
-    db = SessionStore(data_dir or tmp.name)
+    db = SessionStore(tmp.name if tmp is not None else str(data_dir))
     writer = db.begin(programme=prog.name, rate_hz=cfg.rate_hz, channels=channels, config=asdict(cfg),
                       calibration=cal.to_dict(), prescription=[asdict(ex)], patient_code="BENCH",
                       profile_version=None, trainee="correct")

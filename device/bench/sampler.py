@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 
-from drivers.clock import Clock, RealClock, VirtualClock
 from device.config import DeviceConfig, default_config
+from drivers.clock import Clock, RealClock, VirtualClock
 from drivers.emulator import Ads1x15Emulator, EmulatedI2C, EmulatedReady, array_source
 from drivers.sampler import Sampler
 
@@ -62,7 +62,7 @@ def achieved_rate(ready: bool, seconds: float = 5.0, rate_error: float = 0.03) -
             t_first = b.t[0] if t_first is None else t_first
             t_last = b.t[-1]
     s.stop()
-    rate = (frames - 1) / (t_last - t_first) if frames > 1 else 0.0
+    rate = (frames - 1) / (t_last - t_first) if frames > 1 and t_first is not None else 0.0
     return {"requested_hz": cfg.rate_hz, "chip_hz": cfg.rate_hz * (1 + rate_error), "achieved_hz": rate,
             "skipped": s.stats.skipped, "overflows": s.stats.overflows}
 

@@ -10,7 +10,6 @@ from device.pipeline import analyze
 from device.recording import read_recording
 
 
-
 def add_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument("recording", help="recording: CSV (time_s,<role>_<unit>,...) or EDF+")
     a.add_argument("--calibration", metavar="CAL.json", help="the physiotherapist's rest/MVC per channel")
@@ -49,7 +48,7 @@ def format_table(out: dict) -> str:
     for i, c in enumerate(out["contractions"], 1):
         pct = f"{c['mvc_pct']:.0f}" if c.get("mvc_pct") is not None else "-"
         lines.append(f"{i:>3} {c['onset_s']:>8.2f} {c['offset_s']:>8.2f} {c['hold_s']:>7.2f} "
-                     f"{c['peak']:>11.1f} {pct:>5} {c['flicks']:>6} {str(c['kind'] or '-'):>10} "
+                     f"{c['peak']:>11.1f} {pct:>5} {c['flicks']:>6} {c['kind'] or '-'!s:>10} "
                      f"{'yes' if c['relaxed'] else 'NO':>7}")
     lines.append(f"{len(out['contractions'])} contraction(s); {len(out['artifacts'])} artifact(s) "
                  "rejected (coughs, spikes)")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from device.bench.run import PARTS, main as bench_main
-
+from device.bench.run import PARTS
+from device.bench.run import main as bench_main
 
 
 def add_arguments(b: argparse.ArgumentParser) -> None:

@@ -20,7 +20,6 @@ from drivers.bus import on_raspberry_pi
 from drivers.clock import RealClock, VirtualClock
 
 
-
 def steps(v: str) -> tuple[str, ...]:
     chosen = tuple(x.strip() for x in v.split(",") if x.strip())
     bad = [x for x in chosen if x not in STEPS]

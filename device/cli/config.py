@@ -7,7 +7,6 @@ from device.config import default_config, load_config
 from drivers.ads import FULL_SCALE_V
 
 
-
 def add_arguments(c: argparse.ArgumentParser) -> None:
     c.add_argument("file", nargs="?", help="device configuration (default: the built-in reference build)")
 

@@ -13,7 +13,6 @@ from device.records.store import SessionStore
 from drivers import usb
 
 
-
 def add_arguments(ex: argparse.ArgumentParser) -> None:
     ex.add_argument("ids", nargs="*", type=positive_int, help="session ids (default: see --all / --since)")
     ex.add_argument("--all", action="store_true", help="every stored session")

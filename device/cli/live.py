@@ -12,7 +12,6 @@ from device.recording import read_recording
 from device.sim.simulate import random_scenario, simulate
 
 
-
 def add_arguments(lv: argparse.ArgumentParser) -> None:
     lv.add_argument("recording", nargs="?", help="CSV or EDF+ recording (default: simulate one)")
     lv.add_argument("--calibration", metavar="CAL.json")

@@ -12,7 +12,6 @@ from device.cli.args import DEFAULT_DATA, positive_int
 from device.errors import CalibrationError
 
 
-
 def add_arguments(pr: argparse.ArgumentParser) -> None:
     pr.add_argument("action", choices=("show", "history", "restore"))
     pr.add_argument("version", nargs="?", type=positive_int, help="version to show or restore")
@@ -35,15 +34,15 @@ def main(args: argparse.Namespace) -> int:
                 print(f"v{v}: DAMAGED — {e}")
         return 0
     if args.action == "show":
-        p = store.load(args.version) if args.version else store.current()
-        if p is None:
+        shown = store.load(args.version) if args.version else store.current()
+        if shown is None:
             raise CalibrationError(f"no profile in {store.dir}: the physiotherapist runs `pfmt calibrate` first")
         if args.json:
-            d = p.to_dict()
+            d = shown.to_dict()
             d.pop("pin", None)
             print(json.dumps(d, indent=1))
         else:
-            print(p.summary())
+            print(shown.summary())
         return 0
     if args.version is None:
         raise CalibrationError("restore needs the version number (see `pfmt profile history`)")

@@ -11,7 +11,6 @@ from device.records.serial_console import ConsoleConfig, SerialConsole
 from drivers import usb
 
 
-
 def add_arguments(sr: argparse.ArgumentParser) -> None:
     sr.add_argument("--tty", default="/dev/ttyGS0", help="serial line (default: the gadget's /dev/ttyGS0)")
     sr.add_argument("--image", help="the gadget's FAT image, rebuilt on EXPORT")

@@ -12,7 +12,6 @@ from device.records.store import SessionStore
 from device.training.view import format_summary
 
 
-
 def add_arguments(se: argparse.ArgumentParser) -> None:
     se.add_argument("action", nargs="?", default="list", choices=("list", "show", "trend"))
     se.add_argument("id", nargs="?", type=positive_int, help="session id (show)")

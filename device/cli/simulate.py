@@ -7,7 +7,6 @@ from device.cli.args import positive_int, rate
 from device.sim.simulate import write_dataset, write_example
 
 
-
 def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("out", help="output CSV path (truth and calibration written beside it), or a "
                    "directory with --set")

@@ -55,7 +55,7 @@ def _programme(opts: TrainOptions, profile: Profile | None) -> Programme:
     if profile is None:
         return load_programme(opts.programme or DEFAULT_PROGRAMME)
     rx = profile.prescription
-    if opts.programme is not None and load_programme(opts.programme).name != rx.programme or opts.overrides:
+    if (opts.programme is not None and load_programme(opts.programme).name != rx.programme) or opts.overrides:
         raise AccessError(f"the physiotherapist prescribed {rx.programme} with its targets (profile "
                           f"v{profile.version}); changing the programme or its reps, sets or holds is for the "
                           "physiotherapist (`pfmt calibrate --steps prescription`, PIN)")
@@ -104,7 +104,7 @@ def run(opts: TrainOptions) -> dict:
             cal = profile.calibration
             if profile.sensor:  # the emulated device's own sensors, which the profile calibrated
                 transducers = emulated_sensors(base_config)
-        signals = {c.role: (rec.time_s, rec.data[:, i]) for i, c in enumerate(rec.channels)}
+        signals: dict[str, rigs.Signal] = {c.role: (rec.time_s, rec.data[:, i]) for i, c in enumerate(rec.channels)}
         clock = ScaledClock(opts.speed or 1.0) if opts.threaded else VirtualClock()
         rig = rigs.emulated(config, clock, signals, threaded=opts.threaded, seed=opts.seed,
                             pace=0.0 if opts.threaded else opts.speed, transducers=transducers,

@@ -47,7 +47,7 @@ class Calibration:
         return d
 
     @classmethod
-    def from_dict(cls, d: object, source: str = "calibration") -> "Calibration":
+    def from_dict(cls, d: object, source: str = "calibration") -> Calibration:
         if not isinstance(d, dict):
             raise CalibrationError(f"{source}: expected a JSON object like "
                                    '{"pelvic": {"rest": R, "mvc": M}}')

@@ -27,7 +27,7 @@ from device.pipeline.history import History
 from device.pipeline.types import Contraction, Episode, Event, EventType
 from device.recording import CMH2O_PER_MMHG, Channel, Recording
 
-__all__ = ["Pipeline", "Detector", "Contraction", "Event", "Episode", "analyze"]
+__all__ = ["Contraction", "Detector", "Episode", "Event", "Pipeline", "analyze"]
 
 WARMUP_S = 1.5          # resting level learnt before anything is detected
 K_ON = 3.5              # onset threshold in resting spreads ...
@@ -96,6 +96,7 @@ class Detector:
         self._thr = self.floor
         self._early_on = bool(EARLY[self.modality] and self.span)
         self._thr_early = math.inf
+        self._early_floor = max(F_EARLY * self.span, self.floor) if self.span else math.inf
         self._slope_early = max(SLOPE_EARLY * self.span, SLOPE_EARLY_MIN) * SLOPE_WINDOW_S if self.span else math.inf
         self._slope_lag = max(1, int(round(SLOPE_WINDOW_S * pipe.rate)))
         self._early: tuple[int, float, float] | None = None  # (index, time, from level) of an announced onset
@@ -137,7 +138,7 @@ class Detector:
     def _set_thresholds(self) -> None:
         self._thr = self.threshold()
         if self._early_on:
-            self._thr_early = max(K_EARLY * self.spread(), F_EARLY * self.span, self.floor)
+            self._thr_early = max(K_EARLY * self.spread(), self._early_floor)
 
     def _early_check(self, k: int, t: float, v: float, ref: float) -> None:
         """REST only: announce an onset early (level a little up from ``ref`` — the resting level,
@@ -183,7 +184,7 @@ class Detector:
                 self._active(k, tt, v)
             elif st == _SETTLE:
                 self._settle(k, tt, v)
-            elif tt - self.p._t0 >= WARMUP_S:
+            elif self.p._t0 is not None and tt - self.p._t0 >= WARMUP_S:
                 self._init_rest(k)
             k += 1
 
@@ -374,6 +375,7 @@ class Pipeline:
     def _pelvic_log(self, k: int, res: Contraction | None) -> None:
         """The pelvic detector closed the episode it opened: note when (sample index), and the
         contraction it measured, for the secondary detector's decisions."""
+        assert self._pelvic_open is not None, "the pelvic detector closes only what it opened"
         (k_open, t_open), self._pelvic_open = self._pelvic_open, None
         self._pelvic_episodes.append((k_open, k, t_open, res.onset_s if res else None,
                                       res.offset_s if res else None))
@@ -395,7 +397,7 @@ class Pipeline:
             if k_close > k:  # open at k
                 if t_open < res.offset_s:
                     return False
-            elif on is not None and on < res.offset_s and res.onset_s < off:
+            elif on is not None and off is not None and on < res.offset_s and res.onset_s < off:
                 return False
         res.kind = "bear_down"
         return True

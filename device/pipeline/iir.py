@@ -67,7 +67,7 @@ def _check_band(f: float, fs: float) -> None:
 
 def _state_space(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(A, B) of one section in direct form II transposed: z' = A z + B x, y = z[0] + b0 x."""
-    b0, b1, b2, a0, a1, a2 = s / s[3]
+    b0, b1, b2, _, a1, a2 = s / s[3]  # normalised: a0 = 1
     return np.array([[-a1, 1.0], [-a2, 0.0]]), np.array([b1 - a1 * b0, b2 - a2 * b0])
 
 

@@ -23,7 +23,7 @@ typical lift.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass
 from statistics import median
 
 from device.errors import CalibrationError
@@ -64,7 +64,7 @@ class KindModel:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, d: object, source: str) -> "KindModel":
+    def from_dict(cls, d: object, source: str) -> KindModel:
         if not isinstance(d, dict):
             raise CalibrationError(f"{source}: kinds must be an object")
         allowed = set(cls.__dataclass_fields__)
@@ -76,7 +76,7 @@ class KindModel:
         if feature not in (None, *GENERIC):
             raise CalibrationError(f"{source}: kinds.feature {feature!r}; allowed: "
                                    f"{', '.join(GENERIC)} or null")
-        vals = {}
+        vals: dict[str, float | None] = {}
         for k in ("accessory_above", "bear_down_above", "disp_bear_below", "lift_median", "bear_down_median", "scale"):
             v = d.get(k)
             if v is not None and not is_finite_number(v):
@@ -85,7 +85,8 @@ class KindModel:
         if feature is not None and (vals["accessory_above"] is None or vals["bear_down_above"] is None):
             raise CalibrationError(f"{source}: kinds with feature {feature} needs accessory_above "
                                    "and bear_down_above")
-        if feature is not None and vals["accessory_above"] > vals["bear_down_above"]:
+        acc, bear = vals["accessory_above"], vals["bear_down_above"]
+        if feature is not None and acc is not None and bear is not None and acc > bear:
             raise CalibrationError(f"{source}: kinds.accessory_above ({vals['accessory_above']:g}) must "
                                    f"not exceed bear_down_above ({vals['bear_down_above']:g})")
         if feature is None and vals["disp_bear_below"] is None:
@@ -100,10 +101,10 @@ class KindModel:
                    vals["lift_median"], vals["bear_down_median"], n, scale)
 
 
-def decide(feats: dict, model: KindModel | None = None, few: float = ABD_FEW_CMH2O) -> str | None:
+def decide(feats: dict, model: KindModel | None = None, few: float = ABD_FEW_CMH2O) -> Kind | None:
     """The kind from the features; ``few`` is "a few cmH2O" in the abdominal channel's unit.
     None when no reference channel was recorded."""
-    votes = []
+    votes: list[Kind] = []
     if feats.get("abd_norm") is not None or "abd_ratio" in feats:
         votes.append(_abdominal_vote(feats, model, few))
     elif "abd_rise" in feats:  # EMG without the abdominal calibration: rises in µV
@@ -120,10 +121,11 @@ def decide(feats: dict, model: KindModel | None = None, few: float = ABD_FEW_CMH
     return "bear_down" if "bear_down" in votes else votes[0]
 
 
-def _abdominal_vote(feats: dict, model: KindModel | None, few: float) -> str:
+def _abdominal_vote(feats: dict, model: KindModel | None, few: float) -> Kind:
     feature = "abd_norm" if feats.get("abd_norm") is not None else "abd_ratio"
     acc, bear = GENERIC[feature]
-    if model is not None and model.feature == feature:
+    if model is not None and model.feature == feature \
+            and model.accessory_above is not None and model.bear_down_above is not None:  # checked on load
         acc, bear = model.accessory_above, model.bear_down_above
         few *= model.scale  # "a few cmH2O" as her reference sensor sees them
     x = feats[feature]
@@ -186,7 +188,7 @@ def fit(examples: list[tuple[str, dict]], check: bool = True, min_each: int = MI
         elif feature is None:
             problems.append(f"on displacement the bear-downs reach {DB[-1]:+.2f} mm and the lifts start "
                             f"at {DL[0]:+.2f} mm: a bear-down must push the probe out further than any lift")
-    if feature is not None and acc is None or feature is None and disp is None:
+    if (feature is not None and acc is None) or (feature is None and disp is None):
         raise CalibrationError("the lift and bear-down examples cannot be separated: " + "; ".join(problems)
                                + ". Check the reference probe's placement and record the examples again.")
     model = KindModel(feature, acc, bear, disp, med_l, med_b, len(lifts) + len(bears),

@@ -131,7 +131,7 @@ def measure(det: Detector, c: Episode, k_now: int) -> Contraction | None:
     i0 += int(np.argmin(d[i0:ic + 1]))
     t_up, i_up = _cross_up(t, d, 0.5 * P, i0)
     t_dn, i_dn = _cross_down_before(t, d, 0.5 * P, ie + 1)
-    if t_up is None or t_dn is None:
+    if t_up is None or t_dn is None or i_up is None or i_dn is None:
         c.reject = "no half-peak crossing"
         return None
     hold = t_dn - t_up
@@ -140,7 +140,7 @@ def measure(det: Detector, c: Episode, k_now: int) -> Contraction | None:
         c.reject = f"cough or spike (half-height width {hold:.2f} s)"
         return None
     # a strain moves the pelvic channel only passively: its rise is not held against the MVC
-    if P < max(1.2 * c.thr, MIN_PEAK_FRAC * det.span if det.span and kind != "bear_down" else 0.0):
+    if max(1.2 * c.thr, MIN_PEAK_FRAC * det.span if det.span and kind != "bear_down" else 0.0) > P:
         c.reject = f"too small ({P:.3g} {det.channel.unit})"
         return None
     # onset: the initial rise up to its first plateau, whose level is a median (robust to EMG
@@ -169,7 +169,7 @@ def measure(det: Detector, c: Episode, k_now: int) -> Contraction | None:
         return None
     rise_s, fall_s = t_up - det.delay_s - onset, offset - (t_dn - det.delay_s)
     if det.modality == "pressure" and det.span and flicks == 0 and hold <= BREATH_MAX_HOLD_S and \
-            P < BREATH_MAX_FRAC * det.span and (min(rise_s, fall_s) >= BREATH_MIN_EDGE_S or
+            BREATH_MAX_FRAC * det.span > P and (min(rise_s, fall_s) >= BREATH_MIN_EDGE_S or
                                                 max(rise_s, fall_s) >= BREATH_SLOW_EDGE_S):
         c.reject = (f"breathing (a {hold:.1f} s swell rising in {rise_s:.2f} s and falling in "
                        f"{fall_s:.2f} s to half, {100 * P / det.span:.0f} % of MVC)")

@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from device.errors import InputError, StorageError
-from device.recording import Recording, atomic_write, write_csv
+from device.files import atomic_write
+from device.recording import Recording, write_csv
 from device.records.reports import dose, trend
 from device.records.store import SessionData, SessionStore
 
@@ -171,7 +172,8 @@ def _annotations(s: SessionData, t0: float, t: np.ndarray, events: list[dict]):
 
 
 def write_edf(path: Path, s: SessionData, t: np.ndarray, v: np.ndarray, events: list[dict]) -> None:
-    from edfio import Edf, EdfSignal, Patient, Recording as EdfRecording
+    from edfio import Edf, EdfSignal, Patient
+    from edfio import Recording as EdfRecording
 
     rate = float(s.info["rate_hz"])
     if rate != int(rate):

@@ -20,9 +20,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from device.errors import PfmtError
 from device.records.store import SessionStore, db_path

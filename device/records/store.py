@@ -21,14 +21,15 @@ import fcntl
 import json
 import os
 import queue
-from collections import deque
 import shutil
 import sqlite3
 import threading
 import time
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -198,7 +199,7 @@ class SessionStore:
     def begin(self, *, programme: str, rate_hz: float, channels: tuple[Channel, ...], config: dict,
               calibration: dict | None, prescription: list[dict] | None, patient_code: str | None,
               profile_version: int | None, trainee: str | None,
-              started: dt.datetime | None = None) -> "SessionWriter":
+              started: dt.datetime | None = None) -> SessionWriter:
         """Open a session for writing (refused when the card has no room for ``SPACE_FOR_S``)."""
         need = int(SPACE_FOR_S * rate_hz * (8 + 4 * len(channels)) * 1.3)
         free = shutil.disk_usage(self.dir).free
@@ -218,6 +219,7 @@ class SessionStore:
              profile_version, trainee, float(rate_hz), dumps([c.name for c in channels]), dumps(config),
              None if calibration is None else dumps(calibration),
              None if prescription is None else dumps(prescription)))
+        assert cur.lastrowid is not None, "an INSERT always gives a row id"
         return SessionWriter(self.path, cur.lastrowid, len(channels), lock)
 
     # --- reading -----------------------------------------------------------------------------
@@ -272,7 +274,7 @@ class SessionStore:
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self) -> "SessionStore":
+    def __enter__(self) -> SessionStore:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -384,7 +386,8 @@ class SessionWriter:
             db.execute("PRAGMA cache_size=-256")  # KiB: it only appends; the Pi's memory is for the session
             seq = {"s": 0, "e": 0}
             pending: list = []
-            first_t = last_t = None
+            first_t: float | None = None
+            last_t = 0.0
             last_commit = time.monotonic()
             stop = False
             while not stop:
@@ -411,7 +414,7 @@ class SessionWriter:
                     c0 = time.perf_counter()
                     self._commit(db, pending, seq)
                     self.commit_s.append(time.perf_counter() - c0)
-                    pending, first_t, last_t, last_commit = [], None, None, time.monotonic()
+                    pending, first_t, last_t, last_commit = [], None, 0.0, time.monotonic()
         except BaseException as e:  # kept, and raised in the runner's thread on its next call
             self.error = e
         finally:

@@ -16,8 +16,16 @@ import numpy as np
 
 from device.errors import InputError
 from device.pipeline import iir
-from device.sim.simulate import (PATIENT_KEYS, Scenario, Squeeze, _cough, _raised_cosine, squeeze_envelopes,
-                       squeeze_pressures, squeeze_profile)
+from device.sim.simulate import (
+    PATIENT_KEYS,
+    Scenario,
+    Squeeze,
+    _cough,
+    _raised_cosine,
+    squeeze_envelopes,
+    squeeze_pressures,
+    squeeze_profile,
+)
 
 CHUNK_S = 0.05
 RENDER_HZ = {"pressure": 250.0, "emg": 2000.0}
@@ -33,6 +41,12 @@ class _Action:
     end: float
     kind: str           # squeeze | valsalva | cough
     squeeze: Squeeze | None = None
+
+    @property
+    def squeezed(self) -> Squeeze:
+        """The squeeze of a squeeze or Valsalva action (a cough has none)."""
+        assert self.squeeze is not None, f"a {self.kind} action has no squeeze"
+        return self.squeeze
     seed: int = 0
     amp: float = 0.0
     width: float = 0.0
@@ -130,6 +144,7 @@ class SimulatedPatient:
         out = {}
         body = self.inserted_at is not None and t[-1] >= self.inserted_at
         if body:
+            assert self.inserted_at is not None
             since = np.maximum(t - self.inserted_at, 0.0)
             resp = sc.respiration_amp * np.sin(2 * np.pi * self.resp_hz * t + self.resp_phase)
             pel = sc.pelvic_rest + sc.drift * (1.0 - np.exp(-since / self.drift_tau_s)) + resp
@@ -137,9 +152,9 @@ class SimulatedPatient:
             for a in self._live(t):
                 rng = np.random.default_rng(a.seed)
                 if a.kind == "squeeze":
-                    p_, a_, _, _ = squeeze_pressures(t, a.squeeze, sc, rng)
+                    p_, a_, _, _ = squeeze_pressures(t, a.squeezed, sc, rng)
                 elif a.kind == "valsalva":
-                    prof = squeeze_profile(t, a.squeeze, a.amp * sc.abdominal_mvc)
+                    prof = squeeze_profile(t, a.squeezed, a.amp * sc.abdominal_mvc)
                     p_, a_ = float(rng.uniform(*sc.bear_follow)) * prof, prof
                 else:
                     a_ = a.amp * _cough(t, a.start + 0.3, a.width)
@@ -174,9 +189,9 @@ class SimulatedPatient:
         for a in self._live(t) if body else ():
             rng = np.random.default_rng(a.seed)
             if a.kind == "squeeze":
-                p_, a_, _ = squeeze_envelopes(t, a.squeeze, sc, rng)
+                p_, a_, _ = squeeze_envelopes(t, a.squeezed, sc, rng)
             elif a.kind == "valsalva":
-                a_ = squeeze_profile(t, a.squeeze, a.amp * (sc.abdominal_mvc - sc.abdominal_rest))
+                a_ = squeeze_profile(t, a.squeezed, a.amp * (sc.abdominal_mvc - sc.abdominal_rest))
                 p_ = 0.03 * a_
             else:
                 a_ = float(rng.uniform(100, 250)) * _cough(t, a.start + 0.3, a.width * 0.7)

@@ -16,8 +16,7 @@ ECG on the abdominal channel, motion wander and crosstalk.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, asdict
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -270,7 +269,7 @@ def simulate(sc: Scenario, seed: int = 0) -> tuple[Recording, dict, dict]:
     n = int(sc.duration_s * fs)
     t = np.arange(n) / fs
     emg = sc.modality == "emg"
-    truth_list = []
+    truth_list: list[dict] = []
     if emg:
         cols, chans = _render_emg(sc, t, fs, rng, truth_list)
     else:
@@ -427,7 +426,8 @@ def write_example(path, seed: int = 1, **kw) -> str:
     import json
     from pathlib import Path
 
-    from device.recording import atomic_write, write_csv
+    from device.files import atomic_write
+    from device.recording import write_csv
 
     sc = random_scenario(seed, **kw)
     rec, truth, cal = simulate(sc, seed)

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from device.pipeline.calibration import Calibration
 from device.errors import InputError
-from device.training.programme import Exercise
+from device.pipeline.calibration import Calibration
 from device.recording import Recording
-from device.training.schedule import Phase, Rep, resume
 from device.sim.simulate import Squeeze, random_scenario, simulate
+from device.training.programme import Exercise
+from device.training.schedule import Phase, Rep, resume
 
 TRAINEES = ("correct", "weak", "bears_down", "forgets_to_relax")
 PRESS_S = 0.2  # a simulated short press

@@ -134,7 +134,7 @@ def parse_exercise(d: Any, where: str) -> Exercise:
     kind = d.get("kind", "hold")
     if kind not in KINDS:
         raise ProgrammeError(f"{where}: kind {kind!r}; allowed: {', '.join(KINDS)}")
-    vals = {k: check_number(where, k, d[k], *EXERCISE_BOUNDS[k]) for k in EXERCISE_BOUNDS if k in d}
+    vals: dict[str, Any] = {k: check_number(where, k, d[k], *EXERCISE_BOUNDS[k]) for k in EXERCISE_BOUNDS if k in d}
     e = Exercise(name=d["name"], title=d["title"], kind=kind, cue=str(d.get("cue", "")), **vals)
     if e.hold_max_s is not None and e.hold_max_s < e.hold_s:
         raise ProgrammeError(f"{where}: hold_max_s ({e.hold_max_s:g}) is below hold_s ({e.hold_s:g})")
@@ -167,8 +167,8 @@ def parse_programme(d: dict, where: str) -> Programme:
     return Programme(
         name=d["name"], title=d["title"], source=d["source"], mode=mode,
         days_per_week=check_number(where, "days_per_week", d.get("days_per_week", 7), *PROGRAMME_BOUNDS["days_per_week"]),
-        sessions_per_day=check_number(where, "sessions_per_day", d.get("sessions_per_day", 1),
-                                 *PROGRAMME_BOUNDS["sessions_per_day"]),
+        sessions_per_day=int(check_number(where, "sessions_per_day", d.get("sessions_per_day", 1),
+                                          *PROGRAMME_BOUNDS["sessions_per_day"])),
         weeks=None if weeks is None else check_number(where, "weeks", weeks, float, 1, 520),
         exercises=exercises, next_programme=d.get("next_programme"),
         switch_after_symptom_free_months=None if sfm is None else check_number(where, "switch_after_symptom_free_months", sfm, float, 0, 60),

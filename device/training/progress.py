@@ -16,8 +16,8 @@ import json
 from pathlib import Path
 
 from device.errors import InputError
+from device.files import atomic_write
 from device.training.programme import Exercise, Programme, load_programme, with_targets
-from device.recording import atomic_write
 
 TARGET_KEYS = ("hold_s", "quick_lifts", "reps")
 
@@ -27,7 +27,7 @@ class Progress:
         self.path, self.state = path, state
 
     @classmethod
-    def load(cls, data_dir: Path, programme: Programme, today: dt.date) -> "Progress":
+    def load(cls, data_dir: Path, programme: Programme, today: dt.date) -> Progress:
         path = Path(data_dir) / "progress.json"
         if path.exists():
             try:

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from device.pipeline.calibration import Calibration
 from device.pipeline.detect import Event, Pipeline
 from device.pipeline.measure import RELAX_FRAC
-from device.training.programme import Exercise, Programme
 from device.recording import Channel
 from device.training import schedule as sched
+from device.training.programme import Exercise, Programme
 
 LATENCY_KEPT = 20_000  # blocks of feedback latency kept for the benchmark (~7 min at 20 ms)
 HOLD_OK = 0.9  # a hold counts when it lasts this share of the prescribed hold
@@ -78,6 +79,19 @@ class RepResult:
 
 
 @dataclass
+class RepWatch:
+    """What the runner watches of one rep while it is live, from its "squeeze" cue through its
+    rest: the rise reached against the session's resting level, the mean rise over the hold (the
+    hypopressive apnoea), and since when the level has stayed up after the release."""
+
+    pre: float | None        # the session's resting reference when the squeeze was cued
+    peak: float = 0.0        # largest level above ``pre``
+    total: float = 0.0       # sum of the live rise over the hold ...
+    n: int = 0               # ... and its number of blocks
+    above_since: float | None = None  # the level has been above the relaxed share since then
+
+
+@dataclass
 class Warning_:
     time_s: float
     pattern: str
@@ -90,7 +104,7 @@ class Warning_:
 class SessionRunner:
     def __init__(self, programme: Programme, exercises: list[Exercise], channels: tuple[Channel, ...],
                  fs: float, source: BlockSource, feedback, clock, calibration: Calibration | None = None,
-                 view: Callable[["SessionRunner", float], None] | None = None,
+                 view: Callable[[SessionRunner, float], None] | None = None,
                  schedule_start: float | None = None, sink: SessionSink | None = None) -> None:
         self.sink = sink
         self.programme, self.exercises = programme, exercises
@@ -120,7 +134,7 @@ class SessionRunner:
         self._latency = np.zeros((LATENCY_KEPT, 2))
         self._latency_n = 0
         self.t0: float | None = None
-        self._open: dict[int, dict] = {}
+        self._open: dict[int, RepWatch] = {}
         self._first_live = 0  # reps before this are judged and over
         self._ticks: list[float] = []  # countdown ticks still due in the current hold
         self.paused_at: float | None = None
@@ -214,8 +228,8 @@ class SessionRunner:
                 for i in range(len(self.results)):
                     self._judge(i, now)
                 return True
-        p = self.current_phase()
-        if p is not None and p.kind == "hold":
+        cur = self.current_phase()
+        if cur is not None and cur.kind == "hold":
             while self._ticks and self._ticks[0] <= now:
                 self._ticks.pop(0)
                 self.feedback.player.play("hold_tick")  # the countdown, one tick a second
@@ -246,13 +260,14 @@ class SessionRunner:
 
     def _toggle_pause(self, now: float) -> None:
         if self.paused_at is None:
-            if self.current_phase() is None or self.current_phase().kind == "done":
+            phase = self.current_phase()
+            if phase is None or phase.kind == "done":
                 return  # nothing to pause before the first cue
             self.paused_at = now
             self.feedback.player.play("paused")
             self._ticks = []
             if self.sink is not None:
-                self.sink.event("paused", now, now, {"phase": self.current_phase().kind})
+                self.sink.event("paused", now, now, {"phase": phase.kind})
             return
         first, rep_i = sched.resume(self.phases, self.reps, self.phase_i, self.paused_at, now)
         self.pauses.append(self._pause_record(now, None if rep_i is None else
@@ -275,6 +290,7 @@ class SessionRunner:
 
     def _pause_record(self, now: float, restarted: dict | None) -> dict:
         """The current pause for the summary: when, how long so far, which rep it voided."""
+        assert self.paused_at is not None, "not paused"
         return {"at_s": round(self.paused_at, 3), "for_s": round(now - self.paused_at, 3), "restarted": restarted}
 
     def remaining_in_phase(self, now: float) -> float:
@@ -378,24 +394,25 @@ class SessionRunner:
                 if i not in self._open:
                     # Judged against the session's true resting level: a trainee who never lets go
                     # starts every squeeze from a raised level, which the pipeline re-bases on.
-                    self._open[i] = {"peak": 0.0, "sum": 0.0, "n": 0, "above": None, "pre": self.rest_ref}
+                    self._open[i] = RepWatch(pre=self.rest_ref)
                 st = self._open[i]
-                if st["pre"] is not None:
-                    st["peak"] = max(st["peak"], self.level - st["pre"])
+                if st.pre is not None:
+                    st.peak = max(st.peak, self.level - st.pre)
                 if now >= r.hold_from:
-                    st["sum"] += self.rise
-                    st["n"] += 1
+                    st.total += self.rise
+                    st.n += 1
             elif r.release_at + NOT_RELAXED_AFTER_S - HELD_ON_S <= now < r.rest_end:
-                res, st = self.results[i], self._open.get(i)
-                if st is None or st["pre"] is None or "warning_not_relaxed" in res.warnings or \
-                        self.exercises[r.exercise].kind == "hypopressive" or st["peak"] <= 0:
+                res, watch = self.results[i], self._open.get(i)
+                if watch is None or watch.pre is None or "warning_not_relaxed" in res.warnings or \
+                        self.exercises[r.exercise].kind == "hypopressive" or watch.peak <= 0:
                     continue
-                if self.level - st["pre"] > RELAXED_BELOW * st["peak"]:
-                    st["above"] = now if st["above"] is None else st["above"]
-                    if now - st["above"] >= HELD_ON_S and now >= r.release_at + NOT_RELAXED_AFTER_S:
+                if self.level - watch.pre > RELAXED_BELOW * watch.peak:
+                    if watch.above_since is None:
+                        watch.above_since = now
+                    if now - watch.above_since >= HELD_ON_S and now >= r.release_at + NOT_RELAXED_AFTER_S:
                         self._warn(i, "warning_not_relaxed", now)
                 else:
-                    st["above"] = None
+                    watch.above_since = None
 
     def _live_reps(self, now: float) -> range:
         """Reps that have started and may still change: the window only moves forward (reps are
@@ -430,9 +447,9 @@ class SessionRunner:
         ex = self.exercises[self.reps[i].exercise]
         res.judged_at_s = now
         res.done = now >= self.reps[i].release_at
-        st = self._open.get(i, {})
+        st = self._open.get(i)
         if ex.kind == "hypopressive":
-            mean = st.get("sum", 0.0) / st["n"] if st.get("n") else 0.0
+            mean = st.total / st.n if st is not None and st.n else 0.0
             res.below_rest = mean < 0.0
             res.correct = res.kind not in ("bear_down", "accessory")
             res.good = bool(res.below_rest and res.correct and not res.sensor_fault)
@@ -478,8 +495,8 @@ class SessionRunner:
                              "not_relaxed": sum(r.relaxed is False for r in rs)})
         dose = []
         for ei, ex in enumerate(self.exercises):
-            rs = [(r, rp) for r, rp in zip(self.results, self.reps) if rp.exercise == ei]
-            done = [(r, rp) for r, rp in rs if r.done]
+            pairs = [(r, rp) for r, rp in zip(self.results, self.reps) if rp.exercise == ei]
+            done = [(r, rp) for r, rp in pairs if r.done]
             dose.append({"exercise": ex.name, "title": ex.title, "kind": ex.kind,
                          "prescribed": {"reps": ex.reps, "sets": ex.sets, "hold_s": ex.hold_s,
                                         "quick_lifts": ex.quick_lifts, "rest_s": ex.rest_s,

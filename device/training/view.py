@@ -8,6 +8,7 @@ from device.records.reports import dash, rep_done
 from device.training.schedule import Phase
 from device.training.session import SessionRunner
 
+
 class LiveView:
     """One status line redrawn in place: the LED bar, status LED, buzzer, phase and signal."""
 
@@ -16,7 +17,7 @@ class LiveView:
     def __init__(self, live: bool, every_s: float = 0.1) -> None:
         self.live, self.every_s = live, every_s
         self._last = -1.0
-        self._phase = None
+        self._phase: tuple[str, int, int, int] | None = None
         self._paused = False
 
     def __call__(self, runner: SessionRunner, now: float) -> None:
@@ -41,7 +42,7 @@ class LiveView:
         ex = runner.exercises[p.exercise] if p else None
         phase = (f"{'paused':10s} {now - runner.paused_at:4.0f}s" if runner.paused_at is not None else
                  f"{p.kind:10s} {runner.remaining_in_phase(now):4.1f}s" if p else "starting")
-        where = f"{ex.name} set {p.set}/{ex.sets} rep {p.rep}/{ex.reps}" if p and p.rep else (ex.name if ex else "")
+        where = f"{ex.name} set {p.set}/{ex.sets} rep {p.rep}/{ex.reps}" if p and ex and p.rep else (ex.name if ex else "")
         sound = f"♪{tone:5.0f}Hz" if tone else "       "
         warn = runner.warnings[-1].pattern.replace("warning_", "⚠ ") if runner.warnings and now - runner.warnings[-1].time_s < 2 else ""
         sys.stdout.write(f"\r[{bar}] {self.COLOUR_MARK.get(colour, '?')} {sound} {phase} {where:32s} "
@@ -88,7 +89,7 @@ def format_summary(s: dict) -> str:
         lines.append(f"{r['exercise']:14s} {r['set']:3d} {r['rep']:3d} {dash(r['hold_s'], '{:5.1f}s'):>6s} "
                      f"{dash(r['peak'], '{:6.1f}'):>6s} {dash(r['mvc_pct'], '{:5.0f}'):>5s} "
                      f"{dash(r['flicks'], '{:d}'):>6s} "
-                     f"{str(r['kind'] or '—'):9s} {dash(r['relaxed'], '{}'):7s} {_result(r):7s} "
+                     f"{r['kind'] or '—'!s:9s} {dash(r['relaxed'], '{}'):7s} {_result(r):7s} "
                      f"{', '.join(w.replace('warning_', '') for w in r['warnings'])}")
     for st in s["sets"]:
         undone = st["reps"] - st.get("done", st["reps"])
