@@ -196,12 +196,28 @@ def test_pfmt_train_cli_prints_the_summary(tmp_path, pfmt_cmd):
     assert "bear_down" in r.stdout and "dose contact" in r.stdout and "adherence" in r.stdout
 
 
+@pytest.mark.slow
 def test_threaded_real_time_emulation_runs_a_session(tmp_path):
-    """The device's own path: sampler and pattern player on threads against a (scaled) real clock."""
+    """The device's own path: sampler and pattern player on threads against a (scaled) real clock.
+
+    What must hold however busy the machine is: the session is cued and judged to the end, every
+    frame the chips converted was either delivered (and stored) or counted in a gap, and the
+    stored signal is in time order. How many frames a busy machine manages to read is throughput:
+    ``pfmt bench --part sampler`` measures it."""
     s = run(TrainOptions(programme="maintenance", trainee="correct", speed=4, seed=4, data_dir=tmp_path,
                          view="quiet", overrides={"reps": 1, "sets": 1}, threaded=True))
-    assert s["completed"] and s["reps"][0]["detected"]
-    assert s["sampler"]["frames"] > 0.8 * 860 * s["duration_s"]  # nearly every frame arrived
+    assert s["completed"] and all(r["judged_at_s"] is not None for r in s["reps"])
+    frames, skipped = s["sampler"]["frames"], s["sampler"]["skipped"]
+    assert frames > 0
+    with SessionStore(tmp_path, create=False) as db:
+        t, values = db.samples(s["session_id"])
+    # every frame the runner took is stored; the sampler may have delivered a few more after "done"
+    assert 0 < len(t) <= frames and values.shape == (len(t), 2)
+    assert np.all(np.diff(t) > 0)
+    # the emulated chips convert at exactly 860 SPS on the device's clock: each conversion was
+    # delivered or is counted in a gap, whatever the load
+    converted = 860 * s["sampler"]["elapsed_s"]
+    assert abs(frames + skipped - converted) <= 0.005 * converted + 5
 
 
 def test_paced_emulation_is_lossless(tmp_path):

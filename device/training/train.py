@@ -72,7 +72,8 @@ def run_session(plan: SessionPlan, rig: Rig, clock: Clock, sessions: SessionStor
     summary["started_at"] = plan.now.isoformat(timespec="seconds")
     summary["trainee"] = plan.simulated_patient
     stats = rig.sampler.stats
-    summary["sampler"] = {"frames": stats.frames, "skipped": stats.skipped, "overflows": stats.overflows}
+    summary["sampler"] = {"frames": stats.frames, "skipped": stats.skipped, "overflows": stats.overflows,
+                          "elapsed_s": round(stats.last_t - stats.started, 3)}
     changes = progress.record(plan.programme, summary, plan.started, progression=plan.progression)
     summary["profile"] = None if plan.profile_version is None else \
         {"version": plan.profile_version, "patient_code": plan.patient_code}
