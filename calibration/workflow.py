@@ -606,7 +606,7 @@ def require_pin(console: Console, holder: Profile | None) -> None:
             return
         console.say("Wrong PIN.")
     raise AccessError("wrong physio PIN three times: calibration and prescription are for the "
-                      "physiotherapist only (the trainee can still train); nothing was changed")
+                      "physiotherapist only (the patient can still train); nothing was changed")
 
 
 def ask_physio(console: Console) -> str:

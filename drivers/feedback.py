@@ -1,4 +1,4 @@
-"""LEDs, buzzer and button through gpiozero: the device's only way to talk to the trainee.
+"""LEDs, buzzer and button through gpiozero: the device's only way to talk to the patient.
 
 Every cue is a :class:`Pattern` — data, a list of timed steps of status colour and tone — played
 by one :class:`Player`. The player is a small state machine (``play``/``tick``) so the same code
@@ -48,7 +48,7 @@ def _blink(n: int, colour: str, on: float, off: float, tone: float = 0.0) -> tup
     return tuple(s for _ in range(n) for s in (Step(on, colour, tone), Step(off, "off", 0.0)))
 
 
-#: The cue vocabulary. Tones are distinct by pitch and rhythm so a trainee with eyes closed can
+#: The cue vocabulary. Tones are distinct by pitch and rhythm so a patient with eyes closed can
 #: tell them apart: rising for "go", falling for "release", a low double buzz for a warning.
 PATTERNS: dict[str, Pattern] = {p.name: p for p in (
     Pattern("get_ready", _blink(2, "guide", 0.15, 0.15, 523.0), then="guide"),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -41,12 +41,17 @@ class Gap:
     reason: str
 
 
+#: A channel's sensor as judged over a window of frames.
+SensorState = Literal["ok", "saturated", "unplugged"]
+SensorEventKind = Literal["saturated", "unplugged", "stuck", "sensor_ok", "i2c_error", "i2c_ok"]
+
+
 @dataclass(frozen=True)
 class SensorEvent:
     """A change of state: ``saturated``, ``unplugged``, ``sensor_ok`` (per channel), or
     ``i2c_error`` / ``i2c_ok`` (bus or chip, channel empty)."""
 
-    kind: str
+    kind: SensorEventKind
     t: float
     index: int
     channel: str = ""
@@ -95,13 +100,13 @@ class _Monitor:
     def __init__(self, name: str, valid: tuple[float, float] | None, window: int) -> None:
         self.name, self.valid, self.window = name, valid, window
         self.n = self.rail = self.invalid = 0
-        self.state = "ok"
+        self.state: SensorState = "ok"
 
-    def feed(self, at_rail: np.ndarray, volts: np.ndarray) -> list[tuple[int, str]]:
+    def feed(self, at_rail: np.ndarray, volts: np.ndarray) -> list[tuple[int, SensorState]]:
         """Add a block's frames; (position in the block, new state) at each window end that
         changed the state."""
         invalid = ((volts < self.valid[0]) | (volts > self.valid[1])) if self.valid else None
-        out: list[tuple[int, str]] = []
+        out: list[tuple[int, SensorState]] = []
         pos, n = 0, len(at_rail)
         while pos < n:
             take = min(self.window - self.n, n - pos)
@@ -116,9 +121,9 @@ class _Monitor:
                     out.append((pos - 1, state))
         return out
 
-    def _judge(self) -> str | None:
+    def _judge(self) -> SensorState | None:
         """At the end of a window: the new state if it changed."""
-        state = ("saturated" if self.rail * 2 >= self.n else
+        state: SensorState = ("saturated" if self.rail * 2 >= self.n else
                  "unplugged" if self.invalid * 2 >= self.n else "ok")
         self.n = self.rail = self.invalid = 0
         if state == self.state:
@@ -278,7 +283,7 @@ class Sampler:
         self.stats.skipped += count
 
     # --- faults ------------------------------------------------------------------------------
-    def _bus_down(self, t: float, detail: str, reason: str = "i2c_error") -> None:
+    def _bus_down(self, t: float, detail: str, reason: Literal["i2c_error", "stuck"] = "i2c_error") -> None:
         """Enter (or stay in) the failed state, waiting the current back-off before a re-try."""
         if self._bus_ok:
             self._events.append(SensorEvent(reason, t, self._next_index, "", detail))

@@ -193,7 +193,7 @@ def test_invalid_profile_is_refused_on_save(calibrated, tmp_path):
     assert ProfileStore(tmp_path).versions() == []
 
 
-def test_training_follows_the_prescription_and_the_trainee_cannot_change_it(calibrated, tmp_path):
+def test_training_follows_the_prescription_and_the_patient_cannot_change_it(calibrated, tmp_path):
     from device.cli.train import TrainOptions, run
 
     d, prof = calibrated

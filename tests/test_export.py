@@ -40,13 +40,13 @@ def data(tmp_path_factory):
     _profile(prof_dir, **{"contact.reps": "3", "contact.sets": "1", "days_per_week": "7"})
     (d / "profile").mkdir()
     (d / "profile" / "v0001.json").write_bytes(ProfileStore(prof_dir).path(1).read_bytes())
-    runs = [run(TrainOptions(data_dir=d, speed=0, view="quiet", trainee=t, seed=i, today=day))
+    runs = [run(TrainOptions(data_dir=d, speed=0, view="quiet", patient=t, seed=i, today=day))
             for i, (t, day) in enumerate((("correct", MONDAY), ("bears_down", MONDAY + dt.timedelta(days=8))))]
     # A third session whose process dies: the writer stops without finishing (as on a power cut).
     with SessionStore(d) as db:
         w = db.begin(programme="norwegian_intensive", rate_hz=250.0,
                      channels=(Channel.parse("pelvic_cmH2O"), Channel.parse("abdominal_cmH2O")), config={},
-                     calibration=None, prescription=[], patient_code="P-042", profile_version=1, trainee="correct",
+                     calibration=None, prescription=[], patient_code="P-042", profile_version=1, simulated_patient="correct",
                      started=dt.datetime.combine(MONDAY + dt.timedelta(days=9), dt.time(9)))
         w.samples(np.arange(500) / 250.0, np.full((500, 2), 20.0))
         w.q.put(_STOP)
@@ -162,7 +162,7 @@ def test_edf_read_back_by_pyedflib_matches_the_store(exported):
                 assert tx.startswith(c["kind"] or "contraction") and f"hold={c['hold_s']:.2f}s" in tx
             if s.info["status"] == "interrupted":
                 assert any("interrupted" in tx for tx in texts)
-            if s.info["trainee"] == "bears_down":
+            if s.info["simulated_patient"] == "bears_down":
                 assert sum(c["kind"] == "bear_down" for c in contractions) >= 2
                 assert any(tx == "warning bear_down" for tx in texts)
 

@@ -3,6 +3,7 @@ contents, refusals (damaged database, newer schema, no room, a second recorder).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import random
 import signal
@@ -17,6 +18,7 @@ import pytest
 
 from device.errors import StorageError
 from device.recording import Channel
+from device.records import store
 from device.records.serial_console import ConsoleConfig, SerialConsole
 from device.records.store import DB_NAME, SessionStore
 
@@ -100,7 +102,7 @@ def _begin(db: SessionStore, **kw):
     args = dict(programme="norwegian_intensive", rate_hz=100.0,
                 channels=(Channel.parse("pelvic_cmH2O"), Channel.parse("abdominal_cmH2O")), config={"rate_hz": 100},
                 calibration=None, prescription=[{"name": "x"}], patient_code="P-17", profile_version=2,
-                trainee=None)
+                simulated_patient=None)
     args.update(kw)
     return db.begin(**args)
 
@@ -201,3 +203,26 @@ def test_readers_never_create_a_database(tmp_path, pfmt_cmd):
     assert '"sessions": 0' in console.handle(b"HELLO")[0]
     assert console.handle(b"LIST")[0].startswith("ERR ") and "no session database here" in console.handle(b"LIST")[0]
     assert not missing.exists() and not (tmp_path / "out").exists()
+
+
+def test_a_schema_1_database_and_its_version_1_summaries_still_read(tmp_path):
+    """A card written before the glossary's rename (schema 1, the column ``trainee``; summaries
+    without a ``version``) opens, is migrated in place, and reads as the current version."""
+    con = sqlite3.connect(tmp_path / DB_NAME)
+    old = store.SCHEMA.replace("simulated_patient TEXT,", "trainee TEXT,")
+    con.executescript(old + "PRAGMA user_version=1;")
+    v1 = {"programme": "swedish", "programme_title": "Swedish", "completed": True, "trainee": "weak",
+          "reps": [], "sets": [], "dose": [], "warnings": []}
+    con.execute("INSERT INTO sessions(started_at, started_wall, programme, trainee, status, rate_hz, channels, "
+                "config, summary) VALUES ('2026-01-05T10:00:00', 0, 'swedish', 'weak', 'completed', 100, "
+                "'[\"pelvic_cmH2O\"]', '{}', ?)", (json.dumps(v1),))
+    con.commit()
+    con.close()
+    with SessionStore(tmp_path) as db:
+        s = db.session(1)
+    assert s.info["simulated_patient"] == "weak" and "trainee" not in s.info
+    assert s.info["summary"]["version"] == store.SUMMARY_VERSION
+    assert s.info["summary"]["simulated_patient"] == "weak" and "trainee" not in s.info["summary"]
+    con = sqlite3.connect(tmp_path / DB_NAME)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
+    con.close()

@@ -1,4 +1,4 @@
-"""End to end: simulated trainees through every programme on the emulated ADC and mock pins,
+"""End to end: simulated patients through every programme on the emulated ADC and mock pins,
 in virtual time — judged reps against the simulated truth, warnings at the right moments,
 progression, adherence and the stored summary."""
 from __future__ import annotations
@@ -16,12 +16,12 @@ from device.training.programme import ProgrammeError, builtin_names, load_progra
 from device.training.progress import Progress
 from device.training.view import format_summary
 
-TRAINEES = ("correct", "weak", "bears_down", "forgets_to_relax")
+BEHAVIOURS = ("correct", "weak", "bears_down", "forgets_to_relax")
 
 
-def _session(tmp_path, programme, trainee, seed=2, reps=4, sets=1, **kw):
-    return run(TrainOptions(programme=programme, trainee=trainee, speed=0, seed=seed,
-                            data_dir=tmp_path / f"{programme}-{trainee}", view="quiet",
+def _session(tmp_path, programme, patient, seed=2, reps=4, sets=1, **kw):
+    return run(TrainOptions(programme=programme, patient=patient, speed=0, seed=seed,
+                            data_dir=tmp_path / f"{programme}-{patient}", view="quiet",
                             overrides={"reps": reps, "sets": sets, **kw}))
 
 
@@ -31,9 +31,9 @@ def _truth_for(s, rep_index):
 
 
 @pytest.mark.parametrize("programme", builtin_names())
-@pytest.mark.parametrize("trainee", TRAINEES)
-def test_trainee_through_programme(tmp_path, programme, trainee):
-    s = _session(tmp_path, programme, trainee)
+@pytest.mark.parametrize("patient", BEHAVIOURS)
+def test_patient_through_programme(tmp_path, programme, patient):
+    s = _session(tmp_path, programme, patient)
     assert s["completed"]
     reps = s["reps"]
     ex = load_programme(programme)
@@ -41,13 +41,13 @@ def test_trainee_through_programme(tmp_path, programme, trainee):
     warnings = list(s["warnings"])
     if kind == "hypopressive":
         # Correct apnoea lowers the pelvic pressure; bearing down raises it and is warned.
-        if trainee == "correct":
+        if patient == "correct":
             assert all(r["below_rest"] and r["good"] for r in reps)
-        if trainee == "bears_down":
+        if patient == "bears_down":
             assert not any(r["good"] for r in reps)
             assert sum("warning_bear_down" in r["warnings"] for r in reps) >= len(reps) - 1
         return
-    if trainee == "correct":
+    if patient == "correct":
         assert sum(r["good"] for r in reps) >= len(reps) - 1, reps
         assert not any(w["pattern"] == "warning_bear_down" for w in warnings)
         for i, r in enumerate(reps):
@@ -55,10 +55,10 @@ def test_trainee_through_programme(tmp_path, programme, trainee):
             if r["detected"]:
                 assert abs(r["onset_s"] - t["onset_s"]) < 0.3
                 assert r["kind"] == "lift"
-    elif trainee == "weak":
+    elif patient == "weak":
         assert not any(r["good"] for r in reps)
         assert all(not r["detected"] or r["reached"] is False or r["held"] is False for r in reps)
-    elif trainee == "bears_down":
+    elif patient == "bears_down":
         assert not any(r["good"] for r in reps)
         flagged = [r for r in reps if "warning_bear_down" in r["warnings"]]
         assert len(flagged) >= len(reps) - 1
@@ -68,7 +68,7 @@ def test_trainee_through_programme(tmp_path, programme, trainee):
                          (w["set"], w["rep"], w["exercise"]))
                 # warned at once: within 2 s of the simulated bearing-down onset
                 assert 0 < w["time_s"] - _truth_for(s, i)["onset_s"] < 2.0
-    elif trainee == "forgets_to_relax":
+    elif patient == "forgets_to_relax":
         assert sum(r["relaxed"] is False for r in reps) >= len(reps) - 1, reps
         assert sum(r["good"] for r in reps) <= 1
         for w in warnings:
@@ -82,7 +82,7 @@ def test_trainee_through_programme(tmp_path, programme, trainee):
 def test_full_default_session_with_quick_lifts_and_progression(tmp_path):
     """Norwegian intensive as prescribed (after the contact phase): 3 sets of holds with quick
     lifts, every rep judged, the summary stored, the targets progressed."""
-    opts = TrainOptions(programme="norwegian_intensive", trainee="correct", speed=0, seed=5,
+    opts = TrainOptions(programme="norwegian_intensive", patient="correct", speed=0, seed=5,
                         data_dir=tmp_path, view="quiet")
     prog = load_programme("norwegian_intensive")
     p = Progress.load(tmp_path, prog, dt.date.today())
@@ -178,11 +178,11 @@ def test_programme_validation(data, message):
     assert message in str(e.value)
 
 
-def test_unknown_programme_and_trainee_are_clear_errors(tmp_path, pfmt_cmd):
+def test_unknown_programme_and_patient_are_clear_errors(tmp_path, pfmt_cmd):
     with pytest.raises(ProgrammeError, match="unknown programme 'kegel'; built in: danish_deep_core"):
         load_programme("kegel")
-    with pytest.raises(InputError, match="unknown trainee"):
-        run(TrainOptions(trainee="lazy", speed=0, data_dir=tmp_path, view="quiet"))
+    with pytest.raises(InputError, match="unknown simulated patient"):
+        run(TrainOptions(patient="lazy", speed=0, data_dir=tmp_path, view="quiet"))
     r = subprocess.run(pfmt_cmd + ["train", "--programme", "kegel", "--data", str(tmp_path)],
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "unknown programme" in r.stderr
@@ -190,7 +190,7 @@ def test_unknown_programme_and_trainee_are_clear_errors(tmp_path, pfmt_cmd):
 
 def test_pfmt_train_cli_prints_the_summary(tmp_path, pfmt_cmd):
     r = subprocess.run(pfmt_cmd + ["train", "--speed", "0", "--reps", "2", "--sets", "1", "--data",
-                                   str(tmp_path), "--trainee", "bears_down", "--view", "lines"],
+                                   str(tmp_path), "--patient", "bears_down", "--view", "lines"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "bear_down" in r.stdout and "dose contact" in r.stdout and "adherence" in r.stdout
@@ -204,7 +204,7 @@ def test_threaded_real_time_emulation_runs_a_session(tmp_path):
     frame the chips converted was either delivered (and stored) or counted in a gap, and the
     stored signal is in time order. How many frames a busy machine manages to read is throughput:
     ``pfmt bench --part sampler`` measures it."""
-    s = run(TrainOptions(programme="maintenance", trainee="correct", speed=4, seed=4, data_dir=tmp_path,
+    s = run(TrainOptions(programme="maintenance", patient="correct", speed=4, seed=4, data_dir=tmp_path,
                          view="quiet", overrides={"reps": 1, "sets": 1}, threaded=True))
     assert s["completed"] and all(r["judged_at_s"] is not None for r in s["reps"])
     frames, skipped = s["sampler"]["frames"], s["sampler"]["skipped"]
@@ -221,7 +221,7 @@ def test_threaded_real_time_emulation_runs_a_session(tmp_path):
 
 
 def test_paced_emulation_is_lossless(tmp_path):
-    s = run(TrainOptions(programme="maintenance", trainee="correct", speed=50, seed=4, data_dir=tmp_path,
+    s = run(TrainOptions(programme="maintenance", patient="correct", speed=50, seed=4, data_dir=tmp_path,
                          view="quiet", overrides={"reps": 1, "sets": 1}))
     assert s["sampler"]["skipped"] == 0 and s["completed"]
 
@@ -229,10 +229,10 @@ def test_paced_emulation_is_lossless(tmp_path):
 def test_button_pauses_and_resumes(tmp_path):
     """A short press pauses: nothing is cued or judged until the next press. A pause in a rest lets
     the rest run on; a pause inside a rep voids that attempt and the rep is cued again from "get
-    ready". The simulated trainee follows the moved timeline, so every rep is still good."""
+    ready". The simulated patient follows the moved timeline, so every rep is still good."""
     # contact: reps of get ready 2 + squeeze 1 + hold 3 + release 1 + rest 4 = 11 s from t = 2 s;
     # 12 s is in rep 1's rest, 40 s in rep 3's release (after the first pause moved it by 10 s).
-    s = run(TrainOptions(programme="norwegian_intensive", trainee="correct", speed=0, seed=3,
+    s = run(TrainOptions(programme="norwegian_intensive", patient="correct", speed=0, seed=3,
                          data_dir=tmp_path, view="quiet", overrides={"reps": 3, "sets": 1},
                          pauses=[(12.0, 10.0), (40.0, 5.0)]))
     assert s["completed"] and all(r["good"] for r in s["reps"]), s["reps"]
@@ -251,7 +251,7 @@ def test_button_pauses_and_resumes(tmp_path):
 
 
 def test_holding_the_button_ends_the_session(tmp_path):
-    s = run(TrainOptions(programme="norwegian_intensive", trainee="correct", speed=0, seed=3,
+    s = run(TrainOptions(programme="norwegian_intensive", patient="correct", speed=0, seed=3,
                          data_dir=tmp_path, view="quiet", overrides={"reps": 4, "sets": 1}, stop_at_s=30.0))
     assert not s["completed"] and s["stopped_by_button"]
     assert abs(s["duration_s"] - 32.0) < 0.2  # held for 2 s
@@ -270,7 +270,7 @@ def test_holding_the_button_ends_the_session(tmp_path):
 
 
 def test_a_stop_during_a_hold_is_not_a_rep_done(tmp_path):
-    s = run(TrainOptions(programme="norwegian_intensive", trainee="correct", speed=0, seed=3,
+    s = run(TrainOptions(programme="norwegian_intensive", patient="correct", speed=0, seed=3,
                          data_dir=tmp_path, view="quiet", overrides={"reps": 4, "sets": 1}, stop_at_s=26.5))
     # Rep 3's squeeze came at 26 s and the session ended at 28.5 s, before its release at 30 s.
     assert [(r["judged_at_s"] is not None, r["done"]) for r in s["reps"]] == \
@@ -280,10 +280,10 @@ def test_a_stop_during_a_hold_is_not_a_rep_done(tmp_path):
 
 
 def test_contact_bounce_is_not_a_press(tmp_path, monkeypatch):
-    import device.sim.trainee as train
+    import device.sim.scripted as train
 
     monkeypatch.setattr(train, "PRESS_S", 0.01)  # 10 ms closures: a bouncing contact, not a finger
-    s = run(TrainOptions(programme="norwegian_intensive", trainee="correct", speed=0, seed=3,
+    s = run(TrainOptions(programme="norwegian_intensive", patient="correct", speed=0, seed=3,
                          data_dir=tmp_path, view="quiet", overrides={"reps": 2, "sets": 1},
                          pauses=[(12.0, 3.0)]))
     assert s["pauses"] == [] and s["completed"]

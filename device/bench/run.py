@@ -28,8 +28,8 @@ from device.pipeline import Pipeline, analyze
 from device.pipeline.calibration import Calibration, load_calibration
 from device.recording import read_recording
 from device.records.store import SessionStore
+from device.sim.scripted import plan
 from device.sim.simulate import random_scenario, simulate, write_dataset
-from device.sim.trainee import plan
 from device.training.programme import load_programme, with_targets
 from device.training.progress import Progress
 from device.training.schedule import build
@@ -227,7 +227,7 @@ def session_resources(minutes: float = 30.0, data_dir: str | None = None) -> dic
     db = SessionStore(tmp.name if tmp is not None else str(data_dir))
     writer = db.begin(programme=prog.name, rate_hz=cfg.rate_hz, channels=channels, config=asdict(cfg),
                       calibration=cal.to_dict(), prescription=[asdict(ex)], patient_code="BENCH",
-                      profile_version=None, trainee="correct")
+                      profile_version=None, simulated_patient="correct")
     runner = SessionRunner(prog, [ex], channels, cfg.rate_hz, rig, rig.feedback, clock, cal, view=sample_memory,
                            schedule_start=2.0, sink=writer)
     rig.start()
@@ -277,7 +277,7 @@ def feedback_latency(seconds_per_rep: int = 2) -> dict:
 
 
 def print_session(minutes: float = 30.0) -> None:
-    print("\ntraining session (emulated ADC, mock pins, simulated trainee):")
+    print("\ntraining session (emulated ADC, mock pins, simulated patient):")
     lat = feedback_latency()
     print(f"  feedback latency at 860 SPS, real time ({lat['blocks']} blocks): sample arrival → LED/buzzer "
           f"update: oldest sample of a block median {lat['first_median_ms']:.1f} ms, p99 "

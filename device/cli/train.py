@@ -17,7 +17,8 @@ from device.config import default_config, load_config
 from device.errors import AccessError, InputError
 from device.pipeline.calibration import Calibration
 from device.records.store import SessionStore
-from device.sim.trainee import TRAINEES, plan, plan_button
+from device.records.summary import SessionSummary
+from device.sim.scripted import BEHAVIOURS, plan, plan_button
 from device.training.programme import Programme, load_programme, with_targets
 from device.training.progress import Progress
 from device.training.schedule import build
@@ -33,7 +34,7 @@ DEFAULT_PROGRAMME = "norwegian_intensive"
 @dataclass
 class TrainOptions:
     programme: str | None = None  # None: the prescription, else the default programme
-    trainee: str = "correct"      # the simulated patient's behaviour (emulation only)
+    patient: str = "correct"      # the simulated patient's behaviour (emulation only)
     speed: float = 20.0  # × real time; 0 = as fast as possible (virtual clock)
     seed: int = 1
     data_dir: Path = Path(DEFAULT_DATA)
@@ -62,7 +63,7 @@ def _programme(opts: TrainOptions, profile: Profile | None) -> Programme:
     return rx.load()
 
 
-def run(opts: TrainOptions) -> dict:
+def run(opts: TrainOptions) -> SessionSummary:
     """Run one session; returns the stored summary (with the simulated patient's truth when simulated)."""
     profile = ProfileStore(opts.data_dir).current()  # a damaged profile is refused, with the way back
     sessions = SessionStore(opts.data_dir)  # also marks a session cut off by power loss as interrupted
@@ -96,7 +97,7 @@ def run(opts: TrainOptions) -> dict:
         phases, reps = build(exercises, start=SCHEDULE_START_S)
         presses = plan_button(opts.pauses, opts.stop_at_s, phases, reps)
         duration = reps[-1].rest_end + 15.0 if reps else 10.0
-        rec, truth, cal = plan(opts.trainee, exercises, reps, duration, seed=opts.seed)
+        rec, truth, cal = plan(opts.patient, exercises, reps, duration, seed=opts.seed)
         transducers = None
         if opts.calibration:
             cal = load_calibration_or_profile(opts.calibration)
@@ -115,7 +116,7 @@ def run(opts: TrainOptions) -> dict:
         patient_code=profile.patient_code if profile is not None else None,
         profile_version=profile.version if profile is not None else None,
         progression=profile.prescription.progression if profile is not None else True,
-        simulated_patient=None if opts.hardware else opts.trainee, schedule_start=start)
+        simulated_patient=None if opts.hardware else opts.patient, schedule_start=start)
     summary = run_session(session, rig, clock, sessions, progress, make_view(opts.view, opts.speed))
     if truth is not None:
         summary["truth"] = truth["contractions"]
@@ -128,8 +129,9 @@ def add_arguments(tr: argparse.ArgumentParser) -> None:
     tr.add_argument("--programme", default=None,
                     help="built-in programme name or a .toml file (default: the physiotherapist's "
                     "prescription, else norwegian_intensive)")
-    tr.add_argument("--trainee", default="correct", choices=TRAINEES,
-                    help="the simulated patient's behaviour (emulation only)")
+    tr.add_argument("--patient", default="correct", choices=BEHAVIOURS,
+                    help="how the simulated patient trains (emulation only)")
+    tr.add_argument("--trainee", dest="patient", choices=BEHAVIOURS, help=argparse.SUPPRESS)  # the old name
     tr.add_argument("--speed", type=speed, default=20.0,
                     help="emulation speed, × real time (0 = as fast as possible; default 20)")
     tr.add_argument("--seed", type=int, default=1)
@@ -152,7 +154,7 @@ def add_arguments(tr: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("reps", args.reps), ("sets", args.sets), ("hold_s", args.hold)) if v is not None}
-    s = run(TrainOptions(programme=args.programme, trainee=args.trainee, speed=args.speed, seed=args.seed,
+    s = run(TrainOptions(programme=args.programme, patient=args.patient, speed=args.speed, seed=args.seed,
                          data_dir=Path(args.data), config=args.config, calibration=args.calibration,
                          hardware=on_raspberry_pi() and not args.emulate, overrides=overrides, view=args.view,
                          pauses=args.pause, stop_at_s=args.stop_at))

@@ -160,7 +160,7 @@ def _annotations(s: SessionData, t0: float, t: np.ndarray, events: list[dict]):
         elif e["type"] == "artifact":
             out.append(EdfAnnotation(at, None, f"artifact {e.get('reason', '')}".strip()))
         elif e["type"] in ("paused", "resumed", "stopped"):
-            out.append(EdfAnnotation(at, None, f"{e['type']} by the trainee (button)"))
+            out.append(EdfAnnotation(at, None, f"{e['type']} by the patient (button)"))
     rate = s.info["rate_hz"]
     if len(t) > 1:
         for i in np.flatnonzero(np.diff(t) > 1.5 / rate):

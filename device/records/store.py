@@ -26,7 +26,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,10 +35,15 @@ import numpy as np
 
 from device.errors import StorageError
 from device.recording import Channel
+from device.records.summary import SUMMARY_VERSION, upgrade
 
 DB_NAME = "pfmt.sqlite3"
 LOCK_NAME = ".session.lock"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: How a database of an older schema is brought to the next one (``SCHEMA`` creates the newest).
+MIGRATIONS = {
+    1: "ALTER TABLE sessions RENAME COLUMN trainee TO simulated_patient;",  # one name: the patient
+}
 FLUSH_S = 0.25  # longest batch of samples (signal or wall seconds) held before a commit
 SAMPLE_DTYPE = np.float32  # 24-bit mantissa: exact for a 16-bit ADC code times its scale
 STATUSES = ("running", "completed", "stopped", "interrupted")
@@ -56,7 +61,7 @@ CREATE TABLE IF NOT EXISTS sessions(
     programme TEXT NOT NULL,
     patient_code TEXT,                   -- the physio's pseudonym; never a name
     profile_version INTEGER,
-    trainee TEXT,                        -- the simulated trainee, NULL on a real patient
+    simulated_patient TEXT,              -- the simulated patient's behaviour, NULL on a real patient
     status TEXT NOT NULL CHECK (status IN ('running', 'completed', 'stopped', 'interrupted')),
     ended_at TEXT,
     recovered_at TEXT,                   -- set when an interrupted session was found on start-up
@@ -163,7 +168,8 @@ class SessionStore:
                 raise StorageError(f"{self.path}: written by a newer pfmt (schema {version}, this one "
                                    f"reads up to {SCHEMA_VERSION}); update pfmt before using it")
             if version < SCHEMA_VERSION:
-                db.executescript("BEGIN;" + SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+                steps = SCHEMA if version == 0 else "".join(MIGRATIONS[v] for v in range(version, SCHEMA_VERSION))
+                db.executescript("BEGIN;" + steps + f"PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
         except sqlite3.DatabaseError as e:
             raise StorageError(f"{self.path}: the session database cannot be opened ({e}); keep the "
                                "file for recovery and start with another --data directory") from None
@@ -192,13 +198,13 @@ class SessionStore:
         row = self.db.execute("SELECT programme FROM sessions WHERE id=?", (sid,)).fetchone()
         reps = [json.loads(d) for (d,) in self.db.execute(
             "SELECT data FROM reps WHERE session_id=? ORDER BY idx", (sid,))]
-        return {"programme": row[0], "completed": False, "interrupted": True,
+        return {"version": SUMMARY_VERSION, "programme": row[0], "completed": False, "interrupted": True,
                 "duration_s": round(span, 1), "reps": reps, "sets": [], "dose": [], "warnings": []}
 
     # --- writing -----------------------------------------------------------------------------
     def begin(self, *, programme: str, rate_hz: float, channels: tuple[Channel, ...], config: dict,
               calibration: dict | None, prescription: list[dict] | None, patient_code: str | None,
-              profile_version: int | None, trainee: str | None,
+              profile_version: int | None, simulated_patient: str | None,
               started: dt.datetime | None = None) -> SessionWriter:
         """Open a session for writing (refused when the card has no room for ``SPACE_FOR_S``)."""
         need = int(SPACE_FOR_S * rate_hz * (8 + 4 * len(channels)) * 1.3)
@@ -213,10 +219,10 @@ class SessionStore:
         started = started or dt.datetime.now()
         cur = self.db.execute(
             "INSERT INTO sessions(started_at, started_wall, programme, patient_code, profile_version, "
-            "trainee, status, rate_hz, channels, config, calibration, prescription) "
+            "simulated_patient, status, rate_hz, channels, config, calibration, prescription) "
             "VALUES (?,?,?,?,?,?,'running',?,?,?,?,?)",
             (started.isoformat(timespec="seconds"), time.time(), programme, patient_code,
-             profile_version, trainee, float(rate_hz), dumps([c.name for c in channels]), dumps(config),
+             profile_version, simulated_patient, float(rate_hz), dumps([c.name for c in channels]), dumps(config),
              None if calibration is None else dumps(calibration),
              None if prescription is None else dumps(prescription)))
         assert cur.lastrowid is not None, "an INSERT always gives a row id"
@@ -239,6 +245,7 @@ class SessionStore:
         info = dict(row)
         for k in ("channels", "config", "calibration", "prescription", "summary"):
             info[k] = json.loads(info[k]) if info[k] is not None else None
+        info["summary"] = upgrade(info["summary"])
         return SessionData(info, tuple(Channel.parse(n) for n in info["channels"]))
 
     def sessions(self) -> list[SessionData]:
@@ -348,7 +355,7 @@ class SessionWriter:
         self._check()
         self._put(("r", idx, result))
 
-    def finish(self, summary: dict | None, status: str) -> None:
+    def finish(self, summary: Mapping[str, Any] | None, status: str) -> None:
         """Store the summary and the final status, wait for the writer, release the lock."""
         if status not in STATUSES[1:]:
             raise ValueError(f"final status must be one of {STATUSES[1:]}, not {status!r}")

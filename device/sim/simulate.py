@@ -31,7 +31,7 @@ COUGH_S = (0.2, 0.5)         # how long a cough lasts (DESIGN), on pressure and 
 
 @dataclass
 class Squeeze:
-    """One planned contraction (the trainee's action), in seconds and fractions of MVC."""
+    """One planned contraction (the patient's action), in seconds and fractions of MVC."""
 
     onset_s: float
     hold_s: float                 # plateau duration (between rise end and release start)

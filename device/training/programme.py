@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from device.errors import InputError
 
@@ -28,7 +28,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-KINDS = ("hold", "relax", "hypopressive")
+#: What an exercise trains (see above); the ``kind`` key of a programme file.
+ExerciseKind = Literal["hold", "relax", "hypopressive"]
+KINDS: tuple[ExerciseKind, ...] = get_args(ExerciseKind)
 MODES = ("sequence", "all")
 
 
@@ -40,7 +42,7 @@ class ProgrammeError(InputError):
 class Exercise:
     name: str
     title: str
-    kind: str = "hold"
+    kind: ExerciseKind = "hold"
     target_mvc: float = 0.6  # fraction of MVC a repetition must reach
     hold_s: float = 6.0
     quick_lifts: int = 0
@@ -48,7 +50,7 @@ class Exercise:
     reps: int = 10
     sets: int = 1
     set_rest_s: float = 60.0
-    cue: str = ""  # what the trainee is told to do, shown in the view
+    cue: str = ""  # what the patient is told to do, shown in the view
     # progression
     hold_max_s: float | None = None
     hold_step_s: float = 1.0

@@ -1,4 +1,4 @@
-"""Progression and adherence: the trainee's current targets, how they rise, and how much of the
+"""Progression and adherence: the patient's current targets, how they rise, and how much of the
 prescription was done. Kept in ``progress.json`` beside the sessions (written atomically).
 
 Rules (DESIGN.md): a session is *secure* for an exercise when its share of good repetitions
@@ -6,14 +6,16 @@ reaches ``secure_ratio`` (or ``secure_in_a_row`` good reps in a row); after ``se
 secure sessions the exercise progresses one step — a longer hold (up to ``hold_max_s``), the
 quick lifts added once holds of ``quick_lifts_after_hold_s`` succeed, one more rep (up to
 ``reps_max``); in a sequence programme an exercise at its top targets hands over to the next.
-Intensive → maintenance once the programme's weeks are done and the trainee has been symptom-free
+Intensive → maintenance once the programme's weeks are done and the patient has been symptom-free
 for the prescribed months (recorded by the physiotherapist).
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from device.errors import InputError
 from device.files import atomic_write
@@ -51,14 +53,15 @@ class Progress:
 
     # --- today's exercises -------------------------------------------------------------------
     def exercises(self, programme: Programme) -> list[Exercise]:
-        """The exercises of the next session with the trainee's current targets."""
+        """The exercises of the next session with the patient's current targets."""
         chosen = programme.exercises
         if programme.mode == "sequence":
             chosen = (programme.exercises[min(self.state["current"], len(programme.exercises) - 1)],)
         return [with_targets(e, **self.state["targets"].get(e.name, {})) for e in chosen]
 
     # --- after a session ---------------------------------------------------------------------
-    def record(self, programme: Programme, summary: dict, when: dt.datetime, progression: bool = True) -> list[str]:
+    def record(self, programme: Programme, summary: Mapping[str, Any], when: dt.datetime,
+               progression: bool = True) -> list[str]:
         """Log the session, apply the progression rules (unless the physio turned progression
         off); returns the changes in words."""
         self.state["sessions"].append({"date": when.date().isoformat(), "time": when.isoformat(timespec="seconds"),

@@ -1,22 +1,25 @@
 """The timeline of a session: every phase of every repetition, with the cue that starts it.
 
-The device paces the trainee (as the leaflets do): the schedule is laid out from the exercise's
+The device paces the patient (as the leaflets do): the schedule is laid out from the exercise's
 targets before the session starts.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from device.training.programme import GET_READY_S, QUICK_LIFT_S, RELEASE_S, SQUEEZE_LEAD_S, Exercise
 
+#: The phases of a rep, then of a set and of the session.
+PhaseKind = Literal["get_ready", "squeeze", "hold", "quick_lift", "release", "rest", "set_rest", "done"]
 #: Cue pattern that opens each phase (drivers.feedback.PATTERNS names).
-PHASE_CUE = {"get_ready": "get_ready", "squeeze": "squeeze", "hold": None, "quick_lift": "quick_lift",
+PHASE_CUE: dict[PhaseKind, str | None] = {"get_ready": "get_ready", "squeeze": "squeeze", "hold": None, "quick_lift": "quick_lift",
              "release": "release", "rest": "rest", "set_rest": "set_done", "done": "session_done"}
 
 
 @dataclass
 class Phase:
-    kind: str  # get_ready | squeeze | hold | quick_lift | release | rest | set_rest | done
+    kind: PhaseKind
     start: float
     end: float
     exercise: int  # index into the session's exercise list
@@ -43,7 +46,7 @@ def build(exercises: list[Exercise], start: float = 0.0) -> tuple[list[Phase], l
     reps: list[Rep] = []
     t = start
 
-    def add(kind: str, seconds: float, ei: int, s: int, r: int) -> None:
+    def add(kind: PhaseKind, seconds: float, ei: int, s: int, r: int) -> None:
         nonlocal t
         phases.append(Phase(kind, t, t + seconds, ei, s, r, PHASE_CUE[kind]))
         t += seconds
@@ -80,8 +83,8 @@ def resume(phases: list[Phase], reps: list[Rep], paused_in: int, paused_at: floa
     A pause inside a repetition (get ready … release) voids that attempt: the repetition starts
     again from its "get ready" at ``resumed_at``, as a physiotherapist would have it redone. A
     pause in a rest leaves the rest of the rest to run. Returns the index of the first phase moved
-    and the index of the repetition restarted (None after a rest: no cue is repeated). The trainee simulator replays pauses through the same function,
-    so the device and the simulated trainee follow one timeline."""
+    and the index of the repetition restarted (None after a rest: no cue is repeated). The scripted patient (``sim.scripted``) replays pauses through the same function,
+    so the device and the simulated patient follow one timeline."""
     p = phases[paused_in]
     restart = p.kind in IN_REP and p.rep > 0
     if restart:

@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from device.pipeline.calibration import Calibration
 from device.pipeline.detect import Event, Pipeline
 from device.pipeline.measure import RELAX_FRAC
 from device.recording import Channel
+from device.records.summary import SUMMARY_VERSION, DoseSummary, SessionSummary, SetSummary
 from device.training import schedule as sched
 from device.training.programme import Exercise, Programme
 
@@ -76,6 +77,12 @@ class RepResult:
     sensor_fault: bool = False
     judged_at_s: float | None = None
     done: bool = False  # its hold was over before the session ended: it counts in the dose
+
+
+#: What the runner warns of during a rep (each one a feedback pattern of that name).
+WarningKind = Literal["warning_bear_down", "warning_accessory", "warning_not_relaxed"]
+#: The warning for a contraction of the wrong kind.
+KIND_WARNING: dict[str, WarningKind] = {"bear_down": "warning_bear_down", "accessory": "warning_accessory"}
 
 
 @dataclass
@@ -139,13 +146,13 @@ class SessionRunner:
         self._ticks: list[float] = []  # countdown ticks still due in the current hold
         self.paused_at: float | None = None
         self.pauses: list[dict] = []  # {"at_s", "for_s", "restarted"}: each pause, for the summary
-        self.stopped_at: float | None = None  # the trainee held the button: ended early
+        self.stopped_at: float | None = None  # the patient held the button: ended early
         self._pressed_at: float | None = None
         self._held: list[Event] = []  # pipeline events that arrived during a pause
         self.started_wall = time.time()
 
     # --- the loop ----------------------------------------------------------------------------
-    def run(self) -> dict:
+    def run(self) -> SessionSummary:
         while True:
             block = self.source.next_block()
             if block is None:
@@ -237,7 +244,7 @@ class SessionRunner:
 
     # --- the button: a short press pauses or resumes, a long hold ends the session ------------
     def _button(self, now: float) -> bool:
-        """Act on the button's changes since the last block; True when the trainee ended the
+        """Act on the button's changes since the last block; True when the patient ended the
         session. Judged on the device's clock so accelerated emulation behaves as the Pi does."""
         changes = self.feedback.button_changes
         while changes:
@@ -339,9 +346,9 @@ class SessionRunner:
     def _pipeline_event(self, ev: Event) -> None:
         if ev.type == "kind":
             i = self._rep_at(ev.time_s)
-            kind = ev.data.get("kind")
-            if i is not None and kind in ("bear_down", "accessory"):
-                self._warn(i, f"warning_{kind}", ev.known_at_s)
+            warning = KIND_WARNING.get(ev.data.get("kind") or "")
+            if i is not None and warning is not None:
+                self._warn(i, warning, ev.known_at_s)
         elif ev.type == "contraction":
             i = self._rep_at(ev.time_s)
             if i is None:
@@ -355,8 +362,9 @@ class SessionRunner:
             res.detected = True
             res.onset_s, res.hold_s, res.peak = d["onset_s"], d["hold_s"], d["peak"]
             res.mvc_pct, res.flicks, res.kind, res.relaxed = d.get("mvc_pct"), d["flicks"], d["kind"], d["relaxed"]
-            if d["kind"] in ("bear_down", "accessory") and f"warning_{d['kind']}" not in res.warnings:
-                self._warn(i, f"warning_{d['kind']}", ev.known_at_s)
+            warning = KIND_WARNING.get(d["kind"] or "")
+            if warning is not None and warning not in res.warnings:
+                self._warn(i, warning, ev.known_at_s)
             if not d["relaxed"] and "warning_not_relaxed" not in res.warnings:
                 self._warn(i, "warning_not_relaxed", ev.known_at_s)
 
@@ -375,7 +383,7 @@ class SessionRunner:
         elif e.kind in ("sensor_ok", "i2c_ok"):
             self.faulty.discard(key)
 
-    def _warn(self, i: int, pattern: str, known_from: float) -> None:
+    def _warn(self, i: int, pattern: WarningKind, known_from: float) -> None:
         res = self.results[i]
         if pattern in res.warnings:
             return
@@ -392,7 +400,7 @@ class SessionRunner:
             r = self.reps[i]
             if r.squeeze_at <= now < r.release_at:
                 if i not in self._open:
-                    # Judged against the session's true resting level: a trainee who never lets go
+                    # Judged against the session's true resting level: a patient who never lets go
                     # starts every squeeze from a raised level, which the pipeline re-bases on.
                     self._open[i] = RepWatch(pre=self.rest_ref)
                 st = self._open[i]
@@ -468,10 +476,11 @@ class SessionRunner:
                         and res.relaxed and res.correct and not res.sensor_fault)
 
     # --- summary -----------------------------------------------------------------------------
-    def summary(self) -> dict:
+    def summary(self) -> SessionSummary:
+        """What the session was and what came of it, so far (``records.summary`` for the keys)."""
         if self.t0 is None:
-            return {"programme": self.programme.name, "completed": False, "reps": [], "sets": [],
-                    "dose": [], "warnings": []}
+            return {"version": SUMMARY_VERSION, "programme": self.programme.name, "completed": False,
+                    "reps": [], "sets": [], "dose": [], "warnings": []}
         now = self.clock.now()
         for i, r in enumerate(self.reps):
             # Ended early (button, Ctrl-C): reps never cued stay unjudged — not done, not failed
@@ -480,7 +489,7 @@ class SessionRunner:
                 self._judge(i, now)
         done_phase = self.current_phase()
         completed = done_phase is not None and done_phase.kind == "done"
-        sets = []
+        sets: list[SetSummary] = []
         for ei, ex in enumerate(self.exercises):
             for s in range(1, ex.sets + 1):
                 rs = [r for r, rp in zip(self.results, self.reps) if rp.exercise == ei and rp.set == s]
@@ -493,7 +502,7 @@ class SessionRunner:
                              "bear_down": sum(r.kind == "bear_down" for r in rs),
                              "accessory": sum(r.kind == "accessory" for r in rs),
                              "not_relaxed": sum(r.relaxed is False for r in rs)})
-        dose = []
+        dose: list[DoseSummary] = []
         for ei, ex in enumerate(self.exercises):
             pairs = [(r, rp) for r, rp in zip(self.results, self.reps) if rp.exercise == ei]
             done = [(r, rp) for r, rp in pairs if r.done]
@@ -505,6 +514,7 @@ class SessionRunner:
                                   "good_reps": sum(r.good for r, _ in done),
                                   "total_hold_s": round(sum(r.hold_s or 0.0 for r, _ in done), 1)}})
         return {
+            "version": SUMMARY_VERSION,
             "programme": self.programme.name, "programme_title": self.programme.title,
             "completed": completed, "duration_s": round(now - self.t0, 1),
             "stopped_by_button": self.stopped_at is not None,

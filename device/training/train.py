@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from device.config import DeviceConfig, recorded_channels
 from device.pipeline.calibration import Calibration
 from device.records.store import SessionStore
+from device.records.summary import SessionSummary
 from device.training.programme import Exercise, Programme
 from device.training.progress import Progress
 from device.training.session import SessionRunner
@@ -39,7 +40,7 @@ class SessionPlan:
 
 
 def run_session(plan: SessionPlan, rig: Rig, clock: Clock, sessions: SessionStore,
-                progress: Progress, view: LiveView | None = None) -> dict:
+                progress: Progress, view: LiveView | None = None) -> SessionSummary:
     """Run the session on ``rig`` and store it; returns the stored summary. On Ctrl-C or a fault
     what was recorded is kept, marked as stopped, and the rig is closed (LEDs and buzzer off)."""
     channels = recorded_channels(plan.config)
@@ -49,7 +50,7 @@ def run_session(plan: SessionPlan, rig: Rig, clock: Clock, sessions: SessionStor
             programme=plan.programme.name, rate_hz=plan.config.rate_hz, channels=channels,
             config=asdict(plan.config), calibration=cal.to_dict() if cal is not None else None,
             prescription=[asdict(e) for e in plan.exercises], patient_code=plan.patient_code,
-            profile_version=plan.profile_version, trainee=plan.simulated_patient, started=plan.started)
+            profile_version=plan.profile_version, simulated_patient=plan.simulated_patient, started=plan.started)
     except BaseException:
         rig.close()
         sessions.close()
@@ -70,7 +71,7 @@ def run_session(plan: SessionPlan, rig: Rig, clock: Clock, sessions: SessionStor
         if view is not None:
             view.close()
     summary["started_at"] = plan.now.isoformat(timespec="seconds")
-    summary["trainee"] = plan.simulated_patient
+    summary["simulated_patient"] = plan.simulated_patient
     stats = rig.sampler.stats
     summary["sampler"] = {"frames": stats.frames, "skipped": stats.skipped, "overflows": stats.overflows,
                           "elapsed_s": round(stats.last_t - stats.started, 3)}

@@ -3,6 +3,8 @@ and signal) or a line per phase while it runs, and the summary table after it.""
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 from device.records.reports import dash, rep_done
 from device.training.schedule import Phase
@@ -78,7 +80,7 @@ def _result(r: dict) -> str:
     return "stopped" if r.get("judged_at_s") is not None else "—"
 
 
-def format_summary(s: dict) -> str:
+def format_summary(s: Mapping[str, Any]) -> str:
     ended = "completed" if s["completed"] else \
         "ended early with the button" if s.get("stopped_by_button") else "stopped early"
     lines = [f"{s['programme_title']} — {ended} in "

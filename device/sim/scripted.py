@@ -1,4 +1,4 @@
-"""Simulated trainees for ``pfmt train`` without a Pi: a person who follows the cues of a
+"""The scripted patient for ``pfmt train`` without a Pi: a simulated patient who follows the cues of a
 session's schedule — correctly, weakly, bearing down, or forgetting to relax — rendered by the
 physiological simulator. The schedule is known before the session (the device paces it), so
 the whole signal is planned up front and its truth is kept for the tests."""
@@ -13,15 +13,16 @@ from device.sim.simulate import Squeeze, random_scenario, simulate
 from device.training.programme import Exercise
 from device.training.schedule import Phase, Rep, resume
 
-TRAINEES = ("correct", "weak", "bears_down", "forgets_to_relax")
+#: How the scripted patient trains: as told, too weakly, bearing down, or never letting go.
+BEHAVIOURS = ("correct", "weak", "bears_down", "forgets_to_relax")
 PRESS_S = 0.2  # a simulated short press
 
 
-def plan(trainee: str, exercises: list[Exercise], reps: list[Rep], duration_s: float, seed: int = 1,
+def plan(behaviour: str, exercises: list[Exercise], reps: list[Rep], duration_s: float, seed: int = 1,
          sample_rate_hz: float = 100.0, coughs: bool = True) -> tuple[Recording, dict, Calibration]:
-    """The trainee's pelvic and abdominal pressure over the whole session (time from 0)."""
-    if trainee not in TRAINEES:
-        raise InputError(f"unknown trainee {trainee!r}; allowed: {', '.join(TRAINEES)}")
+    """The patient's pelvic and abdominal pressure over the whole session (time from 0)."""
+    if behaviour not in BEHAVIOURS:
+        raise InputError(f"unknown simulated patient {behaviour!r} (--patient); allowed: {', '.join(BEHAVIOURS)}")
     rng = np.random.default_rng(seed)
     sc = random_scenario(seed, "pressure", abdominal=True, sample_rate_hz=sample_rate_hz, n_contractions=1)
     sc.pelvic_mvc = float(rng.uniform(25, 45))
@@ -40,14 +41,14 @@ def plan(trainee: str, exercises: list[Exercise], reps: list[Rep], duration_s: f
         kind, relaxed, flicks = "lift", True, ex.quick_lifts
         if ex.kind == "hypopressive":
             strength, flicks = -float(rng.uniform(0.12, 0.2)), 0
-        if trainee == "weak":
+        if behaviour == "weak":
             # Well short of the target (and, for gentle targets, below what counts as a squeeze).
             strength = ex.target_mvc * float(rng.uniform(0.5, 0.75)) * (1 if strength > 0 else -0.1)
             plateau *= float(rng.uniform(0.4, 0.6))
             flicks = 0
-        elif trainee == "bears_down":
+        elif behaviour == "bears_down":
             kind, flicks, strength = "bear_down", 0, max(abs(strength), 0.6)
-        elif trainee == "forgets_to_relax" and ex.kind != "hypopressive":
+        elif behaviour == "forgets_to_relax" and ex.kind != "hypopressive":
             relaxed = False
         sc.squeezes.append(Squeeze(onset_s=round(onset, 3), hold_s=plateau, strength=strength, rise_s=rise,
                                    release_s=float(rng.uniform(0.3, 0.5)), flicks=flicks, kind=kind,

@@ -1,0 +1,86 @@
+"""The session summary: what one session was and what came of it, as stored with the session.
+
+It is written once, when a session ends (or, after a power loss, rebuilt from the judged reps),
+and read for as long as the data is kept: by ``pfmt sessions``, the exports, the trend and the
+progression. So it carries a ``version``, and :func:`upgrade` reads every version ever stored
+into the current one — a summary is never rewritten on disk, only read forward.
+
+Versions
+  1  (no ``version`` key) the simulated person was ``trainee``.
+  2  ``simulated_patient`` (the glossary's one name: the patient, real or simulated); the
+     sampler's ``elapsed_s``.
+"""
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+SUMMARY_VERSION = 2
+
+
+class SetSummary(TypedDict):
+    exercise: str
+    set: int
+    reps: int
+    done: int
+    good: int
+    detected: int
+    mean_hold_s: float | None
+    mean_mvc_pct: float | None
+    bear_down: int
+    accessory: int
+    not_relaxed: int
+
+
+class DoseSummary(TypedDict):
+    """What was prescribed and what was done of one exercise: the dose the trials fail to report."""
+
+    exercise: str
+    title: str
+    kind: str
+    prescribed: dict[str, Any]   # reps, sets, hold_s, quick_lifts, rest_s, set_rest_s, target_mvc_pct
+    done: dict[str, Any]         # reps, sets, good_reps, total_hold_s
+
+
+class SessionSummary(TypedDict, total=False):
+    """The stored summary (``total=False``: a summary rebuilt after a power loss has the runner's
+    part only: programme, completed, interrupted, duration_s, reps, sets, dose, warnings)."""
+
+    version: int
+    programme: str
+    programme_title: str
+    completed: bool
+    interrupted: bool
+    duration_s: float
+    stopped_by_button: bool
+    pauses: list[dict[str, Any]]
+    calibrated: bool
+    reps: list[dict[str, Any]]          # each rep's judgement (``training.session.RepResult``)
+    sets: list[SetSummary]
+    dose: list[DoseSummary]
+    warnings: list[dict[str, Any]]
+    sensor_events: list[dict[str, Any]]
+    # added when the session is stored (``training.train.run_session``)
+    started_at: str
+    simulated_patient: str | None       # the simulated patient's behaviour; None on a real patient
+    sampler: dict[str, float]
+    profile: dict[str, Any] | None
+    progression: list[str]
+    adherence: dict[str, Any]
+    patterns: list[tuple[float, str]]
+    session_id: int
+    stored_at: str
+    latency_s: list[tuple[float, float]]
+    truth: list[dict[str, Any]]
+
+
+def upgrade(d: dict[str, Any] | None) -> SessionSummary | None:
+    """A stored summary of any version, read as the current one (a new dict; ``None`` stays None).
+    A summary from a newer pfmt is returned as it is: its keys are a superset of what this one reads."""
+    if d is None:
+        return None
+    out = dict(d)
+    version = int(out.get("version", 1))
+    if version < 2:
+        out["simulated_patient"] = out.pop("trainee", None)
+    out["version"] = max(version, SUMMARY_VERSION)
+    return out  # type: ignore[return-value]  # a dict of the keys above
