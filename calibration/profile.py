@@ -113,7 +113,7 @@ class Prescription:
 
 
 @dataclass(frozen=True)
-class SensorCalibration:
+class SensorTransfer:
     """One channel's fitted transfer (volts = offset_v + volts_per_unit · value) and checks."""
 
     unit: str
@@ -128,7 +128,7 @@ class SensorCalibration:
                 "linearity_pct": self.linearity_pct, "noise": self.noise, "points": self.points}
 
     @classmethod
-    def from_dict(cls, d: Any, where: str) -> SensorCalibration:
+    def from_dict(cls, d: Any, where: str) -> SensorTransfer:
         _keys(d, where, {"unit", "volts_per_unit", "offset_v", "linearity_pct", "noise", "points"},
               required={"unit", "volts_per_unit", "offset_v"})
         for k in ("volts_per_unit", "offset_v"):
@@ -148,7 +148,7 @@ class Profile:
     patient_code: str
     calibration: Calibration
     prescription: Prescription
-    sensor: dict[str, SensorCalibration] = field(default_factory=dict)
+    sensor: dict[str, SensorTransfer] = field(default_factory=dict)
     patient: dict = field(default_factory=dict)  # the measurements behind the calibration
     pin: dict | None = None
     version: int = 0
@@ -215,7 +215,7 @@ class Profile:
         if not isinstance(d.get("changes", []), list):
             raise CalibrationError(f"{where}: changes must be a list")
         return cls(code, cal, Prescription.from_dict(d["prescription"], f"{where}: prescription"),
-                   {r: SensorCalibration.from_dict(s, f"{where}: sensor.{r}") for r, s in sensor.items()},
+                   {r: SensorTransfer.from_dict(s, f"{where}: sensor.{r}") for r, s in sensor.items()},
                    dict(d.get("patient") or {}), pin, d["version"], str(d.get("created_at", "")),
                    str(d.get("by", "")), [str(c) for c in d.get("changes", [])])
 

@@ -28,7 +28,18 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from calibration.console import Console
-from calibration.profile import PATIENT_CODE, PIN_RE, Prescription, Profile, ProfileStore, SensorCalibration
+from calibration.fit import (
+    DRIFT_SETTLED,
+    MIN_REF_SPAN,
+    MVC_MIN_SPREADS,
+    Reference,
+    Sine,
+    best_mvc,
+    drift_per_s,
+    fit_emg,
+    fit_pressure,
+)
+from calibration.profile import PATIENT_CODE, PIN_RE, Prescription, Profile, ProfileStore, SensorTransfer
 from device.config import ChannelConfig, DeviceConfig, recorded_channels
 from device.errors import Aborted, AccessError, CalibrationError, InputError
 from device.pipeline import Pipeline
@@ -51,23 +62,14 @@ STEP_TRIES = 3              # a step refused this often ends the workflow (the c
 # sensor checks
 REF_SETTLE_S = 1.5          # after the physio presses Enter, before the reference is measured
 REF_TAKE_S = 3.0
-MIN_REF_SPAN = {"cmH2O": 20.0, "mmHg": 15.0}   # a squeeze reaches 30–50 cmH2O; calibrate over most of it
-MIN_STEP_LSB = 200          # the span must move the ADC by at least this many codes
-SENSITIVITY_RANGE = (0.5, 2.0)  # measured / specified sensitivity
-LINEARITY_PCT = 2.0         # middle point's deviation from the two-point line, % of the span
-EMG_MIN_REF_UV = 50.0
-EMG_MAX_NOISE_UV = 3.0      # a relaxed pelvic floor reads < 4 µV: the amplifier must be quieter
 RAIL_SHARE = 0.02           # more than this share of samples at a rail = saturated
 # patient checks
 ZERO_WINDOW_S = 20.0
-DRIFT_SETTLED = {"cmH2O": 0.03, "mmHg": 0.022}  # per second (≈ 1.8 cmH2O/min)
 ZERO_DEADLINE_S = 600.0
 REST_TAKE_S = 20.0
 ATTEMPT_PRE_S = 2.5         # rest recorded before each cue (the pipeline learns the level)
 ATTEMPT_TAKE_S = 10.0
 MVC_ATTEMPTS = 3
-MVC_MIN_SPREADS = 6.0       # an MVC must rise this many resting spreads above rest ...
-EMG_MVC_MIN_NOISE = 3.0     # ... and (EMG) this many times the noise floor
 MAX_EXAMPLE_TRIES = 6
 
 
@@ -85,7 +87,7 @@ class Take:
 class Stage:
     """What has been measured so far (nothing is saved until it is accepted)."""
 
-    sensor: dict[str, SensorCalibration] = field(default_factory=dict)
+    sensor: dict[str, SensorTransfer] = field(default_factory=dict)
     patient: dict = field(default_factory=dict)
     calibration: Calibration | None = None
     prescription: Prescription | None = None
@@ -291,51 +293,23 @@ class Workflow:
         self.console.say(f"Sensor calibration. Connect every probe to the reference (water column or "
                          f"manometer). Three references: low (open to air), high (at least "
                          f"{MIN_REF_SPAN[unit]:g} {unit} above it), and one in between to check linearity.")
-        points: list[tuple[float, np.ndarray, np.ndarray]] = []
+        points: list[Reference] = []
         for label, key, default in (("low", "reference_low", 0.0), ("high", "reference_high", 50.0),
                                     ("middle", "reference_mid", None)):
             if default is None:
-                default = round(0.5 * (points[0][0] + points[1][0]), 1)
+                default = round(0.5 * (points[0].value + points[1].value), 1)
             value = self._number(f"The {label} reference pressure you will apply ({unit})", key, default, -50, 300)
             self._act("reference", value=value)
             self.console.ask(f"Apply {value:g} {unit}, hold it steady, then press Enter", "ready", "")
             take = self.take(REF_TAKE_S, settle_s=REF_SETTLE_S)
             self._check_rails(take, f"the {label} reference ({value:g} {unit})", hint="use a lower reference")
-            points.append((value, np.median(take.volts, axis=0), np.std(take.volts, axis=0)))
-        (p_lo, v_lo, _), (p_hi, v_hi, _), (p_mid, v_mid, _) = points
-        if p_hi - p_lo < MIN_REF_SPAN[unit]:
-            raise CalibrationError(f"span too small: the references are {p_hi - p_lo:g} {unit} apart; at least "
-                                   f"{MIN_REF_SPAN[unit]:g} {unit} is needed (a squeeze reaches 30–50 cmH2O)")
-        if not p_lo + 0.2 * (p_hi - p_lo) <= p_mid <= p_hi - 0.2 * (p_hi - p_lo):
-            raise CalibrationError(f"the middle reference ({p_mid:g} {unit}) must lie well between the low "
-                                   f"({p_lo:g}) and the high ({p_hi:g}) ones to check linearity")
-        sensor = {}
-        for i, c in enumerate(self.config.channels):
-            vpu = float((v_hi[i] - v_lo[i]) / (p_hi - p_lo))
-            lsb = FULL_SCALE_V[c.gain] / 32768
-            rel = vpu / c.volts_per_unit
-            if abs(v_hi[i] - v_lo[i]) < MIN_STEP_LSB * lsb or rel < SENSITIVITY_RANGE[0]:
-                raise CalibrationError(
-                    f"{c.role}: span too small: {p_hi - p_lo:g} {unit} moved the sensor by only "
-                    f"{1000 * (v_hi[i] - v_lo[i]):.1f} mV ({rel:.2f}× its specified {1000 * c.volts_per_unit:.2f} "
-                    f"mV/{unit}); check for a leak, a closed tap or a wrong reference value")
-            if rel > SENSITIVITY_RANGE[1]:
-                raise CalibrationError(f"{c.role}: the sensor responds {rel:.2f}× its specification "
-                                       f"({1000 * vpu:.2f} vs {1000 * c.volts_per_unit:.2f} mV/{unit}); "
-                                       f"check the reference values entered")
-            off = float(v_lo[i] - vpu * p_lo)
-            mid_read = (v_mid[i] - off) / vpu
-            dev = 100 * abs(mid_read - p_mid) / (p_hi - p_lo)
-            if dev > LINEARITY_PCT:
-                raise CalibrationError(f"{c.role}: non-linear: the middle reference {p_mid:g} {unit} reads "
-                                       f"{mid_read:.1f} {unit}, {dev:.1f} % of the span off the line (allowed "
-                                       f"{LINEARITY_PCT:g} %); check the reference and the sensor")
-            noise = float(max(p[2][i] for p in points) / abs(vpu))
-            sensor[c.role] = SensorCalibration(unit, vpu, off, round(dev, 3), round(noise, 4),
-                                               [[float(p[0]), round(float(p[1][i]), 6)] for p in points])
-            self.console.say(f"✓ {c.role}: {1000 * vpu:.3f} mV/{unit} ({rel:.3f}× spec), offset {off:.4f} V, "
-                             f"linearity {dev:.2f} %, noise {noise:.2f} {unit}")
-        self.stage.sensor = sensor
+            points.append(Reference(value, np.median(take.volts, axis=0), np.std(take.volts, axis=0)))
+        fitted = fit_pressure(points[0], points[1], points[2], self.config.channels, unit)
+        for role, f in fitted.items():
+            s = f.transfer
+            self.console.say(f"✓ {role}: {1000 * s.volts_per_unit:.3f} mV/{unit} ({f.relative:.3f}× spec), offset "
+                             f"{s.offset_v:.4f} V, linearity {s.linearity_pct:.2f} %, noise {s.noise:.2f} {unit}")
+        self.stage.sensor = {role: f.transfer for role, f in fitted.items()}
 
     def _sensor_emg(self) -> None:
         self.console.say("EMG calibration. First short the electrode inputs (the noise floor), then connect "
@@ -344,45 +318,21 @@ class Workflow:
         self.console.ask("Inputs shorted? Press Enter", "ready", "")
         short = self.take(REF_TAKE_S, settle_s=REF_SETTLE_S)
         self._check_rails(short, "the shorted inputs")
-        offset = np.mean(short.volts, axis=0)
-        noise_v = np.std(short.volts, axis=0)
-        amps, rms = [], []
+        sines = []
         for label, key, default in (("high", "reference_high", 500.0), ("middle", "reference_mid", 100.0)):
-            a = self._number(f"The {label} calibrator amplitude (µV RMS)", key, default, 1, 5000)
-            self._act("reference", value=a)
-            self.console.ask(f"Connect {a:g} µV RMS, then press Enter", "ready", "")
+            amp = self._number(f"The {label} calibrator amplitude (µV RMS)", key, default, 1, 5000)
+            self._act("reference", value=amp)
+            self.console.ask(f"Connect {amp:g} µV RMS, then press Enter", "ready", "")
             take = self.take(REF_TAKE_S, settle_s=REF_SETTLE_S)
-            self._check_rails(take, f"the {label} calibrator ({a:g} µV)", hint="use a smaller amplitude")
-            amps.append(a)
-            rms.append(np.sqrt(np.maximum(np.var(take.volts, axis=0) - noise_v ** 2, 0.0)))
-        (a_hi, a_mid), (r_hi, r_mid) = amps, rms
-        if a_hi < EMG_MIN_REF_UV or a_mid >= a_hi:
-            raise CalibrationError(f"span too small: the high amplitude must be at least {EMG_MIN_REF_UV:g} µV "
-                                   f"and above the middle one (got {a_hi:g} and {a_mid:g} µV)")
-        sensor = {}
-        for i, c in enumerate(self.config.channels):
-            vpu = float(r_hi[i] / a_hi)
-            rel = vpu / c.volts_per_unit
-            if rel < SENSITIVITY_RANGE[0] or r_hi[i] < 10 * noise_v[i]:
-                raise CalibrationError(f"{c.role}: span too small: {a_hi:g} µV read as {r_hi[i] / c.volts_per_unit:.1f} "
-                                       f"µV ({rel:.2f}× the specified gain); check the calibrator leads")
-            if rel > SENSITIVITY_RANGE[1]:
-                raise CalibrationError(f"{c.role}: the gain is {rel:.2f}× its specification; check the amplitude entered")
-            dev = 100 * abs(r_mid[i] / vpu - a_mid) / a_hi
-            if dev > LINEARITY_PCT:
-                raise CalibrationError(f"{c.role}: non-linear: {a_mid:g} µV reads {r_mid[i] / vpu:.1f} µV, "
-                                       f"{dev:.1f} % of the span off (allowed {LINEARITY_PCT:g} %)")
-            floor = float(noise_v[i] / vpu)
-            if floor > EMG_MAX_NOISE_UV:
-                raise CalibrationError(f"{c.role}: noise floor {floor:.2f} µV RMS is too high (allowed ≤ "
-                                       f"{EMG_MAX_NOISE_UV:g}; a relaxed pelvic floor reads < 4 µV); check the "
-                                       f"cable and the ground")
-            sensor[c.role] = SensorCalibration("uV", vpu, float(offset[i]), round(dev, 3), round(floor, 4),
-                                               [[0.0, 0.0], [a_mid, round(float(r_mid[i]), 7)],
-                                                [a_hi, round(float(r_hi[i]), 7)]])
-            self.console.say(f"✓ {c.role}: {vpu * 1e3:.4f} mV/µV ({rel:.3f}× spec), noise floor {floor:.2f} µV, "
-                             f"linearity {dev:.2f} %")
-        self.stage.sensor = sensor
+            self._check_rails(take, f"the {label} calibrator ({amp:g} µV)", hint="use a smaller amplitude")
+            sines.append(Sine(amp, np.var(take.volts, axis=0)))
+        fitted = fit_emg(np.mean(short.volts, axis=0), np.std(short.volts, axis=0), sines[0], sines[1],
+                         self.config.channels)
+        for role, f in fitted.items():
+            s = f.transfer
+            self.console.say(f"✓ {role}: {s.volts_per_unit * 1e3:.4f} mV/µV ({f.relative:.3f}× spec), noise floor "
+                             f"{s.noise:.2f} µV, linearity {s.linearity_pct:.2f} %")
+        self.stage.sensor = {role: f.transfer for role, f in fitted.items()}
 
     # --- step 2: the patient -----------------------------------------------------------------
     def values(self, take: Take) -> np.ndarray:
@@ -436,16 +386,9 @@ class Workflow:
                              + (f", judged {c.kind}" if c.kind else ""))
         pat["mvc_attempts"] = attempts
         valid = [a for a in attempts if a is not None and a["kind"] != "bear_down"]
-        spread = pat["rest"]["pelvic"]["sd"]
-        need = MVC_MIN_SPREADS * spread
-        if emg and "pelvic" in self.stage.sensor and self.stage.sensor["pelvic"].noise is not None:
-            need = max(need, EMG_MVC_MIN_NOISE * self.stage.sensor["pelvic"].noise)
-        best = max((a["peak"] for a in valid), default=0.0)
-        if best <= need:
-            raise CalibrationError(f"MVC below noise: the best squeeze rose {best:.2f} {unit} above rest; at least "
-                                   f"{need:.2f} {unit} is needed ({MVC_MIN_SPREADS:g}× the resting spread "
-                                   f"{spread:.2f}" + (", 3× the EMG noise floor" if emg else "") +
-                                   "). Check the probe's contact and coach the squeeze, then repeat")
+        sensor = self.stage.sensor.get("pelvic")
+        best = best_mvc([a["peak"] for a in valid], pat["rest"]["pelvic"]["sd"], unit, emg,
+                        sensor.noise if sensor is not None else None)
         rest_p = pat["rest"]["pelvic"]["mean"] if emg else 0.0
         chans = {"pelvic": ChannelCalibration(rest_p, rest_p + best)}
         self.console.say(f"✓ MVC {best:.1f} {unit} above rest (best of {len(valid)} valid attempts)")
@@ -494,7 +437,7 @@ class Workflow:
             waited += ZERO_WINDOW_S
             self._check_rails(take, "rest")
             x = self.values(take)
-            slope = float(np.polyfit(take.t - take.t[0], x[:, 0], 1)[0])
+            slope = drift_per_s(take.t, x[:, 0])
             quiet = quiet + 1 if abs(slope) <= DRIFT_SETTLED[unit] else 0
             self.console.say(f"  {waited:4.0f} s: drift {60 * slope:+.2f} {unit}/min")
             if quiet >= 2:
