@@ -1,2 +1,4 @@
-"""The physiotherapist's calibration and prescription workflows; uses drivers/ and device/
-(issue 5; not yet written). The calibration data the pipeline reads lives in device.calibration."""
+"""The physiotherapist's workflows, above the device core: the guided calibration and prescription
+(``workflow``: the dialogue; ``fit``: its maths), the versioned, checksummed, PIN-protected profile
+(``profile``), the console that asks (``console``), and the emulated bench and patient that answer
+when no Pi is present (``emulated``). See docs/ARCHITECTURE.md."""

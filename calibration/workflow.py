@@ -12,7 +12,7 @@ the profile store until the physio reviews the whole result and accepts it. Step
                   its spread on every channel, MVC as the best of three maximal squeezes (refused
                   below the noise), the abdominal maximum from a guided Valsalva, then examples of
                   a correct lift and of bearing down that the physio verifies by palpation; they
-                  personalise the lift / accessory / bear-down decision (``device/kinds.py``) and
+                  personalise the lift / accessory / bear-down decision (``device/pipeline/kinds.py``) and
                   must separate.
 ``prescription``  programme, per-exercise targets, frequency, progression on/off, patient code, notes.
 

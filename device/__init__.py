@@ -1,2 +1,6 @@
-"""pfmt device layer: signal pipeline, simulator, programmes, sessions — everything that knows
-training and nothing about registers."""
+"""The device core — knows training and signals, nothing about registers — and, in ``device.cli``,
+the command line that composes everything. Sub-packages: ``pipeline`` (signals → contractions),
+``training`` (programmes, schedule, the session runner, progression), ``records`` (session storage,
+reports, exports, the serial console), ``sim`` (the simulated patient and her signals), ``bench``
+(the benchmark), ``cli``; modules: ``recording`` (recordings and channels), ``config`` (the device
+configuration), ``files`` (power-safe writes), ``errors``. See docs/ARCHITECTURE.md."""

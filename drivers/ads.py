@@ -50,10 +50,6 @@ class Input:
     gain: float = 1
     data_rate: int = 860
 
-    @property
-    def full_scale_v(self) -> float:
-        return FULL_SCALE_V[self.gain]
-
 
 class Chip:
     """One ADS1x15 and the inputs it converts, in continuous mode for a single input (the fast

@@ -91,10 +91,6 @@ class ChannelConfig:
     def name(self) -> str:
         return f"{self.role}_{self.unit}"
 
-    def to_unit(self, volts: _Num) -> _Num:
-        """The sensor transfer function, inverted: volts at the ADC → the channel's unit."""
-        return (volts - self.offset_v) / self.volts_per_unit
-
     def to_volts(self, value: _Num) -> _Num:
         return self.offset_v + self.volts_per_unit * value
 

@@ -86,11 +86,6 @@ class Stats:
     started: float = 0.0
     last_t: float = 0.0
 
-    @property
-    def achieved_rate_hz(self) -> float:
-        dt = self.last_t - self.started
-        return self.frames / dt if dt > 0 else 0.0
-
 
 class _Monitor:
     """Per-channel sensor state over fixed windows of frames: at the rail (saturated) or outside

@@ -213,15 +213,6 @@ def _ann(onset: float, duration: float | None, text: str):
     return EdfAnnotation(onset, duration, text)
 
 
-def edf_quantum(path: Path, label: str) -> float:
-    """One digital step of a signal in its physical unit (what a round trip may differ by)."""
-    import edfio
-
-    sig = next(x for x in edfio.read_edf(path).signals if x.label == label)
-    (plo, phi), (dlo, dhi) = sig.physical_range, sig.digital_range
-    return (phi - plo) / (dhi - dlo)
-
-
 # --- CSV events --------------------------------------------------------------------------------
 EVENT_COLUMNS = ("type", "time_s", "known_at_s", "onset_s", "offset_s", "hold_s", "peak", "mvc_pct", "flicks",
                  "kind", "relaxed", "detail")

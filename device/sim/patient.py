@@ -107,12 +107,6 @@ class SimulatedPatient:
                                     amp=float(self.rng.uniform(0.92, 1.0))))
         return sq
 
-    def cough(self, now: float) -> float:
-        t = now + REACTION_S
-        self.actions.append(_Action(t - 0.3, t + 0.3, "cough", None, amp=float(self.rng.uniform(50, 165)),
-                                    width=float(self.rng.uniform(0.2, 0.45))))
-        return t
-
     # --- rendering --------------------------------------------------------------------------
     def signal(self, role: str):
         """The channel's value at time t (sampled from the rendered chunk holding t)."""
