@@ -1,5 +1,5 @@
 # The README's two commands. Both bootstrap .venv first (idempotent, registries only).
-.PHONY: demo test bench bootstrap
+.PHONY: demo test test-fast check bench bootstrap
 
 bootstrap:
 	./bootstrap.sh
@@ -9,6 +9,16 @@ demo: bootstrap
 
 test: bootstrap
 	.venv/bin/python -m pytest -q
+
+# The quick loop while working: everything not marked slow (under 2 minutes here).
+test-fast: bootstrap
+	.venv/bin/python -m pytest -q -m "not slow"
+
+# The house's habits as checks: lint, types, the direction of imports (.ci/run runs them too).
+check: bootstrap
+	.venv/bin/ruff check .
+	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 bench: bootstrap
 	.venv/bin/pfmt bench

@@ -67,6 +67,7 @@ def test_full_pressure_workflow_saves_a_checked_profile(tmp_path):
     assert any("Review" in line for line in con.transcript)
 
 
+@pytest.mark.slow
 def test_full_emg_workflow(tmp_path):
     wf, store, con, pat, sensors = calibrate(tmp_path, "emg", seed=4)
     prof = wf.run()
@@ -115,6 +116,7 @@ def test_examples_the_classifier_cannot_separate_are_refused(tmp_path):
     assert store.versions() == []
 
 
+@pytest.mark.slow
 def test_a_refused_step_can_be_repeated(tmp_path):
     # the first span is refused (references too close), the physio repeats it with a proper one
     wf, store, con, *_ = calibrate(tmp_path, answers={"reference_high": ["10", "60"], "reference_mid": ["5", "30"],
@@ -193,6 +195,7 @@ def test_invalid_profile_is_refused_on_save(calibrated, tmp_path):
     assert ProfileStore(tmp_path).versions() == []
 
 
+@pytest.mark.slow
 def test_training_follows_the_prescription_and_the_patient_cannot_change_it(calibrated, tmp_path):
     from device.cli.train import TrainOptions, run
 

@@ -55,6 +55,7 @@ def data(tmp_path_factory):
     return d, runs
 
 
+@pytest.mark.slow  # the module's sessions take ~20 s to record
 def test_sessions_stored_listed_and_trended(data, pfmt_cmd):
     d, runs = data
     with SessionStore(d) as db:
@@ -131,6 +132,7 @@ def exported(data, tmp_path_factory):
     return d, folder, files
 
 
+@pytest.mark.slow  # the module's sessions take ~20 s to record
 def test_edf_read_back_by_pyedflib_matches_the_store(exported):
     pyedflib = pytest.importorskip("pyedflib")
     d, folder, _ = exported
@@ -167,6 +169,7 @@ def test_edf_read_back_by_pyedflib_matches_the_store(exported):
                 assert any(tx == "warning bear_down" for tx in texts)
 
 
+@pytest.mark.slow  # the module's sessions take ~20 s to record
 def test_csv_json_png_and_manifest(exported, pfmt_cmd):
     d, folder, files = exported
     with SessionStore(d) as db:
@@ -195,6 +198,7 @@ def test_csv_json_png_and_manifest(exported, pfmt_cmd):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+@pytest.mark.slow  # the module's sessions take ~20 s to record
 def test_export_refuses_clearly(data, tmp_path):
     d, _ = data
     with SessionStore(d) as db:
@@ -210,6 +214,7 @@ def test_export_refuses_clearly(data, tmp_path):
 
 
 # --- the gadget's FAT image ---------------------------------------------------------------------
+@pytest.mark.slow  # the module's sessions take ~20 s to record
 def test_fat_image_listed_and_copied_back_with_mtools(exported, tmp_path):
     _, folder, files = exported
     image = tmp_path / "gadget.img"
@@ -295,6 +300,7 @@ def mount_root(tmp_path):
 STICK = usb.Stick("/dev/sda1", "sda1", 64 << 20, "Test stick")
 
 
+@pytest.mark.slow  # the module's sessions take ~20 s to record
 def test_stick_written_and_verified(exported, mount_root):
     _, folder, files = exported
     seen = {}
@@ -313,6 +319,7 @@ def test_stick_written_and_verified(exported, mount_root):
     assert not os.path.ismount(mount_root / "pfmt-sda1")  # unmounted afterwards
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mounter, message", [
     (TmpfsMounter(readonly=True), "read-only .*nothing was written"),
     (TmpfsMounter(size="64k"), "is full: .* nothing was written and nothing deleted"),
@@ -352,6 +359,7 @@ def test_sticks_found_in_sysfs(tmp_path):
 
 
 # --- the CDC serial console over a pty ----------------------------------------------------------
+@pytest.mark.slow  # the module's sessions take ~20 s to record
 def test_serial_console_over_a_pty(data, tmp_path):
     d, _ = data
     master, slave = os.openpty()

@@ -30,7 +30,12 @@ def _truth_for(s, rep_index):
     return s["truth"][rep_index]
 
 
-@pytest.mark.parametrize("programme", builtin_names())
+#: Programmes whose four-rep session takes seconds of CPU each: in the full suite, not the fast tier.
+LONG = {"danish_deep_core", "norwegian_back_pain", "hypopressive", "down_training"}
+
+
+@pytest.mark.parametrize("programme", [pytest.param(n, marks=pytest.mark.slow) if n in LONG else n
+                                       for n in builtin_names()])
 @pytest.mark.parametrize("patient", BEHAVIOURS)
 def test_patient_through_programme(tmp_path, programme, patient):
     s = _session(tmp_path, programme, patient)
@@ -79,6 +84,7 @@ def test_patient_through_programme(tmp_path, programme, patient):
                 assert w["time_s"] - _truth_for(s, i)["offset_s"] < 5.0
 
 
+@pytest.mark.slow
 def test_full_default_session_with_quick_lifts_and_progression(tmp_path):
     """Norwegian intensive as prescribed (after the contact phase): 3 sets of holds with quick
     lifts, every rep judged, the summary stored, the targets progressed."""
