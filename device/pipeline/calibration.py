@@ -24,6 +24,11 @@ CAL_ROLES = ("pelvic", "abdominal", "displacement")
 
 @dataclass(frozen=True)
 class ChannelCalibration:
+    """One channel's resting level and maximal voluntary contraction, as the analysis contract
+    writes them: for pressure ``rest`` is the zero and ``mvc`` already the maximal *rise* above
+    it; for EMG both are *levels* (RMS µV), so the rise is ``mvc − rest``. :meth:`span` is the
+    rise either way — use it, never ``mvc`` alone."""
+
     rest: float
     mvc: float
 
