@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from calibration.profile import load_calibration_or_profile
+from device.cli.args import calibration_file
 from device.pipeline import analyze
 from device.recording import read_recording
 
@@ -19,7 +19,7 @@ def add_arguments(a: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     rec = read_recording(args.recording)
-    cal = load_calibration_or_profile(args.calibration) if args.calibration else None
+    cal = calibration_file(args.calibration) if args.calibration else None
     p = analyze(rec, cal)
     out = {
         "recording": str(args.recording),

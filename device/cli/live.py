@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from calibration.profile import load_calibration_or_profile
+from device.cli.args import calibration_file
 from device.pipeline import Event, Pipeline
 from device.pipeline.calibration import Calibration
 from device.recording import read_recording
@@ -24,7 +24,7 @@ def main(args: argparse.Namespace) -> int:
     cal: Calibration | None
     if args.recording:
         rec = read_recording(args.recording)
-        cal = load_calibration_or_profile(args.calibration) if args.calibration else None
+        cal = calibration_file(args.calibration) if args.calibration else None
     else:
         sc = random_scenario(args.seed, modality="pressure", abdominal=True, displacement=True,
                              sample_rate_hz=250.0, n_contractions=6)
