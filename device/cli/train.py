@@ -67,56 +67,60 @@ def run(opts: TrainOptions) -> SessionSummary:
     """Run one session; returns the stored summary (with the simulated patient's truth when simulated)."""
     profile = ProfileStore(opts.data_dir).current()  # a damaged profile is refused, with the way back
     sessions = SessionStore(opts.data_dir)  # also marks a session cut off by power loss as interrupted
-    programme = _programme(opts, profile)
-    now = dt.datetime.now()
-    today = opts.today or now.date()
-    started = now if opts.today is None else dt.datetime.combine(today, now.time())
-    progress = Progress.load(opts.data_dir, programme, today)
-    if progress.state["programme"] != programme.name:  # intensive → maintenance happened
-        programme = profile.prescription.load() if profile is not None and \
-            progress.state["programme"] == profile.prescription.programme else load_programme(progress.state["programme"])
-    exercises = [with_targets(e, **opts.overrides) for e in progress.exercises(programme)]
-    base_config = load_config(opts.config) if opts.config else default_config("pressure", abdominal=True)
-    config = apply_sensor(base_config, profile) if profile is not None else base_config
-    truth = None
-    if opts.hardware and (opts.pauses or opts.stop_at_s is not None):
-        raise InputError("--pause and --stop-at press the emulated button; on the device, press the "
-                         "button itself (short press: pause/resume, hold 2 s: end the session)")
-    cal: Calibration | None
-    clock: Clock
-    if opts.hardware:  # pragma: no cover - needs a Pi
-        if profile is None and not opts.calibration:
-            raise InputError("training on the device needs the physiotherapist's calibration "
-                             "(`pfmt calibrate`, or --calibration CAL.json)")
-        cal = load_calibration_or_profile(opts.calibration) if opts.calibration else \
-            profile.calibration if profile is not None else None
-        clock = RealClock()
-        rig = rigs.hardware(config, clock)
-        start = None
-    else:
-        phases, reps = build(exercises, start=SCHEDULE_START_S)
-        presses = plan_button(opts.pauses, opts.stop_at_s, phases, reps)
-        duration = reps[-1].rest_end + 15.0 if reps else 10.0
-        rec, truth, cal = plan(opts.patient, exercises, reps, duration, seed=opts.seed)
-        transducers = None
-        if opts.calibration:
-            cal = load_calibration_or_profile(opts.calibration)
-        elif profile is not None:
-            cal = profile.calibration
-            if profile.sensor:  # the emulated device's own sensors, which the profile calibrated
-                transducers = emulated_sensors(base_config)
-        signals: dict[str, rigs.Signal] = {c.role: (rec.time_s, rec.data[:, i]) for i, c in enumerate(rec.channels)}
-        clock = ScaledClock(opts.speed or 1.0) if opts.threaded else VirtualClock()
-        rig = rigs.emulated(config, clock, signals, threaded=opts.threaded, seed=opts.seed,
-                            pace=0.0 if opts.threaded else opts.speed, transducers=transducers,
-                            button_presses=presses)
-        start = SCHEDULE_START_S
-    session = SessionPlan(
-        programme=programme, exercises=exercises, config=config, calibration=cal, now=now, started=started,
-        patient_code=profile.patient_code if profile is not None else None,
-        profile_version=profile.version if profile is not None else None,
-        progression=profile.prescription.progression if profile is not None else True,
-        simulated_patient=None if opts.hardware else opts.patient, schedule_start=start)
+    try:
+        programme = _programme(opts, profile)
+        now = dt.datetime.now()
+        today = opts.today or now.date()
+        started = now if opts.today is None else dt.datetime.combine(today, now.time())
+        progress = Progress.load(opts.data_dir, programme, today)
+        if progress.state["programme"] != programme.name:  # intensive → maintenance happened
+            programme = profile.prescription.load() if profile is not None and \
+                progress.state["programme"] == profile.prescription.programme else load_programme(progress.state["programme"])
+        exercises = [with_targets(e, **opts.overrides) for e in progress.exercises(programme)]
+        base_config = load_config(opts.config) if opts.config else default_config("pressure", abdominal=True)
+        config = apply_sensor(base_config, profile) if profile is not None else base_config
+        truth = None
+        if opts.hardware and (opts.pauses or opts.stop_at_s is not None):
+            raise InputError("--pause and --stop-at press the emulated button; on the device, press the "
+                             "button itself (short press: pause/resume, hold 2 s: end the session)")
+        cal: Calibration | None
+        clock: Clock
+        if opts.hardware:  # pragma: no cover - needs a Pi
+            if profile is None and not opts.calibration:
+                raise InputError("training on the device needs the physiotherapist's calibration "
+                                 "(`pfmt calibrate`, or --calibration CAL.json)")
+            cal = load_calibration_or_profile(opts.calibration) if opts.calibration else \
+                profile.calibration if profile is not None else None
+            clock = RealClock()
+            rig = rigs.hardware(config, clock)
+            start = None
+        else:
+            phases, reps = build(exercises, start=SCHEDULE_START_S)
+            presses = plan_button(opts.pauses, opts.stop_at_s, phases, reps)
+            duration = reps[-1].rest_end + 15.0 if reps else 10.0
+            rec, truth, cal = plan(opts.patient, exercises, reps, duration, seed=opts.seed)
+            transducers = None
+            if opts.calibration:
+                cal = load_calibration_or_profile(opts.calibration)
+            elif profile is not None:
+                cal = profile.calibration
+                if profile.sensor:  # the emulated device's own sensors, which the profile calibrated
+                    transducers = emulated_sensors(base_config)
+            signals: dict[str, rigs.Signal] = {c.role: (rec.time_s, rec.data[:, i]) for i, c in enumerate(rec.channels)}
+            clock = ScaledClock(opts.speed or 1.0) if opts.threaded else VirtualClock()
+            rig = rigs.emulated(config, clock, signals, threaded=opts.threaded, seed=opts.seed,
+                                pace=0.0 if opts.threaded else opts.speed, transducers=transducers,
+                                button_presses=presses)
+            start = SCHEDULE_START_S
+        session = SessionPlan(
+            programme=programme, exercises=exercises, config=config, calibration=cal, now=now, started=started,
+            patient_code=profile.patient_code if profile is not None else None,
+            profile_version=profile.version if profile is not None else None,
+            progression=profile.prescription.progression if profile is not None else True,
+            simulated_patient=None if opts.hardware else opts.patient, schedule_start=start)
+    except BaseException:  # nothing began: leave the database as it was found
+        sessions.close()
+        raise
     summary = run_session(session, rig, clock, sessions, progress, make_view(opts.view, opts.speed))
     if truth is not None:
         summary["truth"] = truth["contractions"]
