@@ -28,7 +28,7 @@ from typing import Any
 
 from device.errors import AccessError, CalibrationError
 from device.files import atomic_write
-from device.pipeline.calibration import Calibration, read_json
+from device.pipeline.calibration import Calibration
 from device.recording import is_finite_number
 from device.training.programme import (
     PROGRAMME_BOUNDS,
@@ -339,12 +339,3 @@ class ProfileStore:
     def restore(self, version: int, by: str) -> Profile:
         old = self.load(version)
         return self.save(old, by, [f"restored version {version}"])
-
-
-def load_calibration_or_profile(path: str | os.PathLike) -> Calibration:
-    """A calibration JSON, or the calibration inside a whole profile (checked before use: its
-    checksum and schema), as ``pfmt analyze --calibration`` and ``pfmt train --calibration`` take."""
-    d = read_json(path)
-    if isinstance(d, dict) and d.get("format") == PROFILE_FORMAT:
-        return Profile.from_dict(d, str(path)).calibration
-    return Calibration.from_dict(d, str(path))

@@ -69,7 +69,7 @@ def calibration_file(path: str) -> Calibration:
     is imported only for a profile: ``pfmt analyze`` on a plain calibration stays small at start-up
     (~45 ms less here, ~0.5 s on a Pi Zero 2 W)."""
     d = read_json(path)
-    if isinstance(d, dict) and "format" in d:
+    if isinstance(d, dict) and "format" in d:  # only a profile has one
         from calibration.profile import Profile
 
         return Profile.from_dict(d, path).calibration

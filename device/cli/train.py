@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from calibration.emulated import emulated_sensors
-from calibration.profile import Profile, ProfileStore, load_calibration_or_profile
+from calibration.profile import Profile, ProfileStore
 from calibration.workflow import apply_sensor
-from device.cli.args import DEFAULT_DATA, number, pause, positive_int, speed
+from device.cli.args import DEFAULT_DATA, calibration_file, number, pause, positive_int, speed
 from device.config import default_config, load_config
 from device.errors import AccessError, InputError
 from device.pipeline.calibration import Calibration
@@ -89,7 +89,7 @@ def run(opts: TrainOptions) -> SessionSummary:
             if profile is None and not opts.calibration:
                 raise InputError("training on the device needs the physiotherapist's calibration "
                                  "(`pfmt calibrate`, or --calibration CAL.json)")
-            cal = load_calibration_or_profile(opts.calibration) if opts.calibration else \
+            cal = calibration_file(opts.calibration) if opts.calibration else \
                 profile.calibration if profile is not None else None
             clock = RealClock()
             rig = rigs.hardware(config, clock)
@@ -101,7 +101,7 @@ def run(opts: TrainOptions) -> SessionSummary:
             rec, truth, cal = plan(opts.patient, exercises, reps, duration, seed=opts.seed)
             transducers = None
             if opts.calibration:
-                cal = load_calibration_or_profile(opts.calibration)
+                cal = calibration_file(opts.calibration)
             elif profile is not None:
                 cal = profile.calibration
                 if profile.sensor:  # the emulated device's own sensors, which the profile calibrated

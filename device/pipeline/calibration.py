@@ -6,7 +6,7 @@ For pressure, ``rest`` is the zero and ``mvc`` the maximal rise above it, in the
 For EMG, ``rest`` and ``mvc`` are the resting and maximal RMS in µV. This is the subset of the
 device's calibration profile (``calibration/profile.py``) that ``pfmt analyze --calibration``
 accepts (the command line also accepts a whole profile file there:
-``calibration.profile.load_calibration_or_profile``).
+``device.cli.args.calibration_file``).
 """
 from __future__ import annotations
 
