@@ -23,6 +23,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from drivers.ads import Chip, Input, at_rail
+from drivers.bus import I2CBus
 from drivers.clock import Clock
 from drivers.config import DeviceConfig
 
@@ -132,7 +133,7 @@ class Sampler:
     :meth:`stop` for the threaded device, or :meth:`read_block` to drive it synchronously (tests,
     accelerated emulation on a virtual clock)."""
 
-    def __init__(self, config: DeviceConfig, bus, clock: Clock,
+    def __init__(self, config: DeviceConfig, bus: I2CBus, clock: Clock,
                  ready: ReadyLine | None = None) -> None:
         self.config, self.bus, self.clock, self.ready = config, bus, clock, ready
         self.channel_names = tuple(c.name for c in config.channels)

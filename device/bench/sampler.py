@@ -50,7 +50,6 @@ def achieved_rate(ready: bool, seconds: float = 5.0, rate_error: float = 0.03) -
     cfg = default_config("pressure", abdominal=True)
     clock = RealClock()
     s, _ = emulated_rig(cfg, clock, ready=ready, rate_error=rate_error, seconds=seconds + 5)
-    s.bus.clock = clock
     s.start()
     t_end = clock.now() + seconds
     frames = 0
