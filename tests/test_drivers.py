@@ -340,3 +340,28 @@ def test_sensor_monitor_judges_the_same_windows_whatever_the_blocks():
         for a, b in zip(cuts[:-1], cuts[1:]):
             got += [(a + pos, s) for pos, s in mon.feed(rail[a:b], volts[a:b])]
         assert got == frame_by_frame
+
+
+def test_each_emulated_chip_reads_its_own_signals():
+    """Two chips that each mix a recorded (array) input with a function input: every channel reads
+    its own signal. (The array lookups were once closures over a variable the loop over chips
+    rebinds, so the first chip read the last chip's arrays.) Labels are free at the drivers'
+    level, so four channels on two chips can be built without the device's three roles."""
+    from drivers import config as hw
+    from drivers.rig import emulated
+
+    data = {"sampling": {"rate_hz": 100, "block_s": 0.05},
+            "adc": [{"address": 0x48}, {"address": 0x49}],
+            "channel": [{"role": r, "unit": "V", "adc": a, "positive": p, "volts_per_unit": 1.0}
+                        for r, a, p in (("a", 0x48, 0), ("b", 0x48, 1), ("c", 0x49, 0), ("d", 0x49, 1))]}
+    cfg = hw.parse_config(data)
+    t = np.arange(0.0, 5.0, 0.001)
+    signals = {"a": (t, np.full_like(t, 1.0)), "b": lambda _t: 0.5,
+               "c": (t, np.full_like(t, 2.0)), "d": lambda _t: 1.5}
+    rig = emulated(cfg, VirtualClock(), signals, threaded=False, noise_lsb=0.0)
+    rig.start()
+    blocks = [rig.next_block() for _ in range(20)]
+    rig.close()
+    values = np.concatenate([b.values for b in blocks if b is not None and len(b.t)])
+    assert values.shape[1] == 4
+    assert np.allclose(np.median(values, axis=0), [1.0, 0.5, 2.0, 1.5], atol=0.01)
