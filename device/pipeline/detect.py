@@ -234,7 +234,8 @@ class Detector:
             self.p._emit("onset", t - self.delay_s, t, self, threshold=self._thr)
 
     def _active(self, k: int, t: float, v: float) -> None:
-        c = self._open_episode()
+        c = self.episode  # per sample: narrowed inline, not through _open_episode()
+        assert c is not None, "ACTIVE without an episode"
         d = v - c.pre[self.ch]
         if d > c.pmax:
             c.pmax = d
@@ -258,8 +259,8 @@ class Detector:
             self._rebase(k)
 
     def _settle(self, k: int, t: float, v: float) -> None:
-        c = self._open_episode()
-        assert c.t_below is not None and c.t_offset_known is not None, "SETTLE before the release"
+        c = self.episode  # per sample: narrowed inline, not through _open_episode()
+        assert c is not None and c.t_below is not None and c.t_offset_known is not None, "SETTLE before the release"
         if v < c.settle_min:
             c.settle_min = v
         if t - c.t_below >= SETTLE_S:

@@ -87,8 +87,8 @@ class KindModel:
                                    "and bear_down_above")
         acc, bear = vals["accessory_above"], vals["bear_down_above"]
         if feature is not None and acc is not None and bear is not None and acc > bear:
-            raise CalibrationError(f"{source}: kinds.accessory_above ({vals['accessory_above']:g}) must "
-                                   f"not exceed bear_down_above ({vals['bear_down_above']:g})")
+            raise CalibrationError(f"{source}: kinds.accessory_above ({acc:g}) must "
+                                   f"not exceed bear_down_above ({bear:g})")
         if feature is None and vals["disp_bear_below"] is None:
             raise CalibrationError(f"{source}: kinds needs an abdominal feature or disp_bear_below")
         n = d.get("examples", 0)
