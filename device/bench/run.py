@@ -28,7 +28,7 @@ from device.pipeline import Pipeline, analyze
 from device.pipeline.calibration import Calibration, load_calibration
 from device.recording import read_recording
 from device.records.store import SessionStore
-from device.sim.scripted import plan
+from device.sim.scripted import emulate, plan
 from device.sim.simulate import random_scenario, simulate, write_dataset
 from device.training.programme import load_programme, with_targets
 from device.training.progress import Progress
@@ -36,7 +36,7 @@ from device.training.schedule import build
 from device.training.session import SessionRunner
 from device.training.train import SCHEDULE_START_S, SessionPlan, run_session
 from drivers import rig as rigs
-from drivers.clock import ScaledClock, VirtualClock
+from drivers.clock import VirtualClock
 
 KEYS = ("f1", "precision", "recall", "onset_med_ms", "onset_p90_ms", "hold_rel_med", "flicks_exact",
         "kind_balanced_acc", "relaxed_balanced_acc", "cough_false_positives", "realtime_factor",
@@ -260,15 +260,11 @@ def feedback_latency(seconds_per_rep: int = 2) -> dict:
     with tempfile.TemporaryDirectory() as d:
         progress = Progress.load(Path(d), prog, now.date())
         exercises = [with_targets(e, reps=seconds_per_rep, sets=1) for e in progress.exercises(prog)]
-        _, reps = build(exercises, start=SCHEDULE_START_S)
-        rec, _, cal = plan("correct", exercises, reps, reps[-1].rest_end + 15.0, seed=3)
         cfg = default_config("pressure", abdominal=True)
-        clock = ScaledClock(1.0)
-        rig = rigs.emulated(cfg, clock, {c.role: (rec.time_s, rec.data[:, i]) for i, c in enumerate(rec.channels)},
-                            threaded=True, seed=3)
-        session = SessionPlan(programme=prog, exercises=exercises, config=cfg, calibration=cal, now=now,
-                              started=now, simulated_patient="correct", schedule_start=SCHEDULE_START_S)
-        s = run_session(session, rig, clock, SessionStore(d), progress)
+        emulated = emulate("correct", exercises, cfg, seed=3, threaded=True, speed=1.0)
+        session = SessionPlan(programme=prog, exercises=exercises, config=cfg, calibration=emulated.calibration,
+                              now=now, started=now, simulated_patient="correct", schedule_start=SCHEDULE_START_S)
+        s = run_session(session, emulated.rig, emulated.clock, SessionStore(d), progress)
     first = np.array([a for a, _ in s["latency_s"]]) * 1000
     last = np.array([b for _, b in s["latency_s"]]) * 1000
     return {"blocks": len(first), "first_median_ms": float(np.median(first)),

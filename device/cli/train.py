@@ -18,15 +18,14 @@ from device.errors import AccessError, InputError
 from device.pipeline.calibration import Calibration
 from device.records.store import SessionStore
 from device.records.summary import SessionSummary
-from device.sim.scripted import BEHAVIOURS, plan, plan_button
+from device.sim.scripted import BEHAVIOURS, emulate
 from device.training.programme import Programme, load_programme, with_targets
 from device.training.progress import Progress
-from device.training.schedule import build
 from device.training.train import SCHEDULE_START_S, SessionPlan, run_session
 from device.training.view import format_summary, make_view
 from drivers import rig as rigs
 from drivers.bus import on_raspberry_pi
-from drivers.clock import Clock, RealClock, ScaledClock, VirtualClock
+from drivers.clock import Clock, RealClock
 
 DEFAULT_PROGRAMME = "norwegian_intensive"
 
@@ -95,22 +94,20 @@ def run(opts: TrainOptions) -> SessionSummary:
             rig = rigs.hardware(config, clock)
             start = None
         else:
-            phases, reps = build(exercises, start=SCHEDULE_START_S)
-            presses = plan_button(opts.pauses, opts.stop_at_s, phases, reps)
-            duration = reps[-1].rest_end + 15.0 if reps else 10.0
-            rec, truth, cal = plan(opts.patient, exercises, reps, duration, seed=opts.seed)
+            # the physio's calibration when there is one (read before any pin is claimed), else
+            # the simulated patient's own
+            cal = calibration_file(opts.calibration) if opts.calibration else \
+                profile.calibration if profile is not None else None
             transducers = None
-            if opts.calibration:
-                cal = calibration_file(opts.calibration)
-            elif profile is not None:
-                cal = profile.calibration
-                if profile.sensor:  # the emulated device's own sensors, which the profile calibrated
-                    transducers = emulated_sensors(base_config)
-            signals: dict[str, rigs.Signal] = {c.role: (rec.time_s, rec.data[:, i]) for i, c in enumerate(rec.channels)}
-            clock = ScaledClock(opts.speed or 1.0) if opts.threaded else VirtualClock()
-            rig = rigs.emulated(config, clock, signals, threaded=opts.threaded, seed=opts.seed,
-                                pace=0.0 if opts.threaded else opts.speed, transducers=transducers,
-                                button_presses=presses)
+            if opts.calibration is None and profile is not None and profile.sensor:
+                # the emulated device's own sensors, which the profile calibrated
+                transducers = emulated_sensors(base_config)
+            emulated = emulate(opts.patient, exercises, config, seed=opts.seed, threaded=opts.threaded,
+                               speed=opts.speed, pauses=opts.pauses, stop_at_s=opts.stop_at_s,
+                               transducers=transducers)
+            rig, clock, truth = emulated.rig, emulated.clock, emulated.truth
+            if cal is None:
+                cal = emulated.calibration
             start = SCHEDULE_START_S
         session = SessionPlan(
             programme=programme, exercises=exercises, config=config, calibration=cal, now=now, started=started,

@@ -4,14 +4,21 @@ physiological simulator. The schedule is known before the session (the device pa
 the whole signal is planned up front and its truth is kept for the tests."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from device.config import DeviceConfig
 from device.errors import InputError
 from device.pipeline.calibration import Calibration
 from device.recording import Recording
 from device.sim.simulate import Squeeze, random_scenario, simulate
 from device.training.programme import Exercise
-from device.training.schedule import Phase, Rep, resume
+from device.training.schedule import Phase, Rep, build, resume
+from device.training.train import SCHEDULE_START_S
+from drivers import rig as rigs
+from drivers.clock import Clock, ScaledClock, VirtualClock
+from drivers.emulator import Transducer
 
 #: How the scripted patient trains: as told, too weakly, bearing down, or never letting go.
 BEHAVIOURS = ("correct", "weak", "bears_down", "forgets_to_relax")
@@ -83,3 +90,31 @@ def plan_button(pauses: list[tuple[float, float]], stop_at_s: float | None, phas
                              f"{end:g} s) and after the last pause")
         presses.append((stop_at_s, stop_at_s + 2.5))
     return presses
+
+
+@dataclass
+class EmulatedSession:
+    """The emulated device with the scripted patient on it, ready for ``training.train.run_session``."""
+
+    rig: rigs.Rig
+    clock: Clock
+    calibration: Calibration  # the simulated patient's own rest and MVC
+    truth: dict               # what she did (the simulator's labelled contractions)
+
+
+def emulate(behaviour: str, exercises: list[Exercise], config: DeviceConfig, *, seed: int = 1,
+            threaded: bool = False, speed: float = 0.0, pauses: list[tuple[float, float]] | None = None,
+            stop_at_s: float | None = None, transducers: dict[str, Transducer] | None = None) -> EmulatedSession:
+    """The whole session planned up front on the schedule the device will pace (first cue at
+    ``SCHEDULE_START_S``), her finger on the button, and the emulated chips and mock pins fed with
+    it. Lock-step on a virtual clock paced at ``speed`` × real time (0: as fast as possible), or
+    ``threaded``: the sampler and pattern threads on a clock scaled by ``speed``, as on the device."""
+    phases, reps = build(exercises, start=SCHEDULE_START_S)
+    presses = plan_button(pauses or [], stop_at_s, phases, reps)
+    duration = reps[-1].rest_end + 15.0 if reps else 10.0
+    rec, truth, cal = plan(behaviour, exercises, reps, duration, seed=seed)
+    signals: dict[str, rigs.Signal] = {c.role: (rec.time_s, rec.data[:, i]) for i, c in enumerate(rec.channels)}
+    clock: Clock = ScaledClock(speed or 1.0) if threaded else VirtualClock()
+    rig = rigs.emulated(config, clock, signals, threaded=threaded, seed=seed, pace=0.0 if threaded else speed,
+                        transducers=transducers, button_presses=presses)
+    return EmulatedSession(rig, clock, cal, truth)
