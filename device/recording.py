@@ -88,9 +88,20 @@ class Recording:
         return None
 
 
+GAP_FACTOR = 4.0  # an interval this many times the median is a gap (lost samples), not jitter
+
+
 def estimate_rate(time_s: np.ndarray) -> float:
-    """Sample rate from the median interval: robust to the ADS1115's ±10 % clock and odd gaps."""
-    return float(1.0 / np.median(np.diff(time_s)))
+    """Sample rate from the whole time span, gaps (lost samples) left out.
+
+    Not from the median interval: time stamps rounded to 1 ms at 860 SPS have intervals of 1 and
+    2 ms whose median is 1 ms, which made such a recording "1000 Hz" and built its band-pass and
+    notches for the wrong rate. The span counts every sample, whatever the rounding; an interval
+    of more than ``GAP_FACTOR`` median intervals is a gap and does not dilute the rate."""
+    dt = np.diff(np.asarray(time_s, dtype=float))
+    ok = dt <= GAP_FACTOR * float(np.median(dt))
+    span = float(np.sum(dt[ok]))
+    return float(np.count_nonzero(ok) / span) if span > 0 else float(1.0 / np.median(dt))
 
 
 def validate(time_s: np.ndarray, data: np.ndarray, channels: tuple[Channel, ...]) -> None:

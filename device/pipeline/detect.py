@@ -29,9 +29,14 @@ from device.recording import CMH2O_PER_MMHG, Channel, Recording
 
 __all__ = ["Contraction", "Detector", "Episode", "Event", "Pipeline", "analyze"]
 
-WARMUP_S = 1.5          # resting level learnt before anything is detected
+WARMUP_S = 1.5          # resting level learnt before anything is detected (then the warm-up is
+                        # run through the detector: a contraction in it is still reported)
+WARMUP_SKIP_S = {"pressure": 0.05, "emg": 0.2}  # the filters' start-up, left out of the warm-up
+WARMUP_Q_SPAN = 1.5348  # (q40 − q10) of a normal distribution, in SDs
+WARMUP_Q25_Z = 0.6745   # its median lies this many SDs above q25
 K_ON = 3.5              # onset threshold in resting spreads ...
-F_ON = 0.2              # ... or as a fraction of the calibrated MVC span, whichever is larger
+F_ON = 0.06             # ... or as a fraction of the calibrated MVC span, whichever is larger
+                        # (light squeezes of 10–30 % MVC are prescribed and must be seen)
 # Early onset (calibrated pressure): a squeeze is announced as soon as the level is a little up AND
 # rising faster than breathing can move it; it is confirmed when the onset threshold is crossed,
 # or withdrawn (``onset_cancelled``). Detection and measurement are unchanged by it — it only
@@ -105,7 +110,9 @@ class Detector:
         # noise (no MVC floor): it keeps learning from them.
         self._drop_frac = SPREAD_DROP_FRAC if self.span else math.inf
         self._trough = 0.0  # recent minimum, relaxing upward
+        self._known_floor = -math.inf  # nothing is known before the warm-up ends
         self.episode: Episode | None = None
+        self._keep_s = 3.0 + (measure.BREATH_CONTEXT_S if self.modality == "pressure" else 0.0)
 
     @property
     def busy(self) -> bool:
@@ -204,16 +211,24 @@ class Detector:
         return self.episode
 
     def _init_rest(self, k: int) -> None:
-        x = self.p.hist.x(self.p.hist.start, k + 1, self.ch)
-        x = x[len(x) // 3:]  # the filters' start-up is in the first third
-        self._b = float(np.median(x))
-        mad = float(np.median(np.abs(x - self._b))) * 1.4826
+        """End of the warm-up: learn the resting level and spread from its quiet part, then run the
+        warm-up's samples through the detector, so a contraction already under way (or over) is
+        found and reported — late, known at this sample, but with its own times."""
+        h = self.p.hist
+        a0 = min(h.start + int(WARMUP_SKIP_S[self.modality] * self.p.rate), (h.start + k) // 2)
+        x = h.x(a0, k + 1, self.ch)
+        # the quiet part: robust to a contraction filling up to about half the warm-up
+        q10, q25, q40 = (float(v) for v in np.quantile(x, (0.1, 0.25, 0.4)))
+        sigma = (q40 - q10) / WARMUP_Q_SPAN
+        self._b = q25 + WARMUP_Q25_Z * sigma
         if self._relative:
-            mad /= max(self._b, self.floor)
-        self._var = mad * mad
+            sigma /= max(self._b, self.floor)
+        self._var = sigma * sigma
         self._trough = self._b
         self.state = _REST
         self._set_thresholds()
+        self._known_floor = h.time_at(k)
+        self.run(a0, h.t(a0, k + 1).tolist(), x.tolist())
 
     def _open(self, k: int, t: float) -> None:
         h = self.p.hist
@@ -282,9 +297,10 @@ class Detector:
         if res is None:
             self.p._emit("artifact", c.t_cross - self.delay_s, known, self, reason=c.reject or "artifact")
         else:
-            res.onset_known_at_s = c.t_known
-            res.kind_known_at_s = c.kind_at if c.kind_at is not None else known
-            res.offset_known_at_s = c.t_offset_known if c.t_offset_known is not None else known
+            floor = self._known_floor
+            res.onset_known_at_s = max(c.t_known, floor)
+            res.kind_known_at_s = max(c.kind_at if c.kind_at is not None else known, floor)
+            res.offset_known_at_s = max(c.t_offset_known if c.t_offset_known is not None else known, floor)
             self.p.contractions.append(res)
             self.p._emit("contraction", res.onset_s, known, self, **res.to_dict())
         self._rebase(k)
@@ -298,10 +314,12 @@ class Detector:
         self.episode = None
 
     def keep_from(self) -> int:
-        """Oldest history index this detector still needs."""
+        """Oldest history index this detector still needs: 3 s before the open episode (its
+        pre-onset level and rise), and on pressure the breathing context before that."""
+        back = int(self._keep_s * self.p.rate)
         if self.episode is not None:
-            return self.episode.k_cross - int(3 * self.p.rate)
-        return self.p.hist.end - int(3 * self.p.rate)
+            return self.episode.k_cross - back
+        return self.p.hist.end - back
 
 
 class Pipeline:
@@ -405,7 +423,7 @@ class Pipeline:
 
     def _emit(self, type_: EventType, time_s: float, known_at_s: float, det: Detector, **data: object) -> None:
         data["channel"] = det.channel.role
-        self.events.append(Event(type_, time_s, known_at_s, data))
+        self.events.append(Event(type_, time_s, max(known_at_s, det._known_floor), data))
 
 
 def analyze(recording: Recording, calibration: Calibration | None = None,

@@ -23,19 +23,31 @@ from device.recording import CMH2O_PER_MMHG
 if TYPE_CHECKING:  # the detector calls into this module; only its type is needed here
     from device.pipeline.detect import Detector
 
-MIN_PEAK_FRAC = 0.25      # a contraction must reach this fraction of the calibrated MVC span
+MIN_PEAK_FRAC = 0.08      # a contraction must reach this fraction of the calibrated MVC span: light
+                          # squeezes of 10–30 % MVC are prescribed, and whether a rep reached its
+                          # target is the session's judgement, not the detector's
 
 #: For a raised-cosine edge, (start → 50 %) = RC_K · (30 % → 70 %).
 RC_K = 0.5 / (math.acos(-0.4) / math.pi - math.acos(0.4) / math.pi)
 MAX_EDGE_S = 1.0          # half of the slowest physiological rise or release
-MIN_HOLD_S = {"pressure": 0.3, "emg": 0.38}  # coughs: 0.1–0.25 s at half height (EMG envelope
-                                             # smoothing widens them to ~0.35 s)
+REST_BAND_SPREADS = 1.0   # an onset is never placed where the signal is still this close to rest
+# Brief events. A cough is recognised by evidence of a cough, never by being brief: quick lifts
+# are as brief (0.3–0.6 s in all, 0.1–0.3 s at half height on EMG).
+MIN_HOLD_S = {"pressure": 0.3, "emg": 0.38}  # briefer than this at half height = a brief event
+EMG_SPIKE_S = 0.092       # an impulse (electrode pop, a lone QRS) is 0.085–0.09 s wide on the
+                          # envelope; the briefest voluntary burst (≈ 50 ms) 0.10 s
+BRIEF_MIN_SPREADS = 12.0  # a brief EMG burst stands this far above the resting noise ...
+BRIEF_MIN_REST_X = 3.0    # ... and, uncalibrated, rises to this many times the resting RMS (a quick
+                          # lift: 30–80 µV over a rest of 2–7 µV); a calibrated one to MIN_PEAK_FRAC
+COUGH_MIN_SLOPE = {"cmH2O": 150.0, "mmHg": 150.0 / CMH2O_PER_MMHG}  # pressure: a transmitted cough
+                          # spike (25–150 cmH2O in 0.1–0.25 s) rises faster than a squeeze can
+                          # (≈ 30 cmH2O/s; a quick lift to MVC in 0.3 s: ≤ 150 cmH2O/s at half height)
+COUGH_ABD_RATIO = 0.5     # pressure: the abdominal channel rose at least this share with it
 COUGH_MAX_HOLD_S = 0.55   # EMG: a short event with a strong abdominal burst is a cough ...
 COUGH_ABD_NORM = 0.3      # ... if the abdominal rise exceeds this fraction of its maximum
+QUIET_ABD_NORM = 0.1      # EMG: a brief pelvic burst with the abdominals above this is a cough
 PLATEAU_MIN_FRAC_EMG = 0.3  # EMG: the first second after the rise holds at least this share of the
                             # peak (squeezes ≥ 0.38, envelope noise on a raised level 0.07–0.29)
-QUIET_ABD_NORM = 0.1      # EMG: a briefer pelvic burst is a quick lift if the abdominal rise stays
-QUICK_MIN_HOLD_S = 0.2    # under this fraction (coughs: 0.24–1.4) and it is at least this wide
 RELAX_FRAC = 0.2          # post-release level above pre-onset, as a fraction of the peak
 FLICK_MIN_FRAC = 0.12     # flick prominence as a fraction of the peak rise ...
 FLICK_MIN_FRAC_EMG = 0.25
@@ -43,15 +55,23 @@ FLICK_MIN_SPREADS = 3.0   # ... and in resting spreads
 FLICK_ZONE_S = 3.5        # 3–4 quick lifts of 0.3–0.6 s at the end of the hold
 FLICK_MAX_WIDTH_S = 0.6   # quick lifts; slower bumps are respiration or drift
 FLICK_WLEN_S = 1.2
-# A breath swells the pressure slowly and symmetrically (0.15–0.35 Hz: 1.4–3.3 s up, as long
-# down, so ≥ 0.7 s from start to half); a squeeze rises in about a second (DESIGN: ≈ 30 cmH2O/s,
-# ≈ 0.5 s to half) and lets go faster. On a calibrated pressure channel, a weak, short swell with
-# no quick lifts is breathing when its rise and fall both take BREATH_MIN_EDGE_S (start → half),
-# or either takes BREATH_SLOW_EDGE_S (noise on the other edge can make it look quick).
-BREATH_MIN_EDGE_S = 0.5
-BREATH_SLOW_EDGE_S = 0.65
-BREATH_MAX_HOLD_S = 3.0
+# Breathing moves the pressure ±1–3 cmH2O at 0.15–0.35 Hz, in phase on both pressure channels.
+# It is recognised from breathing context, calibrated or not, never from one swell's size alone
+# (a light squeeze is as small): a swell is breathing when it is breath-sized, rises no faster than
+# a breath, carries no set of quick lifts, and either the abdominal channel swelled with it (a lift
+# leaves the abdomen within a few cmH2O) or, with the pelvic channel alone, it is one of a train of
+# similar swells at breathing rate. At the very start of a recording, before a train can have been
+# seen, a breath-sized swell rising as slowly as a breath (≥ BREATH_SLOW_RISE_S to half) is breathing.
+BREATH_MAX_CMH2O = 6.0    # the largest swing breathing transmits (2 × 3 cmH2O); above it a squeeze
 BREATH_MAX_FRAC = 0.6     # of the MVC span: anything stronger is a squeeze however slow
+BREATH_MAX_HOLD_S = 3.3   # half a breath at 0.15 Hz
+BREATH_MAX_FLICKS = 1     # one bump is a breath's irregularity; quick lifts come in sets of 3–4
+BREATH_MIN_RISE_S = 0.3   # start → half: a breath's inhalation is no faster than this
+BREATH_SLOW_RISE_S = 0.5
+BREATH_ABD_RATIO = 0.5    # in phase: the abdominal channel rose at least this share with it
+BREATH_PERIOD_S = (2.4, 8.0)   # 0.12–0.4 Hz, a little wider than resting breathing
+BREATH_CONTEXT_S = 20.0   # how far back the train of swells is looked for
+BREATH_MIN_SWELLS = 2     # earlier swells of the train (this one is the third)
 
 
 def _cross_up(t: np.ndarray, d: np.ndarray, level: float, i0: int) -> tuple[float | None, int | None]:
@@ -136,9 +156,11 @@ def measure(det: Detector, c: Episode, k_now: int) -> Contraction | None:
         return None
     hold = t_dn - t_up
     kind, feats = classify(det, a + i_up, a + i_dn + 1, c.pre)
-    if hold < MIN_HOLD_S[det.modality] and not _quick_lift_quiet_abdomen(det, feats, hold):
-        c.reject = f"cough or spike (half-height width {hold:.2f} s)"
-        return None
+    possible_cough = False
+    if hold < MIN_HOLD_S[det.modality]:
+        c.reject, possible_cough = _brief(det, feats, hold, P)
+        if c.reject:
+            return None
     # a strain moves the pelvic channel only passively: its rise is not held against the MVC
     if max(1.2 * c.thr, MIN_PEAK_FRAC * det.span if det.span and kind != "bear_down" else 0.0) > P:
         c.reject = f"too small ({P:.3g} {det.channel.unit})"
@@ -146,7 +168,7 @@ def measure(det: Detector, c: Episode, k_now: int) -> Contraction | None:
     # onset: the initial rise up to its first plateau, whose level is a median (robust to EMG
     # envelope noise and to flicks at the end of the hold)
     lo, hi = i_up + int(0.3 * rate), min(ie, i_up + int(1.5 * rate))
-    if det.modality == "emg" and hi - lo >= 2:
+    if det.modality == "emg" and hi - lo >= 2 and not possible_cough and hold >= MIN_HOLD_S["emg"]:
         level = float(np.median(d[lo:hi]))
         if level < PLATEAU_MIN_FRAC_EMG * P:
             # a "peak" the level never holds: envelope noise on a raised level (tone left after
@@ -154,7 +176,10 @@ def measure(det: Detector, c: Episode, k_now: int) -> Contraction | None:
             c.reject = f"no plateau (level {level:.3g} {det.channel.unit} after the rise, peak {P:.3g})"
             return None
     top = _plateau(d, lo, hi, P)
-    onset = edge_start(t[i0:], d[i0:], top, i_up - i0, rising=True) - det.delay_s
+    modelled = edge_start(t[i0:], d[i0:], top, i_up - i0, rising=True) - det.delay_s
+    # never where the signal is still inside its resting band: real squeezes rise fast and then
+    # creep, and the edge model would back-date them into a trace that is still flat
+    onset = max(modelled, _last_below_before(t, d, REST_BAND_SPREADS * det.spread(), i_up + 1) - det.delay_s)
     # offset: the release, from the end of the hold to the post-release level
     n_post = len(d) - 1 - i_dn
     post_a = i_dn + min(int(0.6 * rate), max(n_post // 2, 1))
@@ -168,24 +193,89 @@ def measure(det: Detector, c: Episode, k_now: int) -> Contraction | None:
         c.reject = f"cough (short, with an abdominal burst; width {hold:.2f} s)"
         return None
     rise_s, fall_s = t_up - det.delay_s - onset, offset - (t_dn - det.delay_s)
-    if det.modality == "pressure" and det.span and flicks == 0 and hold <= BREATH_MAX_HOLD_S and \
-            BREATH_MAX_FRAC * det.span > P and (min(rise_s, fall_s) >= BREATH_MIN_EDGE_S or
-                                                max(rise_s, fall_s) >= BREATH_SLOW_EDGE_S):
-        c.reject = (f"breathing (a {hold:.1f} s swell rising in {rise_s:.2f} s and falling in "
-                       f"{fall_s:.2f} s to half, {100 * P / det.span:.0f} % of MVC)")
+    # how the swell rises as a whole (the edge model's start → half), for telling breaths
+    breath = _breathing(det, c, P, hold, t_up - det.delay_s - modelled, flicks, feats, a + i_up)
+    if breath:
+        c.reject = breath
         return None
     feats.update(post_frac=post / P if P else 0.0, plateau=top, rise_s=rise_s, fall_s=fall_s)
     mvc_pct = 100.0 * P / det.span if det.span else None
     return Contraction(onset_s=onset, offset_s=max(offset, t_dn - det.delay_s), hold_s=hold, peak=P,
                        flicks=flicks, kind=kind, relaxed=bool(relaxed), mvc_pct=mvc_pct,
-                       features=feats)
+                       possible_cough=possible_cough, features=feats)
 
 
-def _quick_lift_quiet_abdomen(det: Detector, feats: dict, hold: float) -> bool:
-    """A pelvic EMG burst too brief to tell from a cough by its width is a quick lift when the
-    calibrated abdominal EMG stayed quiet through it: a cough always fires the abdominals."""
-    return (det is det.p.pelvic and det.modality == "emg" and hold >= QUICK_MIN_HOLD_S
-            and feats.get("abd_norm") is not None and feats["abd_norm"] < QUIET_ABD_NORM)
+def _brief(det: Detector, feats: dict, hold: float, P: float) -> tuple[str | None, bool]:
+    """A brief event (under ``MIN_HOLD_S`` at half height): (why it is no contraction, or None;
+    whether it may be a cough nothing could rule out). A cough is named only on evidence of one —
+    the abdominals firing with it, or a pressure spike steeper than any squeeze — and on a pelvic
+    channel alone a brief burst is a quick lift, flagged as a possible cough."""
+    unit = det.channel.unit
+    if det is not det.p.pelvic:  # the abdominal EMG detector: a brief abdominal burst is a cough
+        return f"cough or spike (half-height width {hold:.2f} s)", False
+    has_abd = "abdominal" in det.p.roles
+    if det.modality == "emg":
+        if hold < EMG_SPIKE_S:
+            return f"spike (half-height width {hold:.2f} s: an impulse, briefer than any contraction)", False
+        least = BRIEF_MIN_SPREADS * det.spread()
+        if not det.span:
+            least = max(least, BRIEF_MIN_REST_X * max(det.resting_level, det.floor))
+        if P < least:
+            return f"too small for a quick lift ({P:.3g} {unit}, needs {least:.3g})", False
+        if feats.get("abd_norm") is not None:
+            fired = feats["abd_norm"] > QUIET_ABD_NORM
+        elif "abd_rise" in feats and det.p.channels[det.p.roles["abdominal"]].modality == "emg":
+            fired = feats["abd_rise"] > kinds.EMG_RATIO[0] * max(feats["pel_rise"], 1e-9)
+        else:
+            fired = False
+        if fired:
+            return f"cough (brief, with an abdominal burst; width {hold:.2f} s)", False
+        return None, not has_abd
+    if "abd_ratio" in feats:
+        if feats["abd_ratio"] >= COUGH_ABD_RATIO and feats.get("abd_rise", 0.0) > kinds.ABD_FEW_CMH2O:
+            return f"cough (brief, transmitted from the abdomen; width {hold:.2f} s)", False
+        return None, False
+    slope = COUGH_MIN_SLOPE.get(unit)
+    if slope is not None and (P / max(hold, 1e-3) > slope or (det.span and P > det.span)):
+        return (f"cough (a spike of {P:.3g} {unit} {hold:.2f} s wide at half height: steeper than a "
+                f"squeeze rises{' and above the MVC' if det.span and P > det.span else ''})"), False
+    return None, True
+
+
+def _breathing(det: Detector, c: Episode, P: float, hold: float, rise_s: float, flicks: int,
+               feats: dict, k_up: int) -> str | None:
+    # k_up: history index of the rise's half-way point
+    """Why this swell is breathing (see BREATH_*), or None: a contraction."""
+    unit = det.channel.unit
+    if det.modality != "pressure" or det is not det.p.pelvic or flicks > BREATH_MAX_FLICKS or \
+            hold > BREATH_MAX_HOLD_S:
+        return None
+    biggest = BREATH_MAX_CMH2O / (CMH2O_PER_MMHG if unit == "mmHg" else 1.0)
+    if P > biggest or (det.span and P >= BREATH_MAX_FRAC * det.span) or rise_s < BREATH_MIN_RISE_S:
+        return None
+    what = f"a {P:.2g} {unit} swell held {hold:.1f} s, rising in {rise_s:.2f} s to half"
+    if "abd_ratio" in feats:
+        if feats["abd_ratio"] >= BREATH_ABD_RATIO:
+            return f"breathing ({what}, in phase on the abdominal channel)"
+        return None
+    h, rate = det.p.hist, det.p.rate
+    a = c.k_cross - int(BREATH_CONTEXT_S * rate)
+    if a < h.start and h.start == 0 and rise_s >= BREATH_SLOW_RISE_S:
+        # the recording is too young for a whole train of breaths to have been seen
+        return f"breathing ({what}, as slowly as a breath, before a train of them could be seen)"
+    a = max(a, h.start)
+    x = h.x(a, max(k_up + 1, c.k_end or 0), det.ch)
+    if len(x) < 3:
+        return None
+    pk = find_peaks(x, 0.5 * P, int(BREATH_PERIOD_S[1] * rate), 2.0 * BREATH_MAX_HOLD_S * rate,
+                    max(1, int(BREATH_PERIOD_S[0] * rate * 0.6)))
+    times = (a + pk) / rate
+    if len(times) < BREATH_MIN_SWELLS + 1:
+        return None
+    gaps = np.diff(times)
+    if gaps[-1] > BREATH_PERIOD_S[1] or not BREATH_PERIOD_S[0] <= float(np.median(gaps)) <= BREATH_PERIOD_S[1]:
+        return None
+    return f"breathing ({what}, one of {len(times)} swells every {float(np.median(gaps)):.1f} s)"
 
 
 def _abdominal_burst(feats: dict) -> bool:

@@ -30,7 +30,8 @@ class Contraction:
 
     ``flicks`` are the quick lifts riding on the end of the hold (the contract's name); ``peak``
     is the rise above the pre-onset level and ``mvc_pct`` that rise against the calibrated MVC
-    span, in per cent."""
+    span, in per cent. ``possible_cough`` marks a brief burst on a channel with no reference to
+    tell a quick lift from a cough's reflex burst: it is reported, never dropped."""
 
     onset_s: float
     offset_s: float
@@ -40,6 +41,7 @@ class Contraction:
     kind: Kind | None
     relaxed: bool
     mvc_pct: float | None = None
+    possible_cough: bool = False  # brief, and no reference channel could rule a cough out
     onset_known_at_s: float = math.nan
     kind_known_at_s: float = math.nan
     offset_known_at_s: float = math.nan
