@@ -32,10 +32,12 @@ __all__ = ["Contraction", "Detector", "Episode", "Event", "Pipeline", "analyze"]
 WARMUP_S = 1.5          # resting level learnt before anything is detected (then the warm-up is
                         # run through the detector: a contraction in it is still reported)
 WARMUP_SKIP_S = {"pressure": 0.05, "emg": 0.2}  # the filters' start-up, left out of the warm-up
-WARMUP_Q_SPAN = 1.5348  # (q40 − q10) of a normal distribution, in SDs
+WARMUP_Q_SPAN = 0.6071  # (q25 − q10) of a normal distribution, in SDs: the quiet part is learnt
+                        # from the lowest quarter, so a contraction may fill most of the warm-up
 WARMUP_Q25_Z = 0.6745   # its median lies this many SDs above q25
+UNDER_WAY_S = 0.1       # a crossing this soon after watching began: the recording began inside it
 K_ON = 3.5              # onset threshold in resting spreads ...
-F_ON = 0.06             # ... or as a fraction of the calibrated MVC span, whichever is larger
+F_ON = 0.08             # ... or as a fraction of the calibrated MVC span, whichever is larger
                         # (light squeezes of 10–30 % MVC are prescribed and must be seen)
 # Early onset (calibrated pressure): a squeeze is announced as soon as the level is a little up AND
 # rising faster than breathing can move it; it is confirmed when the onset threshold is crossed,
@@ -51,7 +53,9 @@ SLOPE_WINDOW_S = 0.05   # slope measured over this window of the activity signal
 EARLY_CONFIRM_S = 1.0   # withdrawn unless the onset threshold is crossed this soon
 TROUGH_TAU_S = 1.0      # the early level is measured from the recent trough when the signal sits
                         # below its resting level (tone let go just before the next squeeze)
-END_BELOW_S = 0.6       # under half the peak this long = released
+END_BELOW_S = 0.6       # under half the peak this long = released ...
+END_REST_S = 0.2        # ... or back at rest this long (quick contractions a second apart are
+END_REST_FRAC = 0.15    # separate: between them the level falls to rest, between flicks it does not)
 SETTLE_S = 1.6          # post-release window that decides "relaxed"
 KIND_AFTER_S = 1.0      # provisional kind once the rise is (usually) complete
 MAX_ACTIVE_S = 240.0    # longer than any prescribed hold: a posture shift, not a contraction
@@ -111,6 +115,7 @@ class Detector:
         self._drop_frac = SPREAD_DROP_FRAC if self.span else math.inf
         self._trough = 0.0  # recent minimum, relaxing upward
         self._known_floor = -math.inf  # nothing is known before the warm-up ends
+        self._watch_from = -math.inf   # the first sample the detector watched
         self.episode: Episode | None = None
         self._keep_s = 3.0 + (measure.BREATH_CONTEXT_S if self.modality == "pressure" else 0.0)
 
@@ -218,8 +223,8 @@ class Detector:
         a0 = min(h.start + int(WARMUP_SKIP_S[self.modality] * self.p.rate), (h.start + k) // 2)
         x = h.x(a0, k + 1, self.ch)
         # the quiet part: robust to a contraction filling up to about half the warm-up
-        q10, q25, q40 = (float(v) for v in np.quantile(x, (0.1, 0.25, 0.4)))
-        sigma = (q40 - q10) / WARMUP_Q_SPAN
+        q10, q25 = (float(v) for v in np.quantile(x, (0.1, 0.25)))
+        sigma = (q25 - q10) / WARMUP_Q_SPAN
         self._b = q25 + WARMUP_Q25_Z * sigma
         if self._relative:
             sigma /= max(self._b, self.floor)
@@ -228,9 +233,10 @@ class Detector:
         self.state = _REST
         self._set_thresholds()
         self._known_floor = h.time_at(k)
+        self._watch_from = h.time_at(a0)
         self.run(a0, h.t(a0, k + 1).tolist(), x.tolist())
 
-    def _open(self, k: int, t: float) -> None:
+    def _open(self, k: int, t: float, rest: float | None = None) -> None:
         h = self.p.hist
         a = k - int(PRE_WINDOW_S[0] * self.p.rate)
         b = k - int(PRE_WINDOW_S[1] * self.p.rate)
@@ -238,7 +244,8 @@ class Detector:
                float(h.x(k, k + 1, ch)[0]) for ch in range(len(self.p.channels))]
         if self.state == _REST:  # the resting level follows a dip just before the rise
             pre[self.ch] = min(pre[self.ch], self._b)
-        self.episode = Episode(k_cross=k, t_cross=t, pre=pre, thr=self._thr, t_known=t)
+        self.episode = Episode(k_cross=k, t_cross=t, pre=pre, thr=self._thr, t_known=t,
+                               rest=self._b if rest is None else rest)
         self.state = _ACTIVE
         if self.p.pelvic is self:
             self.p._pelvic_open = (k, t - self.delay_s)
@@ -260,10 +267,16 @@ class Detector:
             c.kind_at = t
             self.p._emit("kind", c.t_cross - self.delay_s, t, self, kind=kind)
         if d >= 0.5 * c.pmax:
-            c.k_below = None
+            c.k_below = c.t_rest = None
         elif c.k_below is None:
             c.k_below, c.t_below = k, t
-        elif c.t_below is not None and t - c.t_below >= END_BELOW_S:
+        if c.k_below is not None and d < END_REST_FRAC * c.pmax:
+            if c.t_rest is None:
+                c.t_rest = t
+        else:
+            c.t_rest = None
+        if c.t_below is not None and c.k_below is not None and (
+                t - c.t_below >= END_BELOW_S or (c.t_rest is not None and t - c.t_rest >= END_REST_S)):
             c.k_end, c.t_offset_known, c.settle_min = c.k_below, t, v
             self.state = _SETTLE
             self.p._emit("offset", c.t_below - self.delay_s, t, self)
@@ -282,13 +295,17 @@ class Detector:
             self._finalize(k)
         elif v - c.settle_min > c.thr and \
                 t - c.t_offset_known > 0.2:  # a new squeeze before the settle finished
+            rest = c.rest
             self._finalize(k - 1)
-            self._open(k, t)
+            self._open(k, t, rest)  # its rest is the one before the first, not its own rise
 
     def _finalize(self, k: int) -> None:
         c = self._open_episode()
         known = self.p.hist.time_at(k)
-        res = measure.measure(self, c, k)
+        if c.t_cross - self._watch_from < UNDER_WAY_S:
+            res, c.reject = None, "under way when the recording began (its start was never seen)"
+        else:
+            res = measure.measure(self, c, k)
         if self.p.pelvic is self:
             self.p._pelvic_log(k, res)
         elif res is not None and not self.p._accept(res, k):

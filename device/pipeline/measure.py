@@ -30,7 +30,7 @@ MIN_PEAK_FRAC = 0.08      # a contraction must reach this fraction of the calibr
 #: For a raised-cosine edge, (start → 50 %) = RC_K · (30 % → 70 %).
 RC_K = 0.5 / (math.acos(-0.4) / math.pi - math.acos(0.4) / math.pi)
 MAX_EDGE_S = 1.0          # half of the slowest physiological rise or release
-REST_BAND_SPREADS = 1.0   # an onset is never placed where the signal is still this close to rest
+REST_BAND_SPREADS = 0.5   # an onset is never placed where the signal is still this close to rest
 # Brief events. A cough is recognised by evidence of a cough, never by being brief: quick lifts
 # are as brief (0.3–0.6 s in all, 0.1–0.3 s at half height on EMG).
 MIN_HOLD_S = {"pressure": 0.3, "emg": 0.38}  # briefer than this at half height = a brief event
@@ -48,6 +48,8 @@ COUGH_ABD_NORM = 0.3      # ... if the abdominal rise exceeds this fraction of i
 QUIET_ABD_NORM = 0.1      # EMG: a brief pelvic burst with the abdominals above this is a cough
 PLATEAU_MIN_FRAC_EMG = 0.3  # EMG: the first second after the rise holds at least this share of the
                             # peak (squeezes ≥ 0.38, envelope noise on a raised level 0.07–0.29)
+PLATEAU_MIN_SPREADS = 3.0   # ... and stands this far above the resting noise (a light squeeze held
+                            # is seen by its level, a noise bump only by its peak)
 RELAX_FRAC = 0.2          # post-release level above pre-onset, as a fraction of the peak
 FLICK_MIN_FRAC = 0.12     # flick prominence as a fraction of the peak rise ...
 FLICK_MIN_FRAC_EMG = 0.25
@@ -63,7 +65,10 @@ FLICK_WLEN_S = 1.2
 # similar swells at breathing rate. At the very start of a recording, before a train can have been
 # seen, a breath-sized swell rising as slowly as a breath (≥ BREATH_SLOW_RISE_S to half) is breathing.
 BREATH_MAX_CMH2O = 6.0    # the largest swing breathing transmits (2 × 3 cmH2O); above it a squeeze
-BREATH_MAX_FRAC = 0.6     # of the MVC span: anything stronger is a squeeze however slow
+BREATH_MAX_FRAC = 0.6     # of the MVC span: stronger is a squeeze, unless a train shows breathing
+                          # (a weak patient's breaths can reach 60 % of her MVC)
+BREATH_SIMILAR = 0.5      # the train's swells rise at least this share of this one: a squeeze more
+                          # than twice the size of the breaths around it is no breath
 BREATH_MAX_HOLD_S = 3.3   # half a breath at 0.15 Hz
 BREATH_MAX_FLICKS = 1     # one bump is a breath's irregularity; quick lifts come in sets of 3–4
 BREATH_MIN_RISE_S = 0.3   # start → half: a breath's inhalation is no faster than this
@@ -158,7 +163,7 @@ def measure(det: Detector, c: Episode, k_now: int) -> Contraction | None:
     kind, feats = classify(det, a + i_up, a + i_dn + 1, c.pre)
     possible_cough = False
     if hold < MIN_HOLD_S[det.modality]:
-        c.reject, possible_cough = _brief(det, feats, hold, P)
+        c.reject, possible_cough = _brief(det, c, feats, hold, P)
         if c.reject:
             return None
     # a strain moves the pelvic channel only passively: its rise is not held against the MVC
@@ -170,7 +175,7 @@ def measure(det: Detector, c: Episode, k_now: int) -> Contraction | None:
     lo, hi = i_up + int(0.3 * rate), min(ie, i_up + int(1.5 * rate))
     if det.modality == "emg" and hi - lo >= 2 and not possible_cough and hold >= MIN_HOLD_S["emg"]:
         level = float(np.median(d[lo:hi]))
-        if level < PLATEAU_MIN_FRAC_EMG * P:
+        if level < max(PLATEAU_MIN_FRAC_EMG * P, PLATEAU_MIN_SPREADS * det.spread()):
             # a "peak" the level never holds: envelope noise on a raised level (tone left after
             # an unrelaxed squeeze), not a squeeze
             c.reject = f"no plateau (level {level:.3g} {det.channel.unit} after the rise, peak {P:.3g})"
@@ -194,7 +199,7 @@ def measure(det: Detector, c: Episode, k_now: int) -> Contraction | None:
         return None
     rise_s, fall_s = t_up - det.delay_s - onset, offset - (t_dn - det.delay_s)
     # how the swell rises as a whole (the edge model's start → half), for telling breaths
-    breath = _breathing(det, c, P, hold, t_up - det.delay_s - modelled, flicks, feats, a + i_up)
+    breath = _breathing(det, c, P, hold, t_up - det.delay_s - modelled, flicks, feats, k_now)
     if breath:
         c.reject = breath
         return None
@@ -205,7 +210,7 @@ def measure(det: Detector, c: Episode, k_now: int) -> Contraction | None:
                        possible_cough=possible_cough, features=feats)
 
 
-def _brief(det: Detector, feats: dict, hold: float, P: float) -> tuple[str | None, bool]:
+def _brief(det: Detector, c: Episode, feats: dict, hold: float, P: float) -> tuple[str | None, bool]:
     """A brief event (under ``MIN_HOLD_S`` at half height): (why it is no contraction, or None;
     whether it may be a cough nothing could rule out). A cough is named only on evidence of one —
     the abdominals firing with it, or a pressure spike steeper than any squeeze — and on a pelvic
@@ -219,7 +224,7 @@ def _brief(det: Detector, feats: dict, hold: float, P: float) -> tuple[str | Non
             return f"spike (half-height width {hold:.2f} s: an impulse, briefer than any contraction)", False
         least = BRIEF_MIN_SPREADS * det.spread()
         if not det.span:
-            least = max(least, BRIEF_MIN_REST_X * max(det.resting_level, det.floor))
+            least = max(least, BRIEF_MIN_REST_X * max(c.rest, det.floor))
         if P < least:
             return f"too small for a quick lift ({P:.3g} {unit}, needs {least:.3g})", False
         if feats.get("abd_norm") is not None:
@@ -243,15 +248,14 @@ def _brief(det: Detector, feats: dict, hold: float, P: float) -> tuple[str | Non
 
 
 def _breathing(det: Detector, c: Episode, P: float, hold: float, rise_s: float, flicks: int,
-               feats: dict, k_up: int) -> str | None:
-    # k_up: history index of the rise's half-way point
+               feats: dict, k_now: int) -> str | None:
     """Why this swell is breathing (see BREATH_*), or None: a contraction."""
     unit = det.channel.unit
     if det.modality != "pressure" or det is not det.p.pelvic or flicks > BREATH_MAX_FLICKS or \
             hold > BREATH_MAX_HOLD_S:
         return None
     biggest = BREATH_MAX_CMH2O / (CMH2O_PER_MMHG if unit == "mmHg" else 1.0)
-    if P > biggest or (det.span and P >= BREATH_MAX_FRAC * det.span) or rise_s < BREATH_MIN_RISE_S:
+    if P > biggest or rise_s < BREATH_MIN_RISE_S:
         return None
     what = f"a {P:.2g} {unit} swell held {hold:.1f} s, rising in {rise_s:.2f} s to half"
     if "abd_ratio" in feats:
@@ -260,14 +264,15 @@ def _breathing(det: Detector, c: Episode, P: float, hold: float, rise_s: float, 
         return None
     h, rate = det.p.hist, det.p.rate
     a = c.k_cross - int(BREATH_CONTEXT_S * rate)
-    if a < h.start and h.start == 0 and rise_s >= BREATH_SLOW_RISE_S:
+    if a < h.start and h.start == 0 and rise_s >= BREATH_SLOW_RISE_S and \
+            not (det.span and P >= BREATH_MAX_FRAC * det.span):
         # the recording is too young for a whole train of breaths to have been seen
         return f"breathing ({what}, as slowly as a breath, before a train of them could be seen)"
     a = max(a, h.start)
-    x = h.x(a, max(k_up + 1, c.k_end or 0), det.ch)
+    x = h.x(a, k_now + 1, det.ch)  # to now: the swell's own fall is part of its prominence
     if len(x) < 3:
         return None
-    pk = find_peaks(x, 0.5 * P, int(BREATH_PERIOD_S[1] * rate), 2.0 * BREATH_MAX_HOLD_S * rate,
+    pk = find_peaks(x, BREATH_SIMILAR * P, int(BREATH_PERIOD_S[1] * rate), 2.0 * BREATH_MAX_HOLD_S * rate,
                     max(1, int(BREATH_PERIOD_S[0] * rate * 0.6)))
     times = (a + pk) / rate
     if len(times) < BREATH_MIN_SWELLS + 1:

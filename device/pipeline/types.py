@@ -78,9 +78,11 @@ class Episode:
     pre: list[float]             # pre-onset level of every channel
     thr: float                   # the onset threshold in force at the crossing
     t_known: float               # when the onset was known (earlier if announced early)
+    rest: float = 0.0            # the resting level before it (before the first of a quick series)
     pmax: float = 0.0            # largest rise so far
     k_below: int | None = None   # since when the level is under half the peak (None: above it)
     t_below: float | None = None
+    t_rest: float | None = None  # since when the level is back at rest (None: above it)
     kind_sent: bool = False      # the provisional kind was emitted ...
     kind_at: float | None = None  # ... at this time
     k_end: int | None = None     # the release: first sample of the final stretch under half
