@@ -116,6 +116,7 @@ class Detector:
         self._trough = 0.0  # recent minimum, relaxing upward
         self._known_floor = -math.inf  # nothing is known before the warm-up ends
         self._watch_from = -math.inf   # the first sample the detector watched
+        self.free_from = 0  # history index after the last contraction closed: the next rise starts here
         self.episode: Episode | None = None
         self._keep_s = 3.0 + (measure.BREATH_CONTEXT_S if self.modality == "pressure" else 0.0)
 
@@ -324,6 +325,7 @@ class Detector:
 
     def _rebase(self, k: int) -> None:
         """Back to REST, taking the current level as the new resting level."""
+        self.free_from = k + 1
         recent = self.p.hist.x(k - int(0.4 * self.p.rate), k + 1, self.ch)
         self._b = self._trough = float(np.median(recent))
         self.state = _REST

@@ -67,11 +67,11 @@ FLICK_WLEN_S = 1.2
 BREATH_MAX_CMH2O = 6.0    # the largest swing breathing transmits (2 × 3 cmH2O); above it a squeeze
 BREATH_MAX_FRAC = 0.6     # of the MVC span: stronger is a squeeze, unless a train shows breathing
                           # (a weak patient's breaths can reach 60 % of her MVC)
-BREATH_SIMILAR = 0.5      # the train's swells rise at least this share of this one: a squeeze more
-                          # than twice the size of the breaths around it is no breath
+BREATH_SIMILAR = 0.4      # the train's swells rise at least this share of this one: a squeeze more
+                          # than 2.5 times the size of the breaths around it is no breath
 BREATH_MAX_HOLD_S = 3.3   # half a breath at 0.15 Hz
 BREATH_MAX_FLICKS = 1     # one bump is a breath's irregularity; quick lifts come in sets of 3–4
-BREATH_MIN_RISE_S = 0.3   # start → half: a breath's inhalation is no faster than this
+BREATH_MIN_RISE_S = 0.35  # start → half: a breath's inhalation is no faster than this
 BREATH_SLOW_RISE_S = 0.5
 BREATH_ABD_RATIO = 0.5    # in phase: the abdominal channel rose at least this share with it
 BREATH_PERIOD_S = (2.4, 8.0)   # 0.12–0.4 Hz, a little wider than resting breathing
@@ -152,7 +152,7 @@ def measure(det: Detector, c: Episode, k_now: int) -> Contraction | None:
     P = float(d[ipk])
     # the rise begins at the lowest point shortly before the threshold crossing (after a
     # not-relaxed contraction the tone drops first, then the new squeeze rises from there)
-    i0 = max(0, ic - int(1.5 * rate))
+    i0 = max(0, ic - int(1.5 * rate), det.free_from - a)  # never into the contraction before
     i0 += int(np.argmin(d[i0:ic + 1]))
     t_up, i_up = _cross_up(t, d, 0.5 * P, i0)
     t_dn, i_dn = _cross_down_before(t, d, 0.5 * P, ie + 1)
