@@ -31,7 +31,7 @@ __all__ = ["Contraction", "Detector", "Episode", "Event", "Pipeline", "analyze"]
 
 WARMUP_S = 1.5          # resting level learnt before anything is detected (then the warm-up is
                         # run through the detector: a contraction in it is still reported)
-WARMUP_SKIP_S = {"pressure": 0.05, "emg": 0.2}  # the filters' start-up, left out of the warm-up
+WARMUP_SKIP_S = {"pressure": 0.05, "emg": 0.3}  # the filters' start-up, left out of the warm-up
 WARMUP_Q_SPAN = 0.6071  # (q25 − q10) of a normal distribution, in SDs: the quiet part is learnt
                         # from the lowest quarter, so a contraction may fill most of the warm-up
 WARMUP_Q25_Z = 0.6745   # its median lies this many SDs above q25

@@ -53,7 +53,8 @@ PLATEAU_MIN_SPREADS = 3.0   # ... and stands this far above the resting noise (a
 RELAX_FRAC = 0.2          # post-release level above pre-onset, as a fraction of the peak
 FLICK_MIN_FRAC = 0.12     # flick prominence as a fraction of the peak rise ...
 FLICK_MIN_FRAC_EMG = 0.25
-FLICK_MIN_SPREADS = 3.0   # ... and in resting spreads
+FLICK_MIN_SPREADS = 3.0   # ... and in resting spreads ...
+FLICK_MIN_RIPPLES = 4.0   # ... and in the hold's own ripple (a flick stands out from it)
 FLICK_ZONE_S = 3.5        # 3–4 quick lifts of 0.3–0.6 s at the end of the hold
 FLICK_MAX_WIDTH_S = 0.6   # quick lifts; slower bumps are respiration or drift
 FLICK_WLEN_S = 1.2
@@ -295,6 +296,25 @@ def _plateau(d: np.ndarray, a: int, b: int, fallback: float) -> float:
     return max(float(np.median(d[a:b])), 0.5 * fallback)
 
 
+def _ripple(det: Detector, d: np.ndarray, i_up: int, i_dn: int) -> float:
+    """The hold's own ripple: robust SD of its level about a 1 s running mean (EMG on the 0.2 s
+    smoothed envelope). A steady EMG hold ripples far more than the resting noise, and its bumps
+    were counted as quick lifts that were never made."""
+    rate = det.p.rate
+    a, b = i_up + int(0.3 * rate), i_dn
+    w = int(rate)
+    if b - a < 2 * w:
+        return 0.0
+    y = d[a:b]
+    if det.modality == "emg":
+        k = max(1, int(0.2 * rate))
+        y = np.convolve(y, np.ones(k) / k, mode="valid")
+    if len(y) < 2 * w:
+        return 0.0
+    resid = y[w // 2:len(y) - w + w // 2 + 1] - np.convolve(y, np.ones(w) / w, mode="valid")
+    return float(1.4826 * np.median(np.abs(resid - np.median(resid))))
+
+
 def count_flicks(det: Detector, d: np.ndarray, i_up: int, i_dn: int, P: float) -> int:
     """Quick lifts riding on the end of the hold: narrow, prominent peaks in its last seconds.
 
@@ -311,7 +331,7 @@ def count_flicks(det: Detector, d: np.ndarray, i_up: int, i_dn: int, P: float) -
         w = max(1, int(0.2 * rate))
         y = np.convolve(d[max(0, a - w):b + w], np.ones(w) / w, mode="same")[a - max(0, a - w):][:b - a]
         frac = FLICK_MIN_FRAC_EMG
-    prom = max(frac * P, FLICK_MIN_SPREADS * det.spread())
+    prom = max(frac * P, FLICK_MIN_SPREADS * det.spread(), FLICK_MIN_RIPPLES * _ripple(det, d, i_up, i_dn))
     pk = find_peaks(y, prom, max(3, int(FLICK_WLEN_S * rate)), FLICK_MAX_WIDTH_S * rate, max(1, int(0.2 * rate)))
     return int(len(pk))
 
