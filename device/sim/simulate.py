@@ -42,6 +42,8 @@ class Squeeze:
     kind: str = "lift"
     relaxed: bool = True
     fatigue: float = 0.2          # fractional drift down over the plateau
+    creep: float = 0.0            # real squeezes rise fast, then creep: this share of the peak is
+                                  # reached by creeping through the rest of ``rise_s`` (0 = a raised cosine)
 
     @property
     def end_s(self) -> float:
@@ -77,6 +79,12 @@ class Scenario:
     abd_transmission: float = 1.0
     lift_coactivation: tuple[float, float] = (0.0, 0.06)
     bear_follow: tuple[float, float] = (0.4, 0.9)
+    # the sensor and the body as real recordings show them (``random_scenario(real=True)``)
+    adc_bits: int | None = None           # quantised to this many bits over the pelvic full scale
+    zero_floor: bool = False              # the sensor reads no less than 0 (a force cell, a rectifier)
+    tremor: float = 0.0                   # physiological tremor (8–12 Hz) as a share of the level
+    peaky: float = 0.0                    # EMG: log-normal spread of the motor-unit amplitude (envelope peaks)
+    ecg_pelvic: float = 0.0               # EMG: ECG spikes on the pelvic channel (µV)
 
 
 PATIENT_KEYS = ("pelvic_mvc", "abdominal_mvc", "pelvic_rest", "abdominal_rest", "respiration_amp",
@@ -110,7 +118,7 @@ def random_scenario(seed: int, modality: str = "pressure", abdominal: bool = Fal
                     displacement: bool = False, hard: bool = False,
                     sample_rate_hz: float | None = None, n_contractions: int | None = None,
                     kinds: tuple[str, ...] | None = None, unit: str = "cmH2O",
-                    patient: dict | None = None) -> Scenario:
+                    patient: dict | None = None, real: bool = False) -> Scenario:
     """Draw a session: a patient (strength, rest level, noise; or the given ``patient``) and 5–15
     contractions of mixed length with coughs between them. ``hard`` = weak squeezes, drift, noise
     and posture steps."""
@@ -169,6 +177,8 @@ def random_scenario(seed: int, modality: str = "pressure", abdominal: bool = Fal
             gap = max(gap, 3.0)
         t = sq.end_s + gap
     sc.duration_s = t + 2.0
+    if real:
+        _make_real(sc, rng)
     if hard and not emg:
         for _ in range(int(rng.integers(1, 3))):
             i = int(rng.integers(0, len(sc.squeezes)))
@@ -178,6 +188,53 @@ def random_scenario(seed: int, modality: str = "pressure", abdominal: bool = Fal
                 sc.posture_steps.append((round(float(rng.uniform(a, b)), 3),
                                          float(rng.choice([-1, 1]) * rng.uniform(2, 6))))
     return sc
+
+
+def _make_real(sc: Scenario, rng: np.random.Generator) -> None:
+    """What real recordings show and the raised-cosine model does not (issue 16): squeezes that
+    rise fast and then creep, light squeezes (10–30 % MVC) among the others, quantised sensors
+    with a zero floor (a squeeze-ball force cell on 12 bits; 8-bit EMG), tremor on force, peaky
+    EMG envelopes, brief EMG bursts (0.05–0.3 s), ECG on the EMG, and 200–250 Hz EMG."""
+    emg = sc.modality == "emg"
+    sc.zero_floor = True
+    sc.coughs = []  # limb and hand muscles: nothing coughs into them
+    if emg:
+        sc.sample_rate_hz = float(rng.choice([200.0, 250.0]))
+        sc.adc_bits = 8 if sc.sample_rate_hz == 200.0 else None
+        sc.peaky = float(rng.uniform(0.1, 0.3))
+        sc.ecg_pelvic = float(rng.uniform(5, 40)) if sc.sample_rate_hz == 250.0 else 0.0
+    else:
+        sc.sample_rate_hz = 200.0
+        sc.adc_bits = 12
+        sc.pelvic_rest = 0.0
+        sc.drift = float(rng.uniform(0, 1.5))
+        sc.tremor = float(rng.uniform(0.005, 0.02))
+        sc.respiration_amp = 0.0
+        sc.coughs = []
+        sc.posture_steps = []
+    brief = emg and rng.random() < 0.5
+    for sq in sc.squeezes:
+        if sq.kind != "lift":
+            continue
+        if not brief and not sc.hard and rng.random() < 0.35:  # light squeezes are held, not flicked
+            sq.strength = float(rng.uniform(0.1, 0.3))
+        if brief:
+            sq.hold_s, sq.rise_s, sq.release_s = (float(rng.uniform(0.05, 0.3)), float(rng.uniform(0.05, 0.1)),
+                                                  float(rng.uniform(0.05, 0.15)))
+            sq.flicks = 0
+        elif sq.rise_s > 0.3:
+            sq.creep = float(rng.uniform(0.15, 0.35))
+            sq.rise_s = float(rng.uniform(0.8, 2.0))
+
+
+def _sensor(x: np.ndarray, sc: Scenario, full_scale: float, bipolar: bool) -> np.ndarray:
+    """The sensor's zero floor and its ADC's quantisation over ``full_scale``."""
+    if sc.zero_floor and not bipolar:
+        x = np.maximum(x, 0.0)
+    if sc.adc_bits:
+        lsb = (2.0 if bipolar else 1.0) * full_scale / 2 ** sc.adc_bits
+        x = np.round(x / lsb) * lsb
+    return x
 
 
 def _span(t: np.ndarray, start: float, end: float) -> slice:
@@ -200,7 +257,12 @@ def squeeze_profile(t: np.ndarray, sq: Squeeze, amp: float) -> np.ndarray:
     t3 = t2 + sq.flicks * flick_s
     t4 = t3 + sq.release_s
     m = (t >= t0) & (t < t1)
-    y[m] = amp * _raised_cosine((t[m] - t0) / sq.rise_s)
+    if sq.creep > 0:  # fast exponential start (τ = a sixth of the rise), then a linear creep
+        u = (t[m] - t0) / sq.rise_s
+        fast = (1.0 - np.exp(-6.0 * u)) / (1.0 - np.exp(-6.0))
+        y[m] = amp * ((1.0 - sq.creep) * fast + sq.creep * u)
+    else:
+        y[m] = amp * _raised_cosine((t[m] - t0) / sq.rise_s)
     m = (t >= t1) & (t < t3)
     plateau_end = amp * (1.0 - sq.fatigue)
     y[m] = amp - (amp - plateau_end) * np.minimum((t[m] - t1) / max(sq.hold_s, 1e-9), 1.0)
@@ -332,9 +394,13 @@ def _render_pressure(sc, t, fs, rng, truth_list):
         disp[span] -= 0.01 * spike
     if sc.abd_transmission != 1.0:
         abd = sc.abdominal_rest + sc.abd_transmission * (abd - sc.abdominal_rest)
+    if sc.tremor:  # physiological tremor grows with the force
+        pel += sc.tremor * (pel - sc.pelvic_rest) * np.sin(2 * np.pi * float(rng.uniform(8, 12)) * t)
     pel += sc.noise * rng.standard_normal(n)
     abd += sc.noise * rng.standard_normal(n)
     disp += 0.03 * rng.standard_normal(n)
+    if sc.zero_floor or sc.adc_bits:
+        pel = _sensor(pel, sc, 1.5 * (sc.pelvic_rest + sc.pelvic_mvc), bipolar=False)
     scale = 1.0 / CMH2O_PER_MMHG if sc.unit == "mmHg" else 1.0
     lsb = ADS1115_LSB_CMH2O * scale
     cols = [np.round(pel * scale / lsb) * lsb]
@@ -394,6 +460,10 @@ def _render_emg(sc, t, fs, rng, truth_list):
         burst = _cough(t[span], tc, width)
         abd_amp[span] += float(rng.uniform(100, 250)) * burst
         pel_amp[span] += float(rng.uniform(10, 25)) * burst
+    if sc.peaky:  # motor units fire in bursts: the amplitude varies log-normally at 2–8 Hz
+        lp = iir.sosfilt(iir.butter_lowpass(min(8.0, 0.2 * fs), fs), rng.standard_normal(n))
+        lp /= max(float(np.std(lp)), 1e-12)
+        pel_amp = sc.pelvic_rest + (pel_amp - sc.pelvic_rest) * np.exp(sc.peaky * lp - sc.peaky ** 2 / 2)
     pel = pel_amp * _emg_noise(n, fs, rng)
     abd = abd_amp * _emg_noise(n, fs, rng)
     hum = float(rng.uniform(2, 20 if sc.hard else 8))
@@ -410,10 +480,11 @@ def _render_emg(sc, t, fs, rng, truth_list):
         span = _span(t, b - 0.1, b + 0.1)  # ±8 σ: beyond it the spike is below 1e-14
         ecg[span] += np.exp(-0.5 * ((t[span] - b) / 0.012) ** 2)
     abd += float(rng.uniform(30, 120)) * ecg
+    pel += sc.ecg_pelvic * ecg
     pel += sc.noise * rng.standard_normal(n)
     abd += sc.noise * rng.standard_normal(n)
     lsb = 0.0625  # µV after the front-end gain
-    cols = [np.round(pel / lsb) * lsb]
+    cols = [_sensor(pel, sc, 4.0 * sc.pelvic_mvc, bipolar=True) if sc.adc_bits else np.round(pel / lsb) * lsb]
     chans = [Channel("pelvic", "uV")]
     if sc.abdominal:
         cols.append(np.round(abd / lsb) * lsb)
@@ -450,14 +521,22 @@ DATASET_MIX = (("p1", "pressure", False, False, False), ("p1", "pressure", False
                ("e2", "emg", True, False, False))
 
 
-def write_dataset(directory, count: int, seed: int = 1) -> list[str]:
-    """A labelled set in the dev set's layout, for judging the pipeline on unseen recordings."""
+#: The mix of a real-like set (``real=True``): squeeze-ball force at 200 Hz, single-channel EMG at
+#: 200 Hz (8 bit) or 250 Hz (with ECG; half of them brief bursts), the hard (low-SNR) EMG
+REAL_MIX = (("fr", "pressure", False, False, False), ("er", "emg", False, False, False),
+            ("er", "emg", False, False, True))
+
+
+def write_dataset(directory, count: int, seed: int = 1, real: bool = False) -> list[str]:
+    """A labelled set in the dev set's layout, for judging the pipeline on unseen recordings
+    (``real``: the real-like mix, :data:`REAL_MIX`)."""
     from pathlib import Path
 
     out = []
+    mix = REAL_MIX if real else DATASET_MIX
     for i in range(count):
-        prefix, modality, abd, disp, hard = DATASET_MIX[i % len(DATASET_MIX)]
+        prefix, modality, abd, disp, hard = mix[i % len(mix)]
         name = f"{prefix}_sim_{seed + i:04d}{'_hard' if hard else ''}.csv"
         out.append(write_example(Path(directory) / name, seed=seed + i, modality=modality,
-                                 abdominal=abd, displacement=disp, hard=hard))
+                                 abdominal=abd, displacement=disp, hard=hard, real=real))
     return out
