@@ -48,7 +48,11 @@ def test_detects_what_the_simulator_did(kw):
         pairs = _match(truth["contractions"], p.contractions)
         found += len(pairs)
         missed += len(truth["contractions"]) - len(pairs)
-        extra += len(p.contractions) - len(pairs)
+        # on a lone pelvic EMG channel a cough's burst is reported as a possible cough (nothing
+        # there can tell it from a quick lift); anything else extra is a mistake
+        matched = {id(d) for _, d in pairs}
+        extra += sum(1 for d in p.contractions if id(d) not in matched and not (
+            d.possible_cough and any(abs(d.onset_s - a["time_s"]) < 1.0 for a in truth["artifacts"])))
         for t, d in pairs:
             assert abs(d.onset_s - t["onset_s"]) < 0.3
             hold_err.append(abs(d.hold_s - t["hold_s"]) / max(t["hold_s"], 0.5))
@@ -254,19 +258,22 @@ def test_simulated_emg_tone_after_an_unrelaxed_strain_is_pelvic_sized():
 
 def test_a_brief_squeeze_with_quiet_abdominals_is_a_quick_lift_and_a_cough_is_not():
     """On pelvic EMG a quick lift can be as brief as a cough; with the abdominal EMG calibrated,
-    the cough's abdominal burst tells them apart (without it, brevity alone means cough)."""
+    the cough's abdominal burst tells them apart. Without it nothing can: both brief bursts are
+    reported, flagged as possible coughs — brevity alone never drops a contraction."""
     sq = [Squeeze(5, 0.15, rise_s=0.2, release_s=0.2, strength=0.8), Squeeze(15, 4)]
     for seed in range(4):
         sc = Scenario(modality="emg", abdominal=True, sample_rate_hz=1000, duration_s=25, squeezes=sq,
                       coughs=[10.0], pelvic_rest=4.0, pelvic_mvc=40.0, abdominal_rest=5.0,
                       abdominal_mvc=250.0, noise=1.0)
         rec, truth, cal = simulate(sc, seed=seed)
-        assert truth["contractions"][0]["hold_s"] < 0.38  # narrower than the width-only cough gate
-        found = [round(c.onset_s) for c in analyze(rec, Calibration.from_dict(cal)).contractions]
-        assert found == [5, 15], (seed, found)
+        assert truth["contractions"][0]["hold_s"] < 0.38  # narrower than the old width-only cough gate
+        both = analyze(rec, Calibration.from_dict(cal)).contractions
+        assert [round(c.onset_s) for c in both] == [5, 15], (seed, both)
+        assert not any(c.possible_cough for c in both)  # the abdominal channel ruled a cough out
         pelvic = Recording(rec.time_s, rec.data[:, :1], rec.channels[:1])
-        alone = [round(c.onset_s) for c in analyze(pelvic, Calibration.from_dict({"pelvic": cal["pelvic"]})).contractions]
-        assert 10 not in alone and 15 in alone, (seed, alone)
+        alone = {round(c.onset_s): c for c in analyze(pelvic, Calibration.from_dict({"pelvic": cal["pelvic"]})).contractions}
+        assert sorted(alone) == [5, 10, 15], (seed, sorted(alone))
+        assert alone[5].possible_cough and alone[10].possible_cough and not alone[15].possible_cough
 
 
 def test_early_onset_from_the_trough_after_tone_is_let_go():
@@ -321,15 +328,18 @@ def test_a_squeeze_after_a_posture_step_down_is_seen():
     assert not missed, missed
 
 
-def test_a_weak_short_swell_rising_at_breathing_speed_is_breathing():
-    """On calibrated pressure a weak (< 60 % MVC), short swell whose rise takes a breath's time
-    (≥ 0.65 s from start to half) is taken for breathing even when it falls quickly; a squeeze of
-    the same size rising in a second's time is kept."""
+def test_breathing_is_recognised_by_its_train_and_never_swallows_a_squeeze():
+    """A minute of breathing at ±2 cmH2O gives no contraction, calibrated or not (uncalibrated it
+    gave 13); light (15 % MVC) and normal squeezes among the breaths are kept with their %MVC."""
     for seed in range(3):
-        sq = [Squeeze(6, 0.4, strength=0.4, rise_s=1.6, release_s=0.4, fatigue=0.0),
-              Squeeze(16, 1.0, strength=0.4, rise_s=0.8, release_s=0.4)]
-        sc = Scenario(modality="pressure", sample_rate_hz=250, duration_s=24, squeezes=sq,
-                      pelvic_mvc=30.0, noise=0.1, respiration_amp=0.3)
+        sq = [Squeeze(62, 3.0, strength=0.15, rise_s=0.4), Squeeze(80, 2.5, strength=0.55, rise_s=0.6)]
+        sc = Scenario(modality="pressure", sample_rate_hz=250, duration_s=95, squeezes=sq,
+                      pelvic_mvc=40.0, noise=0.1, respiration_amp=2.0, drift=0.0)
         rec, truth, cal = simulate(sc, seed=seed)
-        found = [round(c.onset_s) for c in analyze(rec, Calibration.from_dict(cal)).contractions]
-        assert found == [16], (seed, found)
+        for c in (Calibration.from_dict(cal), None):
+            found = analyze(rec, c).contractions
+            # on a breath, the light squeeze's rise starts somewhere in the breath's trough
+            assert len(found) == 2 and found[0].onset_s < 62.5 < 64 < found[0].offset_s < 67.5 \
+                and abs(found[1].onset_s - 80) < 0.3, (seed, c is None, [x.onset_s for x in found])
+            if c is not None:
+                assert 10 < found[0].mvc_pct < 25 and 45 < found[1].mvc_pct < 65

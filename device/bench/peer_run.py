@@ -21,8 +21,9 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+IN_PROCESS = ("pfmt", "pfmt-uncalibrated", "threshold")
 USAGE = ("usage: python -m device.bench.peer_run neurokit|biosppy SCORER.py REC.csv\n"
-         "       python -m device.bench.peer_run --in-process SCORER.py DATA")
+         "       python -m device.bench.peer_run --in-process SCORER.py DATA [pfmt|pfmt-uncalibrated|threshold [TUNE_ON]]")
 
 
 def _load_scorer(path: Path) -> ModuleType:
@@ -48,25 +49,49 @@ def pfmt_detect(csv: Path) -> dict:
     return {"contractions": [c.to_dict() for c in analyze(read_recording(csv), cal).contractions]}
 
 
-def score_in_process(scorer: Path, data: Path) -> int:
+def pfmt_detect_uncalibrated(csv: Path) -> dict:
+    """``pfmt analyze CSV --json``, no calibration, in this process."""
+    from device.pipeline import analyze
+    from device.recording import read_recording
+
+    return {"contractions": [c.to_dict() for c in analyze(read_recording(csv)).contractions]}
+
+
+def score_in_process(scorer: Path, data: Path, name: str = "pfmt", tune_on: Path | None = None) -> int:
+    """The scorer's run with ``name`` in its process: ``pfmt``, ``pfmt-uncalibrated``, or
+    ``threshold`` (the tuned threshold peer, its k and duration chosen on ``tune_on``)."""
     score = _load_scorer(scorer)
     peers = score.peer_detect
+    if name == "threshold":
+        from device.bench import threshold_peer
+        k, m = threshold_peer.tune(score.match, tune_on or data)
+        print(json.dumps({"k": k, "min_s": m}), file=sys.stderr)
 
-    def peer_detect(name, csv, truth):
-        return pfmt_detect(Path(csv)) if name == "pfmt" else peers(name, csv, truth)
+    def peer_detect(peer, csv, truth):
+        if peer == "pfmt":
+            return pfmt_detect(Path(csv))
+        if peer == "pfmt-uncalibrated":
+            return pfmt_detect_uncalibrated(Path(csv))
+        if peer == "threshold":
+            return threshold_peer.detect(Path(csv), k, m)
+        return peers(peer, csv, truth)
 
     score.peer_detect = peer_detect  # type: ignore[attr-defined]  # the scorer's hook, replaced
-    sys.argv = [str(scorer), str(data), "--peer", "pfmt"]
+    sys.argv = [str(scorer), str(data), "--peer", name]
     return score.main() or 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 3 or args[0] not in ("neurokit", "biosppy", "--in-process"):
+    if len(args) >= 3 and args[0] == "--in-process":  # --in-process SCORER DATA [NAME [TUNE_ON]]
+        if len(args) > 5 or (len(args) > 3 and args[3] not in IN_PROCESS):
+            print(USAGE, file=sys.stderr)
+            return 2
+        return score_in_process(Path(args[1]), Path(args[2]), *(args[3:4] or ["pfmt"]),
+                                *(Path(a) for a in args[4:5]))
+    if len(args) != 3 or args[0] not in ("neurokit", "biosppy"):
         print(USAGE, file=sys.stderr)
         return 2
-    if args[0] == "--in-process":
-        return score_in_process(Path(args[1]), Path(args[2]))
     name, scorer, csv = args[0], Path(args[1]), Path(args[2])
     truth = json.loads(csv.with_suffix(".json").read_text())  # the peers need the sample rate only
     print(json.dumps(_load_scorer(scorer).peer_detect(name, csv, {"sample_rate_hz": truth["sample_rate_hz"]})))

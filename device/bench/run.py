@@ -77,6 +77,21 @@ def accuracy(scorer: Path, data: Path, peers: bool = True, equal_footing: bool =
     return out
 
 
+def real_accuracy(scorer: Path, real: Path, dev: Path, peers: bool = True) -> dict[str, dict]:
+    """The real recordings beside the dev set's figures: pfmt calibrated and uncalibrated, every
+    peer at its defaults, and the tuned threshold peer (``threshold_peer``, tuned on ``dev``)."""
+    py = shlex.quote(sys.executable)
+    out = {"pfmt": _score(scorer, real, "--cmd", f"{py} -m device.cli analyze {{csv}} --calibration {{cal}} --json"),
+           "pfmt-uncal": _run_json([sys.executable, "-m", "device.bench.peer_run", "--in-process", str(scorer),
+                                    str(real), "pfmt-uncalibrated"])}
+    if peers:
+        for peer in ("neurokit", "biosppy"):
+            out[peer] = _score(scorer, real, "--peer", peer)
+    out["threshold"] = _run_json([sys.executable, "-m", "device.bench.peer_run", "--in-process", str(scorer),
+                                  str(real), "threshold", str(dev)])
+    return out
+
+
 def _fmt(v) -> str:
     if v is None:
         return "-"
@@ -185,12 +200,21 @@ def _accuracy_part(dev: Path, scorer: Path, unseen: int, peers: bool) -> None:
         print_latency(dev)
     else:
         print(f"\n(no dev set at {dev}; skipped)")
+    real = dev.parent / "real"
+    if real.is_dir() and dev.is_dir():
+        print_accuracy(f"real recordings ({real})", real_accuracy(scorer, real, dev, peers))
+        print("  (pfmt-uncal: no calibration; neurokit, biosppy: their defaults; threshold: rest mean + k·SD "
+              "for a minimum duration, k and duration tuned on the dev set)")
     if unseen:
         with tempfile.TemporaryDirectory() as d:
             write_dataset(d, unseen, seed=9000)
             print_accuracy(f"{unseen} unseen simulated recordings (seed 9000)",
                            accuracy(scorer, Path(d), peers))
             print_latency(Path(d))
+        with tempfile.TemporaryDirectory() as d:
+            write_dataset(d, unseen, seed=5000, real=True)
+            print_accuracy(f"{unseen} unseen real-like simulated recordings (seed 5000: force at 200 Hz, "
+                           "8-bit and 250 Hz EMG, brief bursts)", accuracy(scorer, Path(d), peers))
 
 
 # --- the training session: feedback latency, CPU and memory (issue 4) --------------------------
