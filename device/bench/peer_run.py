@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         if len(args) > 5 or (len(args) > 3 and args[3] not in IN_PROCESS):
             print(USAGE, file=sys.stderr)
             return 2
-        return score_in_process(Path(args[1]), Path(args[2]), *(args[3:4] or ["pfmt"]),
-                                *(Path(a) for a in args[4:5]))
+        name = args[3] if len(args) > 3 else "pfmt"
+        return score_in_process(Path(args[1]), Path(args[2]), name, Path(args[4]) if len(args) > 4 else None)
     if len(args) != 3 or args[0] not in ("neurokit", "biosppy"):
         print(USAGE, file=sys.stderr)
         return 2

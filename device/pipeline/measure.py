@@ -226,7 +226,7 @@ def _brief(det: Detector, c: Episode, feats: dict, hold: float, P: float) -> tup
         least = BRIEF_MIN_SPREADS * det.spread()
         if not det.span:
             least = max(least, BRIEF_MIN_REST_X * max(c.rest, det.floor))
-        if P < least:
+        if least > P:
             return f"too small for a quick lift ({P:.3g} {unit}, needs {least:.3g})", False
         if feats.get("abd_norm") is not None:
             fired = feats["abd_norm"] > QUIET_ABD_NORM
@@ -242,9 +242,9 @@ def _brief(det: Detector, c: Episode, feats: dict, hold: float, P: float) -> tup
             return f"cough (brief, transmitted from the abdomen; width {hold:.2f} s)", False
         return None, False
     slope = COUGH_MIN_SLOPE.get(unit)
-    if slope is not None and (P / max(hold, 1e-3) > slope or (det.span and P > det.span)):
+    if slope is not None and (P / max(hold, 1e-3) > slope or (det.span and det.span < P)):
         return (f"cough (a spike of {P:.3g} {unit} {hold:.2f} s wide at half height: steeper than a "
-                f"squeeze rises{' and above the MVC' if det.span and P > det.span else ''})"), False
+                f"squeeze rises{' and above the MVC' if det.span and det.span < P else ''})"), False
     return None, True
 
 
@@ -256,7 +256,7 @@ def _breathing(det: Detector, c: Episode, P: float, hold: float, rise_s: float, 
             hold > BREATH_MAX_HOLD_S:
         return None
     biggest = BREATH_MAX_CMH2O / (CMH2O_PER_MMHG if unit == "mmHg" else 1.0)
-    if P > biggest or rise_s < BREATH_MIN_RISE_S:
+    if biggest < P or rise_s < BREATH_MIN_RISE_S:
         return None
     what = f"a {P:.2g} {unit} swell held {hold:.1f} s, rising in {rise_s:.2f} s to half"
     if "abd_ratio" in feats:
@@ -266,7 +266,7 @@ def _breathing(det: Detector, c: Episode, P: float, hold: float, rise_s: float, 
     h, rate = det.p.hist, det.p.rate
     a = c.k_cross - int(BREATH_CONTEXT_S * rate)
     if a < h.start and h.start == 0 and rise_s >= BREATH_SLOW_RISE_S and \
-            not (det.span and P >= BREATH_MAX_FRAC * det.span):
+            not (det.span and BREATH_MAX_FRAC * det.span <= P):
         # the recording is too young for a whole train of breaths to have been seen
         return f"breathing ({what}, as slowly as a breath, before a train of them could be seen)"
     a = max(a, h.start)
