@@ -105,3 +105,20 @@ def test_the_real_like_simulator_draws_what_real_recordings_show():
     assert rates <= {200.0, 250.0}
     briefs = [q.hold_s < 0.35 for s in range(5000, 5010) for q in random_scenario(s, "emg", real=True).squeezes]
     assert any(briefs) and not all(briefs)
+
+
+def test_the_climb_back_from_a_hypopressive_apnoea_is_not_a_contraction():
+    """An apnoea lowers the pelvic pressure for 10–20 s and the resting level follows it down;
+    climbing back to the rest before it is a return, not a squeeze (with the light-squeeze onset
+    threshold every return was reported as one, held through the whole rest). A real squeeze
+    after an apnoea, rising above that rest, is still found."""
+    for seed in range(3):
+        sq = [Squeeze(6 + 30 * i, 12.0, strength=-0.12, rise_s=1.0, release_s=1.0, fatigue=0.0)
+              for i in range(3)]
+        sq.append(Squeeze(6 + 30 * 3 - 12, 3.0, strength=0.3, rise_s=0.6))
+        sc = Scenario(modality="pressure", sample_rate_hz=200, duration_s=100, squeezes=sq,
+                      pelvic_mvc=35.0, noise=0.1, respiration_amp=0.3, drift=0.0)
+        rec, truth, cal = simulate(sc, seed=seed)
+        found = analyze(rec, Calibration.from_dict(cal)).contractions
+        assert [round(c.onset_s) for c in found] == [84], (seed, [(c.onset_s, c.peak) for c in found])
+        assert abs(found[0].mvc_pct - 30) < 6

@@ -65,6 +65,10 @@ BASELINE_TAU_FAST_S = 0.15   # after a drop of more than a threshold
 BASELINE_TAU_SLOW_S = 30.0   # while the signal sits between half and full threshold
 BASELINE_TAU_DOWN_S = {"pressure": 2.5, "emg": 0.3}  # pressure: centred on respiration
 SPREAD_TAU_S = 8.0
+DIP_MEMORY_S = 40.0      # a fall below rest (a hypopressive apnoea, a breath let out) is remembered
+                         # this long: climbing back to that rest is a return, not a contraction
+DIP_SETTLED_S = 3.0      # ... if that rest had settled this long, without falling (after a release
+                         # the level still falls: that tail is not a rest to return to)
 SPREAD_DROP_FRAC = 0.7   # the spread learns only from samples above −this × threshold: a level
                          # falling (posture step, tone let go) is not noise, and learning it
                          # raised the threshold until the next squeeze went unseen
@@ -114,6 +118,9 @@ class Detector:
         # noise (no MVC floor): it keeps learning from them.
         self._drop_frac = SPREAD_DROP_FRAC if self.span else math.inf
         self._trough = 0.0  # recent minimum, relaxing upward
+        self._dip: tuple[float, float] | None = None  # (resting level before a fall, time of the fall)
+        self._rest_since = math.inf  # settled since then (the warm-up's end, the last release or fall)
+        self._rest_before = math.inf  # the resting level before the last contraction
         self._known_floor = -math.inf  # nothing is known before the warm-up ends
         self._watch_from = -math.inf   # the first sample the detector watched
         self.free_from = 0  # history index after the last contraction closed: the next rise starts here
@@ -133,6 +140,12 @@ class Detector:
     def resting_level(self) -> float:
         """The resting level the detector follows (frozen during a contraction)."""
         return self._b
+
+    @property
+    def rest_before_dip(self) -> float:
+        """The resting level before a fall still remembered (the level a hypopressive apnoea is
+        judged against), else the resting level."""
+        return self._dip[0] if self._dip is not None and not self.busy else self._b
 
     def reference_level(self) -> float:
         """The level rises are measured from now: the open contraction's pre-onset level, else
@@ -179,13 +192,22 @@ class Detector:
                     lo = self._trough
                     self._trough = lo = v if v < lo else lo + atrough * (v - lo)
                     ref = lo if lo < self._b else self._b
+                    if self._dip is not None and ref < self._dip[0]:
+                        ref = self._dip[0]  # a return to the rest before a fall is not an onset
                     if (self._early is not None or v - ref > self._thr_early) and d <= self._thr:
                         self._early_check(k, tt, v, ref)
-                if d > self._thr:
+                if d > 0.5 * self._thr and self._dip is not None and self._returning(tt, v):
+                    self._b += afast * d  # climbing back to the rest before a fall: follow it
+                elif d > self._thr:
                     self._open(k, tt)
                 elif d > 0.5 * self._thr:  # maybe a slow rise starting: learn (almost) nothing
                     self._b += aslow * d
                 elif d < -self._thr:  # a level drop (tone let go, posture): follow, not noise
+                    if self._dip is None and tt - self._rest_since >= DIP_SETTLED_S:
+                        # never above the rest before the last contraction (a level left
+                        # raised after it, not relaxed, is not a rest to return to)
+                        self._dip = (min(self._b, self._rest_before + self._thr), tt)
+                    self._rest_since = tt  # still falling: not a settled rest
                     self._b += afast * d
                 else:
                     self._b += (au if d > 0 else ad) * d
@@ -200,6 +222,19 @@ class Detector:
             elif self.p._t0 is not None and tt - self.p._t0 >= WARMUP_S:
                 self._init_rest(k)
             k += 1
+
+    def _returning(self, t: float, v: float) -> bool:
+        """REST, above half the threshold with a fall remembered: is this the climb back to the
+        rest before the fall (not above it by a threshold)? Forgets the fall once back there,
+        past it, or after ``DIP_MEMORY_S``."""
+        assert self._dip is not None
+        before, since = self._dip
+        if t - since > DIP_MEMORY_S or v > before + self._thr:
+            self._dip = None
+            return False
+        if self._b >= before - 0.5 * self._thr:
+            self._dip = None  # back at the old rest: what follows is measured from here
+        return True
 
     def finish(self) -> None:
         if self.busy and self.p.hist.n:
@@ -231,6 +266,8 @@ class Detector:
             sigma /= max(self._b, self.floor)
         self._var = sigma * sigma
         self._trough = self._b
+        self._rest_since = h.time_at(a0)
+        self._rest_before = self._b
         self.state = _REST
         self._set_thresholds()
         self._known_floor = h.time_at(k)
@@ -245,6 +282,8 @@ class Detector:
                float(h.x(k, k + 1, ch)[0]) for ch in range(len(self.p.channels))]
         if self.state == _REST:  # the resting level follows a dip just before the rise
             pre[self.ch] = min(pre[self.ch], self._b)
+        self._dip = None
+        self._rest_before = pre[self.ch]
         self.episode = Episode(k_cross=k, t_cross=t, pre=pre, thr=self._thr, t_known=t,
                                rest=self._b if rest is None else rest)
         self.state = _ACTIVE
@@ -328,6 +367,7 @@ class Detector:
         self.free_from = k + 1
         recent = self.p.hist.x(k - int(0.4 * self.p.rate), k + 1, self.ch)
         self._b = self._trough = float(np.median(recent))
+        self._rest_since = self.p.hist.time_at(k)
         self.state = _REST
         self._set_thresholds()
         self.episode = None

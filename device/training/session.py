@@ -407,7 +407,11 @@ class SessionRunner:
                 if st.pre is not None:
                     st.peak = max(st.peak, self.level - st.pre)
                 if now >= r.hold_from:
-                    st.total += self.rise
+                    if self.exercises[r.exercise].kind == "hypopressive":
+                        # below the rest before the apnoea's fall, which the detector follows down
+                        st.total += self.level - self.pipeline.pelvic.rest_before_dip
+                    else:
+                        st.total += self.rise
                     st.n += 1
             elif r.release_at + NOT_RELAXED_AFTER_S - HELD_ON_S <= now < r.rest_end:
                 res, watch = self.results[i], self._open.get(i)
