@@ -3,7 +3,7 @@ its fix: light squeezes lost once calibrated, onsets back-dated into a flat trac
 merged, warm-up contractions dropped, flicks on steady EMG holds, the rate of rounded time stamps."""
 import numpy as np
 
-from device.pipeline import analyze
+from device.pipeline import Pipeline, analyze
 from device.pipeline.calibration import Calibration
 from device.recording import Channel, Recording, estimate_rate
 from device.sim.simulate import Scenario, Squeeze, random_scenario, simulate
@@ -109,9 +109,9 @@ def test_the_real_like_simulator_draws_what_real_recordings_show():
 
 def test_the_climb_back_from_a_hypopressive_apnoea_is_not_a_contraction():
     """An apnoea lowers the pelvic pressure for 10–20 s and the resting level follows it down;
-    climbing back to the rest before it is a return, not a squeeze (with the light-squeeze onset
-    threshold every return was reported as one, held through the whole rest). A real squeeze
-    after an apnoea, rising above that rest, is still found."""
+    where the session cues apnoeas, climbing back to the rest before one is a return, not a
+    squeeze (with the light-squeeze onset threshold every return was reported as one, held through
+    the whole rest). A real squeeze after an apnoea, rising above that rest, is still found."""
     for seed in range(3):
         sq = [Squeeze(6 + 30 * i, 12.0, strength=-0.12, rise_s=1.0, release_s=1.0, fatigue=0.0)
               for i in range(3)]
@@ -119,6 +119,10 @@ def test_the_climb_back_from_a_hypopressive_apnoea_is_not_a_contraction():
         sc = Scenario(modality="pressure", sample_rate_hz=200, duration_s=100, squeezes=sq,
                       pelvic_mvc=35.0, noise=0.1, respiration_amp=0.3, drift=0.0)
         rec, truth, cal = simulate(sc, seed=seed)
-        found = analyze(rec, Calibration.from_dict(cal)).contractions
+        p = Pipeline(rec.channels, rec.sample_rate_hz, Calibration.from_dict(cal))
+        p.pelvic.falls_expected = True
+        p.process(rec.time_s, rec.data)
+        p.finish()
+        found = p.contractions
         assert [round(c.onset_s) for c in found] == [84], (seed, [(c.onset_s, c.peak) for c in found])
         assert abs(found[0].mvc_pct - 30) < 6

@@ -65,8 +65,10 @@ BASELINE_TAU_FAST_S = 0.15   # after a drop of more than a threshold
 BASELINE_TAU_SLOW_S = 30.0   # while the signal sits between half and full threshold
 BASELINE_TAU_DOWN_S = {"pressure": 2.5, "emg": 0.3}  # pressure: centred on respiration
 SPREAD_TAU_S = 8.0
-DIP_MEMORY_S = 40.0      # a fall below rest (a hypopressive apnoea, a breath let out) is remembered
-                         # this long: climbing back to that rest is a return, not a contraction
+DIP_MEMORY_S = 40.0      # where falls are expected (a hypopressive apnoea), a fall below rest is
+                         # remembered this long: climbing back to that rest is a return, not a
+                         # contraction. Only there: in the signal alone, a posture step down and a
+                         # squeeze back up to the old level look the same as an apnoea and its end
 DIP_SETTLED_S = 3.0      # ... if that rest had settled this long, without falling (after a release
                          # the level still falls: that tail is not a rest to return to)
 SPREAD_DROP_FRAC = 0.7   # the spread learns only from samples above −this × threshold: a level
@@ -118,6 +120,7 @@ class Detector:
         # noise (no MVC floor): it keeps learning from them.
         self._drop_frac = SPREAD_DROP_FRAC if self.span else math.inf
         self._trough = 0.0  # recent minimum, relaxing upward
+        self.falls_expected = False  # set while the session cues hypopressive apnoeas
         self._dip: tuple[float, float] | None = None  # (resting level before a fall, time of the fall)
         self._rest_since = math.inf  # settled since then (the warm-up's end, the last release or fall)
         self._rest_before = math.inf  # the resting level before the last contraction
@@ -203,7 +206,7 @@ class Detector:
                 elif d > 0.5 * self._thr:  # maybe a slow rise starting: learn (almost) nothing
                     self._b += aslow * d
                 elif d < -self._thr:  # a level drop (tone let go, posture): follow, not noise
-                    if self._dip is None and tt - self._rest_since >= DIP_SETTLED_S:
+                    if self.falls_expected and self._dip is None and tt - self._rest_since >= DIP_SETTLED_S:
                         # never above the rest before the last contraction (a level left
                         # raised after it, not relaxed, is not a rest to return to)
                         self._dip = (min(self._b, self._rest_before + self._thr), tt)

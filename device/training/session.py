@@ -119,6 +119,8 @@ class SessionRunner:
         self.source, self.feedback, self.clock = source, feedback, clock
         self.cal = calibration or Calibration()
         self.pipeline = Pipeline(channels, fs, self.cal)
+        # an apnoea lowers the pressure and its end brings it back: not a contraction
+        self.pipeline.pelvic.falls_expected = any(e.kind == "hypopressive" for e in exercises)
         pel = self.cal.get("pelvic")
         self.span = pel.span(channels[0].modality) if pel else None
         self.view = view
