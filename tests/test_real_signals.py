@@ -126,3 +126,15 @@ def test_the_climb_back_from_a_hypopressive_apnoea_is_not_a_contraction():
         found = p.contractions
         assert [round(c.onset_s) for c in found] == [84], (seed, [(c.onset_s, c.peak) for c in found])
         assert abs(found[0].mvc_pct - 30) < 6
+
+
+def test_a_squeeze_still_held_at_the_end_ends_with_the_recording(recwarn):
+    """A quantised step still up when the recording stops: equal neighbouring samples once divided
+    by zero in the edge interpolation (a RuntimeWarning on the console) and the offset came out
+    after the last sample."""
+    t = np.arange(0, 3, 0.005)
+    x = np.where(t > 0.5, 5.0, 0.0)
+    rec = Recording(time_s=t, data=x[:, None], channels=(Channel("pelvic", "cmH2O"),))
+    found = analyze(rec).contractions
+    assert len(found) == 1 and found[0].offset_s <= t[-1]
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

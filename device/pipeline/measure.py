@@ -98,7 +98,7 @@ def _cross_down_before(t: np.ndarray, d: np.ndarray, level: float, i1: int) -> t
     if len(idx) == 0:
         return None, None
     i = int(idx[-1])
-    if i + 1 >= len(d):
+    if i + 1 >= len(d) or d[i + 1] >= d[i]:
         return float(t[i]), i
     f = (d[i] - level) / (d[i] - d[i + 1])
     return float(t[i] + f * (t[i + 1] - t[i])), i
@@ -110,7 +110,7 @@ def _last_below_before(t: np.ndarray, d: np.ndarray, level: float, i1: int) -> f
     if len(idx) == 0:
         return float(t[0])
     i = int(idx[-1])
-    if i + 1 >= len(d):
+    if i + 1 >= len(d) or d[i + 1] <= d[i]:  # the end of the search, not a crossing
         return float(t[i])
     f = (level - d[i]) / (d[i + 1] - d[i])
     return float(t[i] + f * (t[i + 1] - t[i]))
@@ -206,7 +206,8 @@ def measure(det: Detector, c: Episode, k_now: int) -> Contraction | None:
         return None
     feats.update(post_frac=post / P if P else 0.0, plateau=top, rise_s=rise_s, fall_s=fall_s)
     mvc_pct = 100.0 * P / det.span if det.span else None
-    return Contraction(onset_s=onset, offset_s=max(offset, t_dn - det.delay_s), hold_s=hold, peak=P,
+    return Contraction(onset_s=onset, offset_s=min(max(offset, t_dn - det.delay_s), float(t[-1]) - det.delay_s),
+                       hold_s=hold, peak=P,
                        flicks=flicks, kind=kind, relaxed=bool(relaxed), mvc_pct=mvc_pct,
                        possible_cough=possible_cough, features=feats)
 
