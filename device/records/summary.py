@@ -29,6 +29,7 @@ class SetSummary(TypedDict):
     bear_down: int
     accessory: int
     not_relaxed: int
+    told: str | None     # the end-of-set cue she heard (set_done, set_done_fair, set_done_poor)
 
 
 class DoseSummary(TypedDict):
@@ -57,6 +58,7 @@ class SessionSummary(TypedDict, total=False):
     reps: list[dict[str, Any]]          # each rep's judgement (``training.session.RepResult``)
     sets: list[SetSummary]
     dose: list[DoseSummary]
+    told: str | None                    # the end-of-session cue she heard (None: it did not end)
     warnings: list[dict[str, Any]]
     sensor_events: list[dict[str, Any]]
     # added when the session is stored (``training.train.run_session``)

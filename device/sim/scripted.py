@@ -1,6 +1,6 @@
 """The scripted patient for ``pfmt train`` without a Pi: a simulated patient who follows the cues of a
-session's schedule — correctly, weakly, bearing down, or forgetting to relax — rendered by the
-physiological simulator. The schedule is known before the session (the device paces it), so
+session's schedule — correctly, weakly, bearing down, forgetting to relax, holding too briefly or
+leaving out the quick lifts — rendered by the physiological simulator. The schedule is known before the session (the device paces it), so
 the whole signal is planned up front and its truth is kept for the tests."""
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ from drivers import rig as rigs
 from drivers.clock import Clock, ScaledClock, VirtualClock
 from drivers.emulator import Transducer
 
-#: How the scripted patient trains: as told, too weakly, bearing down, or never letting go.
-BEHAVIOURS = ("correct", "weak", "bears_down", "forgets_to_relax")
+#: How the scripted patient trains: as told, too weakly, bearing down, never letting go, letting
+#: go halfway through the hold, or leaving out the quick lifts at its end.
+BEHAVIOURS = ("correct", "weak", "bears_down", "forgets_to_relax", "short_hold", "skips_quick_lifts")
 PRESS_S = 0.2  # a simulated short press
 
 
@@ -57,6 +58,11 @@ def plan(behaviour: str, exercises: list[Exercise], reps: list[Rep], duration_s:
             kind, flicks, strength = "bear_down", 0, max(abs(strength), 0.6)
         elif behaviour == "forgets_to_relax" and ex.kind != "hypopressive":
             relaxed = False
+        elif behaviour == "short_hold" and ex.kind != "hypopressive":
+            plateau = max(0.3, (r.release_at - onset - rise) * float(rng.uniform(0.35, 0.55)))
+            flicks = 0
+        elif behaviour == "skips_quick_lifts":
+            flicks = 0
         sc.squeezes.append(Squeeze(onset_s=round(onset, 3), hold_s=plateau, strength=strength, rise_s=rise,
                                    release_s=float(rng.uniform(0.3, 0.5)), flicks=flicks, kind=kind,
                                    relaxed=relaxed, fatigue=float(rng.uniform(0.05, 0.15))))

@@ -34,6 +34,18 @@ RELAXED_BELOW = RELAX_FRAC  # relaxed = back under this share of the peak, as th
 MATCH_EARLY_S = 1.0  # a contraction may start this long before the "squeeze" cue
 BUTTON_MIN_S = 0.05  # a press shorter than this is contact bounce, not a finger
 BUTTON_STOP_S = 2.0  # holding the button this long ends the session (a short press pauses)
+RESULT_AFTER_S = NOT_RELAXED_AFTER_S + HELD_ON_S  # a rep's result is told once relaxing is known ...
+RESULT_NOTHING_S = 2.5  # ... (with no contraction seen, this long after "release") ...
+RESULT_LEAD_S = 0.8     # ... and at the latest this long before the rest ends, so it is heard
+                        # in the rest it belongs to, before the next "get ready"
+SET_GOOD_SHARE = 0.8    # a set (or session) with this share of good reps is celebrated ...
+SET_FAIR_SHARE = 0.5    # ... this share gets a plain "done", fewer a calm "done" with no green
+
+#: Why a rep is to be redone, in the order one is told (the first that applies is played).
+Reason = Literal["sensor_fault", "bear_down", "accessory", "breath_held", "not_felt", "too_weak",
+                 "too_short", "quick_lifts_missing", "not_relaxed", "not_below_rest"]
+REASONS: tuple[Reason, ...] = ("sensor_fault", "bear_down", "accessory", "breath_held", "not_felt",
+                               "too_weak", "too_short", "quick_lifts_missing", "not_relaxed", "not_below_rest")
 
 
 class BlockSource(Protocol):
@@ -77,6 +89,9 @@ class RepResult:
     sensor_fault: bool = False
     judged_at_s: float | None = None
     done: bool = False  # its hold was over before the session ended: it counts in the dose
+    reasons: list[str] = field(default_factory=list)  # why it is to be redone (REASONS order)
+    told: str | None = None  # the result pattern she heard in the rest after it (None: not told)
+    told_at_s: float | None = None
 
 
 #: What the runner warns of during a rep (each one a feedback pattern of that name).
@@ -130,6 +145,7 @@ class SessionRunner:
         self.results: list[RepResult] = []
         self.warnings: list[Warning_] = []
         self.sensor_events: list[dict] = []
+        self.told: dict[tuple[int, int] | None, str] = {}  # end-of-set ((exercise, set)) and session (None) cues
         self.phase_i = -1
         self.rise = 0.0
         self.level = 0.0
@@ -226,16 +242,18 @@ class SessionRunner:
         while self.phase_i + 1 < len(self.phases) and self.phases[self.phase_i + 1].start <= now:
             self.phase_i += 1
             p = self.phases[self.phase_i]
-            if p.cue:
-                self.feedback.player.play(p.cue)
+            if p.kind == "done":
+                for i in range(len(self.results)):
+                    self._judge(i, now)
+            cue = self._graded(p) if p.kind in ("set_rest", "done") else p.cue
+            if cue:
+                self.feedback.player.play(cue)
             if self.sink is not None:
                 self.sink.event("cue", p.start, now, {"phase": p.kind, "exercise": self.exercises[p.exercise].name,
                                                       "set": p.set, "rep": p.rep, "cue": p.cue})
             if p.kind == "hold":
                 self._ticks = [p.start + k for k in range(1, int(p.end - p.start) + 1) if p.start + k < p.end]
             if p.kind == "done":
-                for i in range(len(self.results)):
-                    self._judge(i, now)
                 return True
         cur = self.current_phase()
         if cur is not None and cur.kind == "hold":
@@ -243,6 +261,19 @@ class SessionRunner:
                 self._ticks.pop(0)
                 self.feedback.player.play("hold_tick")  # the countdown, one tick a second
         return False
+
+    def _graded(self, p: sched.Phase) -> str | None:
+        """The end-of-set or end-of-session cue as it went: the celebration only for a good one."""
+        if p.cue is None:
+            return None
+        if p.kind == "set_rest":
+            rs = [r for r, rp in zip(self.results, self.reps) if rp.exercise == p.exercise and rp.set == p.set]
+        else:
+            rs = [r for r in self.results if r.judged_at_s is not None]
+        share = sum(r.good for r in rs) / len(rs) if rs else 0.0
+        cue = p.cue if share >= SET_GOOD_SHARE else f"{p.cue}_fair" if share >= SET_FAIR_SHARE else f"{p.cue}_poor"
+        self.told[(p.exercise, p.set) if p.kind == "set_rest" else None] = cue
+        return cue
 
     # --- the button: a short press pauses or resumes, a long hold ends the session ------------
     def _button(self, now: float) -> bool:
@@ -356,8 +387,8 @@ class SessionRunner:
             if i is None:
                 return
             res = self.results[i]
-            if res.detected and res.judged_at_s is not None:
-                return
+            if res.judged_at_s is not None:
+                return  # told already: what she heard is the result
             if res.detected and (res.hold_s or 0) >= (ev.data.get("hold_s") or 0):
                 return  # keep the main contraction of the rep, not a later small one
             d = ev.data
@@ -390,6 +421,10 @@ class SessionRunner:
         if pattern in res.warnings:
             return
         res.warnings.append(pattern)
+        if res.judged_at_s is not None:  # warned after the result: the result follows the warning
+            if pattern == "warning_not_relaxed":
+                res.relaxed = False
+            self._verdict(res, self.exercises[self.reps[i].exercise])
         self.feedback.player.play(pattern)
         self.warnings.append(Warning_(self.clock.now(), pattern, res.exercise, res.set, res.rep, known_from))
         if self.sink is not None:
@@ -441,18 +476,27 @@ class SessionRunner:
         return range(self._first_live, end)
 
     def _finalise_due(self, now: float) -> None:
+        """Judge each rep in the rest after it and tell her the result: once relaxing is known
+        (and its contraction reported, or none seen), at the latest shortly before the rest ends."""
         for i in self._live_reps(now):
-            r = self.reps[i]
-            if self.results[i].judged_at_s is None and now >= r.rest_end + 0.5 and \
-                    (self.results[i].detected or now >= r.rest_end + 2.5):
-                self._judge(i, now)
+            r, res = self.reps[i], self.results[i]
+            if res.judged_at_s is not None or now < r.release_at:
+                continue
+            after = now - r.release_at
+            if (after >= RESULT_AFTER_S and (res.detected or after >= RESULT_NOTHING_S)) or \
+                    now >= r.rest_end - RESULT_LEAD_S:
+                self._judge(i, now, tell=now < r.rest_end)
 
     # --- judgement ---------------------------------------------------------------------------
-    def _judge(self, i: int, now: float) -> None:
+    def _judge(self, i: int, now: float, tell: bool = False) -> None:
         res = self.results[i]
         if res.judged_at_s is not None:
             return
         self._judge_rep(i, now)
+        if tell:
+            res.told = "rep_good" if res.good else f"rep_redo_{res.reasons[0]}"
+            res.told_at_s = now
+            self.feedback.player.play(res.told)
         if self.sink is not None:
             self.sink.rep(i, asdict(res))
 
@@ -462,24 +506,45 @@ class SessionRunner:
         res.judged_at_s = now
         res.done = now >= self.reps[i].release_at
         st = self._open.get(i)
+        res.correct = res.kind not in ("bear_down", "accessory")
         if ex.kind == "hypopressive":
             mean = st.total / st.n if st is not None and st.n else 0.0
             res.below_rest = mean < 0.0
-            res.correct = res.kind not in ("bear_down", "accessory")
-            res.good = bool(res.below_rest and res.correct and not res.sensor_fault)
-            return
-        if not res.detected:
-            res.good = False
-            return
-        res.held = res.hold_s is not None and res.hold_s >= HOLD_OK * ex.hold_s
-        if res.mvc_pct is not None:
-            res.reached = res.mvc_pct >= 100 * ex.target_mvc
-        res.quick_lifts_done = (res.flicks or 0) >= ex.quick_lifts if ex.quick_lifts else None
+        elif res.detected:
+            res.held = res.hold_s is not None and res.hold_s >= HOLD_OK * ex.hold_s
+            if res.mvc_pct is not None:
+                res.reached = res.mvc_pct >= 100 * ex.target_mvc
+            res.quick_lifts_done = (res.flicks or 0) >= ex.quick_lifts if ex.quick_lifts else None
         if "warning_not_relaxed" in res.warnings:
             res.relaxed = False  # the live check saw the level held up through the rest
-        res.correct = res.kind not in ("bear_down", "accessory")
-        res.good = bool(res.held and res.reached is not False and res.quick_lifts_done is not False
-                        and res.relaxed and res.correct and not res.sensor_fault)
+        self._verdict(res, ex)
+
+    @staticmethod
+    def _verdict(res: RepResult, ex: Exercise) -> None:
+        """good, or the reasons to redo it, from what was measured and warned."""
+        why: set[str] = set()
+        if res.sensor_fault:
+            why.add("sensor_fault")
+        if res.kind in ("bear_down", "accessory"):
+            why.add(res.kind)
+        if "warning_breath_held" in res.warnings:
+            why.add("breath_held")
+        if ex.kind == "hypopressive":
+            if not res.below_rest:
+                why.add("not_below_rest")
+        elif not res.detected:
+            why.add("not_felt")
+        else:
+            if res.reached is False:
+                why.add("too_weak")
+            if res.held is False:
+                why.add("too_short")
+            if res.quick_lifts_done is False:
+                why.add("quick_lifts_missing")
+            if res.relaxed is False:
+                why.add("not_relaxed")
+        res.reasons = [r for r in REASONS if r in why]
+        res.good = not res.reasons
 
     # --- summary -----------------------------------------------------------------------------
     def summary(self) -> SessionSummary:
@@ -507,7 +572,8 @@ class SessionRunner:
                              "mean_mvc_pct": _mean([r.mvc_pct for r in rs]),
                              "bear_down": sum(r.kind == "bear_down" for r in rs),
                              "accessory": sum(r.kind == "accessory" for r in rs),
-                             "not_relaxed": sum(r.relaxed is False for r in rs)})
+                             "not_relaxed": sum(r.relaxed is False for r in rs),
+                             "told": self.told.get((ei, s))})
         dose: list[DoseSummary] = []
         for ei, ex in enumerate(self.exercises):
             pairs = [(r, rp) for r, rp in zip(self.results, self.reps) if rp.exercise == ei]
@@ -527,7 +593,7 @@ class SessionRunner:
             "pauses": self.pauses + ([self._pause_record(now, None)] if self.paused_at is not None else []),
             "calibrated": self.span is not None,
             "reps": [asdict(r) for r in self.results],
-            "sets": sets, "dose": dose,
+            "sets": sets, "dose": dose, "told": self.told.get(None),
             "warnings": [asdict(w) for w in self.warnings],
             "sensor_events": self.sensor_events,
         }
