@@ -5,7 +5,8 @@ bootstrap:
 	./bootstrap.sh
 
 demo: bootstrap
-	.venv/bin/pfmt train --speed 20 --data .pfmt-demo
+	.venv/bin/pfmt train --speed 20 --data pfmt-demo
+	@echo "the session is kept in pfmt-demo/: .venv/bin/pfmt sessions --data pfmt-demo"
 
 test: bootstrap
 	.venv/bin/python -m pytest -q

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,7 @@ class TrainOptions:
     hardware: bool = False
     overrides: dict = field(default_factory=dict)  # reps/sets/hold_s for a short session
     view: str = "auto"  # auto | live | lines | quiet
+    view_to_stderr: bool = False  # stdout carries the machine-readable summary (--json)
     threaded: bool = False  # emulate with the real-time threads (sampler, player) instead of lock-step
     today: dt.date | None = None
     # emulation only: the simulated patient presses the button — (at_s, for_s) pauses and a
@@ -118,7 +120,8 @@ def run(opts: TrainOptions) -> SessionSummary:
     except BaseException:  # nothing began: leave the database as it was found
         sessions.close()
         raise
-    summary = run_session(session, rig, clock, sessions, progress, make_view(opts.view, opts.speed))
+    summary = run_session(session, rig, clock, sessions, progress, make_view(opts.view, opts.speed,
+                                                                              sys.stderr if opts.view_to_stderr else None))
     if truth is not None:
         summary["truth"] = truth["contractions"]
     return summary
@@ -143,14 +146,17 @@ def add_arguments(tr: argparse.ArgumentParser) -> None:
     tr.add_argument("--sets", type=positive_int, help="override the prescribed sets")
     tr.add_argument("--hold", type=float, metavar="S", help="override the prescribed hold (seconds)")
     tr.add_argument("--view", choices=("auto", "live", "lines", "quiet"), default="auto",
-                    help="terminal view of LEDs, buzzer and signal (default: live on a terminal)")
+                    help="what the terminal shows while it runs: live (a status line redrawn in place, with a "
+                    "line for each instruction, result and warning), lines (those lines only), quiet "
+                    "(default: live on a terminal, else lines; with --json on standard error)")
     tr.add_argument("--pause", type=pause, action="append", default=[], metavar="AT:SECONDS",
                     help="the simulated patient pauses the session at AT s for SECONDS s with the button "
                     "(repeatable; emulation only)")
     tr.add_argument("--stop-at", type=lambda v: number(v, 0, 86400, " s"), metavar="S",
                     help="the simulated patient holds the button at S s to end the session (emulation only)")
     tr.add_argument("--emulate", action="store_true", help="emulate even on a Pi")
-    tr.add_argument("--json", action="store_true", help="print the stored summary as JSON")
+    tr.add_argument("--json", action="store_true",
+                    help="print the stored summary as JSON, alone on standard output")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -158,6 +164,7 @@ def main(args: argparse.Namespace) -> int:
     s = run(TrainOptions(programme=args.programme, patient=args.patient, speed=args.speed, seed=args.seed,
                          data_dir=Path(args.data), config=args.config, calibration=args.calibration,
                          hardware=on_raspberry_pi() and not args.emulate, overrides=overrides, view=args.view,
+                         view_to_stderr=args.json,
                          pauses=args.pause, stop_at_s=args.stop_at))
     if args.json:
         s.pop("latency_s", None)

@@ -1,105 +1,202 @@
-"""The terminal's view of a session: the live status line (LED bar, status LED, buzzer, phase
-and signal) or a line per phase while it runs, and the summary table after it."""
+"""The terminal's view of a session, for a person: the live status line (phase and countdown, LED
+bar, where in the session, strength against the target, the status light and buzzer) with a line
+for everything she was told, or those lines alone; and the summary table after it."""
 from __future__ import annotations
 
+import shutil
 import sys
+import textwrap
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TextIO
 
 from device.records.reports import dash, rep_done
-from device.training.schedule import Phase
-from device.training.session import SessionRunner
+from device.training import words
+from device.training.session import RepResult, SessionRunner
 
 
 class LiveView:
-    """One status line redrawn in place: the LED bar, status LED, buzzer, phase and signal."""
+    """What a person at the terminal reads: one status line redrawn in place (the LED bar, the
+    status light and buzzer in words, the phase and its countdown, where in the session, the
+    strength against the target) fitted to the terminal's width, and above it a line for each
+    thing she was told — the exercise's instruction, each rep's result, each warning, each set's
+    end. ``live=False`` prints those lines and one per rep instead of the status line."""
 
-    COLOUR_MARK = {"off": "·", "guide": "B", "correct": "G", "warning": "R", "caution": "A", "rest": "b", "paused": "P"}
-
-    def __init__(self, live: bool, every_s: float = 0.1) -> None:
+    def __init__(self, live: bool, every_s: float = 0.1, out: TextIO | None = None,
+                 width: int | None = None) -> None:
         self.live, self.every_s = live, every_s
+        self.out = out or sys.stdout
+        self.width = width  # None: the terminal's (80 when it cannot be known)
         self._last = -1.0
         self._phase: tuple[str, int, int, int] | None = None
         self._paused = False
+        self._told = 0
+        self._warned = 0
+        self._exercise: int | None = None
+        self._sets: set[tuple[int, int] | None] = set()
+        self._drawn = False
+
+    def _cols(self) -> int:
+        return self.width or shutil.get_terminal_size((80, 24)).columns
 
     def __call__(self, runner: SessionRunner, now: float) -> None:
-        p = runner.current_phase()
-        fb = runner.feedback
+        self._news(runner, now)
         if not self.live:
             paused = runner.paused_at is not None
             if paused != self._paused:
                 self._paused = paused
-                print(f"t={now - (runner.t0 or 0):6.1f}s " + ("paused (button)" if paused else "resumed"))
-            if p is not None and (p.kind, p.exercise, p.set, p.rep) != self._phase and p.kind in ("get_ready", "set_rest", "done"):
-                self._phase = (p.kind, p.exercise, p.set, p.rep)
-                self._line(runner, now, p)
+                self._say(f"{_clock(runner, now)} " + ("Paused with the button" if paused else "Resumed"))
             return
         if now - self._last < self.every_s:
             return
         self._last = now
+        self.out.write("\r" + self.status(runner, now) + "\x1b[K")
+        self.out.flush()
+        self._drawn = True
+
+    def status(self, runner: SessionRunner, now: float) -> str:
+        """The status line, at most the terminal's width: the least needed parts go first."""
+        p = runner.current_phase()
+        fb = runner.feedback
         n = len(fb.bar)
         lit = max(0, fb.lit)
-        bar = "█" * lit + "░" * (n - lit)
         colour, tone = fb.player.state
         ex = runner.exercises[p.exercise] if p else None
-        phase = (f"{'paused':10s} {now - runner.paused_at:4.0f}s" if runner.paused_at is not None else
-                 f"{p.kind:10s} {runner.remaining_in_phase(now):4.1f}s" if p else "starting")
-        where = f"{ex.name} set {p.set}/{ex.sets} rep {p.rep}/{ex.reps}" if p and ex and p.rep else (ex.name if ex else "")
-        sound = f"♪{tone:5.0f}Hz" if tone else "       "
-        warn = runner.warnings[-1].pattern.replace("warning_", "⚠ ") if runner.warnings and now - runner.warnings[-1].time_s < 2 else ""
-        sys.stdout.write(f"\r[{bar}] {self.COLOUR_MARK.get(colour, '?')} {sound} {phase} {where:32s} "
-                         f"rise {runner.rise:5.1f} {warn:16s}")
-        sys.stdout.flush()
+        if runner.paused_at is not None:
+            phase = f"{words.PHASE['paused']} {now - runner.paused_at:3.0f} s"
+        elif p is not None:
+            left = runner.remaining_in_phase(now)
+            phase = words.PHASE[p.kind] + (f" {left:4.1f} s" if left > 0 else "")
+        else:
+            phase = words.PHASE["starting"]
+        parts: list[tuple[int, str]] = [(0, f"{phase:16s}"), (1, "[" + "█" * lit + "░" * (n - lit) + "]")]
+        if ex is not None and p is not None and p.rep:
+            parts.append((2, f"{ex.name} set {p.set}/{ex.sets} rep {p.rep}/{ex.reps}"))
+        elif ex is not None:
+            parts.append((2, ex.name))
+        if runner.span:
+            target = f"/{100 * ex.target_mvc:.0f}" if ex is not None and ex.kind != "hypopressive" else ""
+            pct = 100 * runner.rise / runner.span
+            if target:
+                pct = max(0.0, pct)  # the bar's reading: a dip below rest is not a negative squeeze
+            parts.append((3, f"{pct:4.0f}{target} %MVC"))
+        else:
+            parts.append((3, f"rise {runner.rise:5.1f}"))
+        parts.append((4, f"light {words.LIGHT.get(colour, colour):5s}{' ♪' if tone else '  '}"))
+        cols = self._cols() - 1  # the last column would wrap on some terminals
+        while parts:
+            line = " ".join(t for _, t in sorted(parts))
+            if len(line) <= cols:
+                return line
+            parts.remove(max(parts))
+        return ""
 
-    def _line(self, runner: SessionRunner, now: float, p: Phase) -> None:
-        ex = runner.exercises[p.exercise]
-        judged = [r for r in runner.results if r.judged_at_s is not None]
-        good = sum(r.good for r in judged)
-        print(f"t={now - (runner.t0 or 0):6.1f}s {p.kind:9s} {ex.name} set {p.set}/{ex.sets}"
-              + (f" rep {p.rep}/{ex.reps}" if p.rep else "") + f"  judged {len(judged)}, good {good}, "
-              f"warnings {len(runner.warnings)}")
+    # --- what she was told, a line each ------------------------------------------------------
+    def _news(self, runner: SessionRunner, now: float) -> None:
+        p = runner.current_phase()
+        if p is not None and p.exercise != self._exercise and p.kind == "get_ready":
+            self._exercise = p.exercise
+            ex = runner.exercises[p.exercise]
+            self._say(f"{ex.title} ({ex.sets} × {ex.reps}, hold {ex.hold_s:g} s)")
+            if ex.cue:
+                self._say("  " + ex.cue, indent="  ")
+        while self._warned < len(runner.warnings):
+            w = runner.warnings[self._warned]
+            self._warned += 1
+            self._say(f"  ! {words.WARNING.get(w.pattern, w.pattern)}", indent="    ")
+        for i in range(self._told, len(runner.results)):
+            r = runner.results[i]
+            if r.told is None:
+                if r.judged_at_s is None:
+                    break
+                continue
+            self._told = i + 1
+            self._say(f"  set {r.set} rep {r.rep}: " + ("good" if r.good else "redo — " + _why(r)), indent="    ")
+        for key in list(runner.told):
+            if key not in self._sets:
+                self._sets.add(key)
+                if key is None:
+                    continue  # the summary follows
+                ei, s = key
+                rs = [r for r in runner.results if r.exercise == runner.exercises[ei].name and r.set == s]
+                self._say(f"  set {s} done: {sum(r.good for r in rs)} of {len(rs)} good")
+        if not self.live and p is not None and (p.kind, p.exercise, p.set, p.rep) != self._phase and \
+                p.kind == "get_ready":
+            self._phase = (p.kind, p.exercise, p.set, p.rep)
+            ex = runner.exercises[p.exercise]
+            self._say(f"{_clock(runner, now)} {ex.name} set {p.set}/{ex.sets} rep {p.rep}/{ex.reps}")
+
+    def _say(self, text: str, indent: str = "") -> None:
+        if self._drawn:
+            self.out.write("\r\x1b[K")
+            self._drawn = False
+        for line in textwrap.wrap(text, max(20, self._cols() - 1), subsequent_indent=indent) or [""]:
+            self.out.write(line + "\n")
+        self.out.flush()
 
     def close(self) -> None:
-        if self.live:
-            sys.stdout.write("\n")
+        if self.live and self._drawn:
+            self.out.write("\n")
 
 
-def make_view(kind: str, speed: float) -> LiveView | None:
+def _clock(runner: SessionRunner, now: float) -> str:
+    return f"{now - (runner.t0 or 0):6.1f} s"
+
+
+def _why(r: RepResult) -> str:
+    """The reasons to redo a rep, with the numbers that show them."""
+    out = []
+    for reason in r.reasons:
+        text = words.REASON.get(reason, reason)
+        if reason == "too_weak" and r.mvc_pct is not None:
+            text += f" ({r.mvc_pct:.0f} of {r.target_mvc_pct:.0f} %MVC)"
+        elif reason == "too_short" and r.hold_s is not None:
+            text += f" ({r.hold_s:.1f} of {r.prescribed_hold_s:g} s)"
+        elif reason == "quick_lifts_missing" and r.flicks is not None:
+            text += f" ({r.flicks} of {r.prescribed_quick_lifts})"
+        out.append(text)
+    return "; ".join(out)
+
+
+def make_view(kind: str, speed: float, out: TextIO | None = None) -> LiveView | None:
     if kind == "quiet":
         return None
+    out = out or sys.stdout
     if kind == "auto":
-        kind = "live" if sys.stdout.isatty() and speed != 0 else "lines"
-    return LiveView(kind == "live")
+        kind = "live" if out.isatty() and speed != 0 else "lines"
+    return LiveView(kind == "live", out=out)
 
 
 def _result(r: dict) -> str:
-    """good / redo for a rep whose hold was over; "stopped" if the session ended during it, "—"
-    if it was never cued."""
+    """good, or redo with its reasons, for a rep whose hold was over; "stopped" if the session
+    ended during it; "not reached" if the session ended before it was cued."""
     if rep_done(r):
-        return "good" if r["good"] else "redo"
-    return "stopped" if r.get("judged_at_s") is not None else "—"
+        return "good" if r["good"] else "redo: " + words.reasons(r.get("reasons") or [])
+    return "stopped" if r.get("judged_at_s") is not None else "not reached"
 
 
 def format_summary(s: Mapping[str, Any]) -> str:
-    ended = "completed" if s["completed"] else \
-        "ended early with the button" if s.get("stopped_by_button") else "stopped early"
-    lines = [f"{s['programme_title']} — {ended} in "
-             f"{s['duration_s']:.0f} s" + ("" if s["calibrated"] else " (uncalibrated: %MVC unknown)")]
-    lines.append(f"{'exercise':14s} {'set':>3s} {'rep':>3s} {'hold':>6s} {'peak':>6s} {'%MVC':>5s} "
-                 f"{'flicks':>6s} {'kind':9s} {'relaxed':7s} {'result':7s} warnings")
-    for r in s["reps"]:
-        lines.append(f"{r['exercise']:14s} {r['set']:3d} {r['rep']:3d} {dash(r['hold_s'], '{:5.1f}s'):>6s} "
-                     f"{dash(r['peak'], '{:6.1f}'):>6s} {dash(r['mvc_pct'], '{:5.0f}'):>5s} "
-                     f"{dash(r['flicks'], '{:d}'):>6s} "
-                     f"{r['kind'] or '—'!s:9s} {dash(r['relaxed'], '{}'):7s} {_result(r):7s} "
-                     f"{', '.join(w.replace('warning_', '') for w in r['warnings'])}")
-    for st in s["sets"]:
+    """The session for a person. A summary stored by a session cut off (Ctrl-C, power loss) has
+    the runner's part only: what it lacks is said, not assumed."""
+    ended = "completed" if s.get("completed") else \
+        "ended early with the button" if s.get("stopped_by_button") else \
+        "interrupted" if s.get("interrupted") else "stopped early"
+    calibrated = s.get("calibrated", True)
+    lines = [f"{s.get('programme_title') or s.get('programme', '?')} — {ended} in "
+             f"{s.get('duration_s', 0):.0f} s" + ("" if calibrated else " (uncalibrated: %MVC unknown)")]
+    lines.append(f"{'exercise':12s} {'set':>3s} {'rep':>3s} {'hold':>6s} {'%MVC':>5s} {'lifts':>5s} "
+                 f"{'relaxed':7s} result")
+    for r in s.get("reps") or []:
+        mvc = dash(r['mvc_pct'], '{:5.0f}') if calibrated else dash(r['peak'], '{:5.1f}')
+        lines.append(f"{r['exercise'][:12]:12s} {r['set']:3d} {r['rep']:3d} {dash(r['hold_s'], '{:5.1f}s'):>6s} "
+                     f"{mvc:>5s} {dash(r['flicks'], '{:d}'):>5s} "
+                     f"{'—' if r['relaxed'] is None else 'yes' if r['relaxed'] else 'no':7s} {_result(r)}")
+    for st in s.get("sets") or []:
         undone = st["reps"] - st.get("done", st["reps"])
         lines.append(f"set {st['set']} of {st['exercise']}: {st['good']}/{st['reps']} good"
                      + (f" ({undone} not done)" if undone else "") + ", mean hold "
                      f"{dash(st['mean_hold_s'], '{:g} s')}, mean %MVC {dash(st['mean_mvc_pct'], '{:g}')}, "
                      f"bear-down {st['bear_down']}, accessory {st['accessory']}, not relaxed {st['not_relaxed']}")
-    for d in s["dose"]:
+    for d in s.get("dose") or []:
         p, dn = d["prescribed"], d["done"]
         lines.append(f"dose {d['exercise']}: prescribed {p['sets']}×{p['reps']} reps, hold {p['hold_s']:g} s, "
                      f"{p['quick_lifts']} quick lifts, rest {p['rest_s']:g} s, target {p['target_mvc_pct']:.0f} %MVC; "
@@ -109,9 +206,14 @@ def format_summary(s: Mapping[str, Any]) -> str:
             f"{p['for_s']:.0f} s at {p['at_s']:.0f} s" + (f" ({p['restarted']['exercise']} set {p['restarted']['set']} "
                                                            f"rep {p['restarted']['rep']} redone)" if p["restarted"] else "")
             for p in s["pauses"]))
-    lines.append("progression: " + ("; ".join(s["progression"]) if s["progression"] else "none this session"))
-    a = s["adherence"]
-    lines.append(f"adherence: today {a['today_done']} done, {a['due_today']} still due; last 7 days "
-                 f"{a['week_done']}/{a['week_prescribed']:g} ({a['week_adherence_pct']:.0f} %)")
-    lines.append(f"stored: {s['stored_at']}")
+    if "progression" in s:
+        lines.append("progression: " + ("; ".join(s["progression"]) if s["progression"] else "none this session"))
+    else:
+        lines.append("progression: not assessed (the session did not end normally)")
+    a = s.get("adherence")
+    if a:
+        lines.append(f"adherence: today {a['today_done']} done, {a['due_today']} still due; last 7 days "
+                     f"{a['week_done']}/{a['week_prescribed']:g} ({a['week_adherence_pct']:.0f} %)")
+    if s.get("stored_at"):
+        lines.append(f"stored: {s['stored_at']}")
     return "\n".join(lines)
