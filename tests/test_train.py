@@ -159,14 +159,45 @@ def test_adherence_and_reminder(tmp_path):
     for d in (1, 2, 4, 6):
         p.state["sessions"].append({"date": f"2026-01-0{d}", "completed": True})
     a = p.adherence(prog, dt.date(2026, 1, 7))
-    assert a == {"today_done": 0, "due_today": 1, "week_done": 4, "week_prescribed": 7,
-                 "week_adherence_pct": 57}
+    assert {k: a[k] for k in ("today_done", "due_today", "week_done", "week_prescribed", "week_adherence_pct")} == \
+        {"today_done": 0, "due_today": 1, "week_done": 4, "week_prescribed": 7, "week_adherence_pct": 57}
+    # 2026-01-07 is a Wednesday: of this week's 7, 3 were due so far; only Tuesday's was done
+    # (the 4th was the Sunday before)
+    assert a["this_week"] == {"from": "2026-01-05", "sessions": 1, "days_trained": 1, "expected_so_far": 3.0,
+                              "pct": 33}
     m = load_programme("maintenance")
     pm = Progress.load(tmp_path / "m", m, dt.date(2026, 1, 7))
     pm.state["sessions"].append({"date": "2026-01-05", "completed": True})
     assert pm.adherence(m, dt.date(2026, 1, 7))["due_today"] == 1  # 1 of 1.5 a week
     pm.state["sessions"].append({"date": "2026-01-06", "completed": True})
     assert pm.adherence(m, dt.date(2026, 1, 7))["due_today"] == 0
+
+
+def test_adherence_counts_days_and_sessions_against_the_prescription(tmp_path):
+    """Five days a week, two sessions a day: after one session today the second is still due;
+    three sessions on one day are that day's training, not 3/7 of the week; a session shorter
+    than prescribed does not count."""
+    prog = parse_programme({"name": "x", "title": "t", "source": "s", "days_per_week": 5, "sessions_per_day": 2,
+                            "exercise": [{"name": "a", "title": "b"}]}, "x")
+    p = Progress.load(tmp_path, prog, dt.date(2026, 1, 7))
+    p.state["sessions"].append({"date": "2026-01-07", "completed": True})
+    a = p.adherence(prog, dt.date(2026, 1, 7))
+    assert a["today_done"] == 1 and a["due_today"] == 1
+    one = load_programme("norwegian_intensive")
+    q = Progress.load(tmp_path / "q", one, dt.date(2026, 1, 7))
+    q.state["sessions"] += [{"date": "2026-01-07", "completed": True}] * 3
+    q.state["sessions"].append({"date": "2026-01-06", "completed": True, "full_dose": False})
+    a = q.adherence(one, dt.date(2026, 1, 7))
+    assert a["week_done"] == 1 and a["week_days_trained"] == 1 and a["week_adherence_pct"] == 14
+
+
+def test_a_one_rep_session_neither_secures_nor_counts(tmp_path):
+    s = _session(tmp_path, "norwegian_intensive", "correct", reps=1, sets=1)
+    assert s["completed"] and all(r["good"] for r in s["reps"]) and s["full_dose"] is False
+    assert s["progression"] == [] and s["adherence"]["today_done"] == 0 and s["adherence"]["due_today"] == 1
+    assert "shorter than prescribed does not count" in format_summary(s)
+    p = Progress.load(tmp_path / "norwegian_intensive-correct", load_programme("norwegian_intensive"), dt.date.today())
+    assert p.state["current"] == 0 and not p.state["secure"].get("contact")
 
 
 @pytest.mark.parametrize("data, message", [

@@ -77,7 +77,10 @@ def run(opts: TrainOptions) -> SessionSummary:
         if progress.state["programme"] != programme.name:  # intensive → maintenance happened
             programme = profile.prescription.load() if profile is not None and \
                 progress.state["programme"] == profile.prescription.programme else load_programme(progress.state["programme"])
-        exercises = [with_targets(e, **opts.overrides) for e in progress.exercises(programme)]
+        prescribed = progress.exercises(programme)
+        exercises = [with_targets(e, **opts.overrides) for e in prescribed]
+        full_dose = all(e.reps >= p.reps and e.sets >= p.sets and e.hold_s >= p.hold_s and
+                        e.quick_lifts >= p.quick_lifts for e, p in zip(exercises, prescribed))
         base_config = load_config(opts.config) if opts.config else default_config("pressure", abdominal=True)
         config = apply_sensor(base_config, profile) if profile is not None else base_config
         truth = None
@@ -115,7 +118,7 @@ def run(opts: TrainOptions) -> SessionSummary:
             programme=programme, exercises=exercises, config=config, calibration=cal, now=now, started=started,
             patient_code=profile.patient_code if profile is not None else None,
             profile_version=profile.version if profile is not None else None,
-            progression=profile.prescription.progression if profile is not None else True,
+            progression=profile.prescription.progression if profile is not None else True, full_dose=full_dose,
             simulated_patient=None if opts.hardware else opts.patient, schedule_start=start)
     except BaseException:  # nothing began: leave the database as it was found
         sessions.close()

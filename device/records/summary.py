@@ -67,6 +67,7 @@ class SessionSummary(TypedDict, total=False):
     sampler: dict[str, float]
     profile: dict[str, Any] | None
     progression: list[str]
+    full_dose: bool                     # at the prescribed dose: it could progress and count
     adherence: dict[str, Any]
     patterns: list[tuple[float, str]]
     session_id: int

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -61,13 +62,16 @@ class Progress:
 
     # --- after a session ---------------------------------------------------------------------
     def record(self, programme: Programme, summary: Mapping[str, Any], when: dt.datetime,
-               progression: bool = True) -> list[str]:
+               progression: bool = True, full_dose: bool = True) -> list[str]:
         """Log the session, apply the progression rules (unless the physio turned progression
-        off); returns the changes in words."""
+        off); returns the changes in words. Only a completed session at the prescribed dose
+        (``full_dose``: no fewer reps, sets, seconds or quick lifts than prescribed) can make an
+        exercise secure or count as one of the day's sessions."""
         self.state["sessions"].append({"date": when.date().isoformat(), "time": when.isoformat(timespec="seconds"),
-                                       "programme": programme.name, "completed": summary["completed"]})
+                                       "programme": programme.name, "completed": summary["completed"],
+                                       "full_dose": full_dose})
         changes: list[str] = []
-        if summary["completed"] and progression:
+        if summary["completed"] and progression and full_dose:
             for d in summary["dose"]:
                 changes += self._progress(programme, programme.exercise(d["exercise"]),
                                           [r for r in summary["reps"] if r["exercise"] == d["exercise"]])
@@ -132,14 +136,34 @@ class Progress:
 
     # --- adherence ---------------------------------------------------------------------------
     def adherence(self, programme: Programme, today: dt.date) -> dict:
-        """Sessions done against the prescription, today and over the last 7 days."""
-        done = [dt.date.fromisoformat(s["date"]) for s in self.state["sessions"] if s.get("completed")]
-        per_week = programme.days_per_week * programme.sessions_per_day
-        week = sum(1 for d in done if 0 <= (today - d).days < 7)
-        today_n = sum(1 for d in done if d == today)
-        daily = programme.days_per_week >= 7
-        due_today = (programme.sessions_per_day - today_n) if daily else \
-            (1 if week < per_week and today_n == 0 else 0)
-        return {"today_done": today_n, "due_today": max(0, due_today),
-                "week_done": week, "week_prescribed": per_week,
-                "week_adherence_pct": round(100 * min(week / per_week, 1.0), 0) if per_week else None}
+        """Sessions done against the prescription: today, the last 7 days and this calendar week
+        so far (pro rata: on a Wednesday 3/7 of the week's sessions are expected). Only completed
+        sessions at the prescribed dose count, and no more than the prescribed sessions a day
+        (three sessions on one day are one day's training, not 43 % of the week)."""
+        per_day: Counter[dt.date] = Counter(
+            dt.date.fromisoformat(s["date"]) for s in self.state["sessions"]
+            if s.get("completed") and s.get("full_dose", True))
+        spd, dpw = programme.sessions_per_day, programme.days_per_week
+        per_week = dpw * spd
+
+        def sessions(a: dt.date, b: dt.date) -> int:
+            return sum(min(n, spd) for d, n in per_day.items() if a <= d <= b)
+
+        def days(a: dt.date, b: dt.date) -> int:
+            return sum(1 for d in per_day if a <= d <= b)
+
+        today_n = per_day.get(today, 0)
+        monday = today - dt.timedelta(days=today.weekday())
+        # a training day if the week still needs days, or she has begun today's sessions
+        training_day = today_n > 0 or days(monday, today - dt.timedelta(days=1)) < dpw
+        due_today = max(0, spd - today_n) if training_day else 0
+        last7 = sessions(today - dt.timedelta(days=6), today)
+        week = sessions(monday, today)
+        expected = per_week * (today.weekday() + 1) / 7
+        return {"today_done": today_n, "due_today": due_today,
+                "week_done": last7, "week_days_trained": days(today - dt.timedelta(days=6), today),
+                "week_prescribed": per_week,
+                "week_adherence_pct": round(100 * min(last7 / per_week, 1.0), 0) if per_week else None,
+                "this_week": {"from": monday.isoformat(), "sessions": week, "days_trained": days(monday, today),
+                              "expected_so_far": round(expected, 1),
+                              "pct": round(100 * min(week / expected, 1.0), 0) if expected else None}}

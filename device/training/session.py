@@ -39,6 +39,7 @@ RESULT_NOTHING_S = 2.5  # ... (with no contraction seen, this long after "releas
 RESULT_LEAD_S = 0.8     # ... and at the latest this long before the rest ends, so it is heard
                         # in the rest it belongs to, before the next "get ready"
 SET_GOOD_SHARE = 0.8    # a set (or session) with this share of good reps is celebrated ...
+MVC_RECHECK_PCT = 110  # a rep above this share of the measured MVC: the MVC should be measured again
 SET_FAIR_SHARE = 0.5    # ... this share gets a plain "done", fewer a calm "done" with no green
 
 #: Why a rep is to be redone, in the order one is told (the first that applies is played).

@@ -35,6 +35,7 @@ class SessionPlan:
     patient_code: str | None = None
     profile_version: int | None = None
     progression: bool = True
+    full_dose: bool = True  # the prescribed dose (no override made it smaller): it can count
     simulated_patient: str | None = None  # the simulated patient's behaviour; None on a real patient
     schedule_start: float | None = None   # the first cue on the session clock (None: 1 s after the first sample)
 
@@ -75,7 +76,9 @@ def run_session(plan: SessionPlan, rig: Rig, clock: Clock, sessions: SessionStor
     stats = rig.sampler.stats
     summary["sampler"] = {"frames": stats.frames, "skipped": stats.skipped, "overflows": stats.overflows,
                           "elapsed_s": round(stats.last_t - stats.started, 3)}
-    changes = progress.record(plan.programme, summary, plan.started, progression=plan.progression)
+    changes = progress.record(plan.programme, summary, plan.started, progression=plan.progression,
+                              full_dose=plan.full_dose)
+    summary["full_dose"] = plan.full_dose
     summary["profile"] = None if plan.profile_version is None else \
         {"version": plan.profile_version, "patient_code": plan.patient_code}
     summary["progression"] = changes

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from device.records.reports import dash, rep_done
 from device.training import words
-from device.training.session import RepResult, SessionRunner
+from device.training.session import MVC_RECHECK_PCT, RepResult, SessionRunner
 
 
 class LiveView:
@@ -110,7 +110,10 @@ class LiveView:
                     break
                 continue
             self._told = i + 1
-            self._say(f"  set {r.set} rep {r.rep}: " + ("good" if r.good else "redo — " + _why(r)), indent="    ")
+            over = r.mvc_pct is not None and r.mvc_pct > MVC_RECHECK_PCT
+            self._say(f"  set {r.set} rep {r.rep}: " + ("good" if r.good else "redo — " + _why(r))
+                      + (f" ({r.mvc_pct:.0f} %MVC: above the measured maximum, to be measured again)"
+                         if over else ""), indent="    ")
         for key in list(runner.told):
             if key not in self._sets:
                 self._sets.add(key)
@@ -207,13 +210,23 @@ def format_summary(s: Mapping[str, Any]) -> str:
                                                            f"rep {p['restarted']['rep']} redone)" if p["restarted"] else "")
             for p in s["pauses"]))
     if "progression" in s:
-        lines.append("progression: " + ("; ".join(s["progression"]) if s["progression"] else "none this session"))
+        lines.append("progression: " + ("; ".join(s["progression"]) if s["progression"] else
+                                        "none this session" if s.get("full_dose", True) else
+                                        "none: a session shorter than prescribed does not count"))
     else:
         lines.append("progression: not assessed (the session did not end normally)")
     a = s.get("adherence")
     if a:
+        wk = a.get("this_week")
         lines.append(f"adherence: today {a['today_done']} done, {a['due_today']} still due; last 7 days "
-                     f"{a['week_done']}/{a['week_prescribed']:g} ({a['week_adherence_pct']:.0f} %)")
+                     f"{a['week_done']} of {a['week_prescribed']:g} sessions ({a['week_adherence_pct']:.0f} %)"
+                     + (f", on {a['week_days_trained']} days" if "week_days_trained" in a else "")
+                     + (f"; this week {wk['sessions']} of {wk['expected_so_far']:g} due so far ({wk['pct']:.0f} %)"
+                        if wk else ""))
+    over = [r["mvc_pct"] for r in s.get("reps") or [] if (r.get("mvc_pct") or 0) > MVC_RECHECK_PCT]
+    if over:
+        lines.append(f"note for the physiotherapist: {len(over)} rep(s) reached {max(over):.0f} %MVC, above "
+                     f"{MVC_RECHECK_PCT} %: the MVC should be measured again (pfmt calibrate)")
     if s.get("stored_at"):
         lines.append(f"stored: {s['stored_at']}")
     return "\n".join(lines)
