@@ -335,3 +335,23 @@ def test_bad_button_script_is_refused(tmp_path, kw, fragment):
     with pytest.raises(InputError, match=fragment):
         run(TrainOptions(programme="norwegian_intensive", speed=0, data_dir=tmp_path, view="quiet",
                          overrides={"reps": 2, "sets": 1}, **kw))
+
+
+def test_the_symptom_diary_moves_intensive_to_maintenance(tmp_path):
+    """"Symptom-free for 6 months → maintenance" needs a record of symptoms: the diary. Leakage
+    after a dry spell restarts the count."""
+    prog = load_programme("norwegian_intensive")
+    p = Progress.load(tmp_path, prog, dt.date(2026, 1, 1))
+    bad = {"completed": True, "dose": [], "reps": []}
+    p.add_symptoms(dt.date(2026, 1, 5), 3, dt.date(2026, 1, 5))
+    p.add_symptoms(dt.date(2026, 1, 20), 0, dt.date(2026, 1, 20))
+    p.add_symptoms(dt.date(2026, 2, 10), 1, dt.date(2026, 2, 10))  # a leak: not dry since January
+    p.add_symptoms(dt.date(2026, 3, 1), 0, dt.date(2026, 3, 1))
+    assert p.symptom_free_since() == "2026-03-01"
+    assert p.record(prog, bad, dt.datetime(2026, 8, 1, 9)) == []  # 26 weeks done, dry 5 months
+    ch = p.record(prog, bad, dt.datetime(2026, 9, 2, 9))
+    assert ch and ch[-1].startswith("programme: norwegian_intensive → maintenance")
+    with pytest.raises(InputError, match="whole number from 0 to 100"):
+        p.add_symptoms(dt.date(2026, 3, 2), -1, dt.date(2026, 3, 2))
+    with pytest.raises(InputError, match="in the future"):
+        p.add_symptoms(dt.date(2027, 3, 2), 0, dt.date(2026, 3, 2))

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
                  "ADC and a simulated patient when no Pi is present)",
     "profile": "show the patient's profile, its history, or restore a version (PIN)",
     "sessions": "stored sessions: list, show one, or the trend across weeks",
+    "symptoms": "the symptom diary: leakage episodes, by the patient or the physiotherapist",
     "export": "export sessions (EDF+, CSV, JSON dose/trend, PNG) pseudonymised by patient code: to a "
               "folder, a USB stick, or the USB gadget's disk image",
     "serial": "serve the CDC serial console (USB gadget) for a physiotherapist's computer",

@@ -23,11 +23,26 @@ from device.files import atomic_write
 from device.training.programme import Exercise, Programme, load_programme, with_targets
 
 TARGET_KEYS = ("hold_s", "quick_lifts", "reps")
+MAX_LEAKS = 100  # leakage episodes in one diary entry (more is a typing error)
 
 
 class Progress:
     def __init__(self, path: Path, state: dict) -> None:
         self.path, self.state = path, state
+
+    @classmethod
+    def existing(cls, data_dir: Path) -> Progress:
+        """The progress kept in ``data_dir`` (for the diary), refused with the way forward if none."""
+        path = Path(data_dir) / "progress.json"
+        if not path.exists():
+            raise InputError(f"{data_dir}: no training progress here yet (train a session first, or give --data)")
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise InputError(f"{path}: the progress file is unreadable ({e})") from None
+        if not isinstance(state, dict) or "programme" not in state:
+            raise InputError(f"{path}: not a pfmt progress file")
+        return cls(path, state)
 
     @classmethod
     def load(cls, data_dir: Path, programme: Programme, today: dt.date) -> Progress:
@@ -118,11 +133,41 @@ class Progress:
             out.append(f"next exercise: {names[self.state['current']]} ({ex.name} is secure)")
         return out
 
+    # --- the symptom diary -------------------------------------------------------------------
+    def add_symptoms(self, day: dt.date, leaks: int, today: dt.date, note: str = "", by: str = "patient") -> dict:
+        """One diary entry: the leakage episodes since the last entry, by the patient (button,
+        console) or the physiotherapist. It is what "symptom-free for N months" is judged on."""
+        if not isinstance(leaks, int) or not 0 <= leaks <= MAX_LEAKS:
+            raise InputError(f"leakage episodes must be a whole number from 0 to {MAX_LEAKS}, not {leaks!r}")
+        if day > today:
+            raise InputError(f"the diary date {day.isoformat()} is in the future (today is {today.isoformat()})")
+        if by not in ("patient", "physio"):
+            raise InputError(f"a diary entry is by the patient or the physio, not {by!r}")
+        entry = {"date": day.isoformat(), "leaks": leaks, "note": note[:500], "by": by}
+        diary = self.state.setdefault("symptoms", [])
+        diary.append(entry)
+        diary.sort(key=lambda e: e["date"])
+        return entry
+
+    def symptom_free_since(self) -> str | None:
+        """The first diary entry with no leakage after the last one with leakage (None while the
+        latest entry reports leakage); without a diary, the date the physiotherapist recorded."""
+        diary = self.state.get("symptoms") or []
+        if not diary:
+            return self.state.get("symptom_free_since")
+        since = None
+        for e in diary:
+            if e["leaks"] > 0:
+                since = None
+            elif since is None:
+                since = e["date"]
+        return since
+
     def _maybe_switch(self, programme: Programme, today: dt.date) -> str | None:
         if not programme.next_programme or programme.weeks is None:
             return None
         started = dt.date.fromisoformat(self.state["started"])
-        sfs = self.state.get("symptom_free_since")
+        sfs = self.symptom_free_since()
         if (today - started).days < 7 * programme.weeks or not sfs:
             return None
         months = (today - dt.date.fromisoformat(sfs)).days / 30.44
