@@ -59,6 +59,7 @@ class SessionSummary(TypedDict, total=False):
     sets: list[SetSummary]
     dose: list[DoseSummary]
     told: str | None                    # the end-of-session cue she heard (None: it did not end)
+    breath_watch: dict[str, Any] | None  # how breath-holding was watched (None: it cannot be seen)
     warnings: list[dict[str, Any]]
     sensor_events: list[dict[str, Any]]
     # added when the session is stored (``training.train.run_session``)

@@ -21,8 +21,10 @@ from drivers.clock import Clock, ScaledClock, VirtualClock
 from drivers.emulator import Transducer
 
 #: How the scripted patient trains: as told, too weakly, bearing down, never letting go, letting
-#: go halfway through the hold, or leaving out the quick lifts at its end.
-BEHAVIOURS = ("correct", "weak", "bears_down", "forgets_to_relax", "short_hold", "skips_quick_lifts")
+#: go halfway through the hold, leaving out the quick lifts at its end, or holding her breath
+#: from the "squeeze" cue until she lets go (the squeeze itself as told).
+BEHAVIOURS = ("correct", "weak", "bears_down", "forgets_to_relax", "short_hold", "skips_quick_lifts",
+              "holds_breath")
 PRESS_S = 0.2  # a simulated short press
 
 
@@ -63,6 +65,8 @@ def plan(behaviour: str, exercises: list[Exercise], reps: list[Rep], duration_s:
             flicks = 0
         elif behaviour == "skips_quick_lifts":
             flicks = 0
+        elif behaviour == "holds_breath":
+            sc.breath_holds.append((r.squeeze_at, r.release_at + 0.3))
         sc.squeezes.append(Squeeze(onset_s=round(onset, 3), hold_s=plateau, strength=strength, rise_s=rise,
                                    release_s=float(rng.uniform(0.3, 0.5)), flicks=flicks, kind=kind,
                                    relaxed=relaxed, fatigue=float(rng.uniform(0.05, 0.15))))

@@ -64,6 +64,7 @@ class Scenario:
     squeezes: list[Squeeze] = field(default_factory=list)
     coughs: list[float] = field(default_factory=list)
     posture_steps: list[tuple[float, float]] = field(default_factory=list)  # (time, cmH2O)
+    breath_holds: list[tuple[float, float]] = field(default_factory=list)  # (from, to) s: breathing stops
     # the patient
     pelvic_mvc: float = 35.0              # cmH2O rise, or µV RMS for EMG
     abdominal_mvc: float = 80.0
@@ -364,6 +365,10 @@ def _render_pressure(sc, t, fs, rng, truth_list):
     n = len(t)
     f_resp = float(rng.uniform(0.15, 0.35))
     resp = sc.respiration_amp * np.sin(2 * np.pi * f_resp * t + rng.uniform(0, 2 * np.pi))
+    for a, b in sc.breath_holds:  # the breath held: the pressure stays where breathing stopped
+        held = (t >= a) & (t < b)
+        if held.any():
+            resp[held] = resp[int(np.argmax(held))]
     drift = sc.drift * (1.0 - np.exp(-t / float(rng.uniform(60, 150))))
     steps = np.zeros(n)
     for ts, dv in sc.posture_steps:

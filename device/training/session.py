@@ -17,6 +17,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from device.pipeline.breath import BreathWatch
 from device.pipeline.calibration import Calibration
 from device.pipeline.detect import Event, Pipeline
 from device.pipeline.measure import RELAX_FRAC
@@ -39,6 +40,8 @@ RESULT_NOTHING_S = 2.5  # ... (with no contraction seen, this long after "releas
 RESULT_LEAD_S = 0.8     # ... and at the latest this long before the rest ends, so it is heard
                         # in the rest it belongs to, before the next "get ready"
 SET_GOOD_SHARE = 0.8    # a set (or session) with this share of good reps is celebrated ...
+QUIET_AFTER_S = 1.0    # breathing is learnt from this long into a rest (the release is over)
+BREATH_FROM_S = 0.0    # breath-holding is watched from the hold cue (the rise is over by then)
 MVC_RECHECK_PCT = 110  # a rep above this share of the measured MVC: the MVC should be measured again
 SET_FAIR_SHARE = 0.5    # ... this share gets a plain "done", fewer a calm "done" with no green
 
@@ -96,7 +99,7 @@ class RepResult:
 
 
 #: What the runner warns of during a rep (each one a feedback pattern of that name).
-WarningKind = Literal["warning_bear_down", "warning_accessory", "warning_not_relaxed"]
+WarningKind = Literal["warning_bear_down", "warning_accessory", "warning_not_relaxed", "warning_breath_held"]
 #: The warning for a contraction of the wrong kind.
 KIND_WARNING: dict[str, WarningKind] = {"bear_down": "warning_bear_down", "accessory": "warning_accessory"}
 
@@ -135,6 +138,8 @@ class SessionRunner:
         self.source, self.feedback, self.clock = source, feedback, clock
         self.cal = calibration or Calibration()
         self.pipeline = Pipeline(channels, fs, self.cal)
+        self.breath = BreathWatch(self.pipeline)
+        self._quiet_from: float | None = None  # resting (breathing learnt) since then
         # an apnoea lowers the pressure and its end brings it back: not a contraction
         self.pipeline.pelvic.falls_expected = any(e.kind == "hypopressive" for e in exercises)
         pel = self.cal.get("pelvic")
@@ -212,6 +217,7 @@ class SessionRunner:
                 self._pipeline_event(ev)
             done = self._advance(now)
             self._check_relaxation(now)
+            self._check_breathing(now)
             self._finalise_due(now)
         else:  # paused: still sampled, stored and conditioned, but nothing is cued or judged
             self._held.extend(events)  # judged after the resume, on the moved timeline
@@ -393,6 +399,10 @@ class SessionRunner:
             if res.detected and (res.hold_s or 0) >= (ev.data.get("hold_s") or 0):
                 return  # keep the main contraction of the rep, not a later small one
             d = ev.data
+            found = self.pipeline.contractions  # this event's contraction is the last found
+            ratio = found[-1].features.get("abd_ratio") if found else None
+            if d["kind"] == "lift" and ratio is not None:
+                self.breath.note_lift(float(ratio))
             res.detected = True
             res.onset_s, res.hold_s, res.peak = d["onset_s"], d["hold_s"], d["peak"]
             res.mvc_pct, res.flicks, res.kind, res.relaxed = d.get("mvc_pct"), d["flicks"], d["kind"], d["relaxed"]
@@ -430,6 +440,36 @@ class SessionRunner:
         self.warnings.append(Warning_(self.clock.now(), pattern, res.exercise, res.set, res.rep, known_from))
         if self.sink is not None:
             self.sink.event("warning", known_from, self.clock.now(), asdict(self.warnings[-1]))
+
+    def _check_breathing(self, now: float) -> None:
+        """Learn her breathing while she rests; warn when it stopped during a hold (from the hold
+        cue on: the breath caught at the squeeze itself is the fault the leaflets name)."""
+        if not self.breath.available:
+            return
+        p = self.current_phase()
+        if p is None:
+            return
+        if self.pipeline.pelvic.warming_up:
+            return  # the filters are still settling: their start-up is not breathing
+        if p.kind in ("rest", "get_ready", "set_rest"):
+            # learnt from the rests (a squeeze made in one only adds large swings, which the
+            # smallest-swing statistic ignores)
+            if self._quiet_from is None:
+                self._quiet_from = now + QUIET_AFTER_S
+            elif now > self._quiet_from:
+                self.breath.learn(self._quiet_from, now)
+            return
+        if self._quiet_from is not None and now > self._quiet_from:
+            self.breath.learn(self._quiet_from, now, force=True)  # the rest's last second too
+        self._quiet_from = None
+        if p.kind not in ("hold", "quick_lift") or not p.rep:
+            return
+        i = self._rep_at(now)
+        if i is None or self.exercises[self.reps[i].exercise].kind != "hold" or \
+                {"warning_breath_held", "warning_bear_down"} & set(self.results[i].warnings):
+            return  # warned once; bearing down (straining, often on a held breath) says it already
+        if self.breath.held(self.reps[i].hold_from + BREATH_FROM_S, now):
+            self._warn(i, "warning_breath_held", now)
 
     def _check_relaxation(self, now: float) -> None:
         """Warn during the rest if the squeeze has not been let go: the level stays above half
@@ -595,6 +635,8 @@ class SessionRunner:
             "calibrated": self.span is not None,
             "reps": [asdict(r) for r in self.results],
             "sets": sets, "dose": dose, "told": self.told.get(None),
+            "breath_watch": ({"channel": "abdominal pressure", "learnt": self.breath.learnt}
+                             if self.breath.available else None),
             "warnings": [asdict(w) for w in self.warnings],
             "sensor_events": self.sensor_events,
         }

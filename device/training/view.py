@@ -223,6 +223,8 @@ def format_summary(s: Mapping[str, Any]) -> str:
                      + (f", on {a['week_days_trained']} days" if "week_days_trained" in a else "")
                      + (f"; this week {wk['sessions']} of {wk['expected_so_far']:g} due so far ({wk['pct']:.0f} %)"
                         if wk else ""))
+    if "breath_watch" in s and s["breath_watch"] is None:
+        lines.append("breath-holding: cannot be seen on this device (it needs an abdominal pressure channel)")
     over = [r["mvc_pct"] for r in s.get("reps") or [] if (r.get("mvc_pct") or 0) > MVC_RECHECK_PCT]
     if over:
         lines.append(f"note for the physiotherapist: {len(over)} rep(s) reached {max(over):.0f} %MVC, above "
