@@ -226,19 +226,41 @@ class Profile:
             lin = f", linearity {s.linearity_pct:.1f} %" if s.linearity_pct is not None else ""
             noise = f", noise {s.noise:.2f} {s.unit}" if s.noise is not None else ""
             lines.append(f"  sensor {role}: {s.volts_per_unit:.6g} V/{s.unit}, offset {s.offset_v:.4f} V{lin}{noise}")
+        rest_seen = (self.patient or {}).get("rest") or {}
+        attempts = [a for a in (self.patient or {}).get("mvc_attempts") or [] if a]
         for role, c in self.calibration.channels.items():
-            lines.append(f"  {role}: rest {c.rest:g}, MVC {c.mvc:g}")
+            unit = self.sensor[role].unit if role in self.sensor else (self.patient or {}).get("units", {}).get(role, "")
+            seen = rest_seen.get(role)
+            at = (f"resting level measured {seen['mean']:.2f} ± {seen['sd']:.2f} {unit}"
+                  + (", the zero from now on" if c.rest == 0 else f", rest {c.rest:.2f} {unit}")) if seen \
+                else f"rest {c.rest:.2f} {unit}"
+            lines.append(f"  {role}: {at}; MVC {c.mvc:.1f} {unit} above rest")
+            if role == "pelvic" and attempts:
+                lines.append("    MVC attempts: " + ", ".join(f"{a['peak']:.1f}" for a in attempts)
+                             + f" {unit} (the best counts)")
         k = self.calibration.kinds
         if k is not None:
+            disp = f", displacement below {_fmt(k.disp_bear_below)} mm" if k.disp_bear_below is not None else ""
             lines.append(f"  personal lift/bear-down decision on {k.feature or 'displacement'}: accessory above "
-                         f"{_fmt(k.accessory_above)}, bear-down above {_fmt(k.bear_down_above)}, displacement "
-                         f"below {_fmt(k.disp_bear_below)} mm ({k.examples} verified examples)")
+                         f"{_fmt(k.accessory_above)}, bear-down above {_fmt(k.bear_down_above)}{disp} "
+                         f"({k.examples} verified examples)")
         p = self.prescription
-        lines.append(f"  prescription: {p.programme}; progression {'on' if p.progression else 'off'}; "
-                     f"{_fmt(p.days_per_week, 'programme')} days/week, {_fmt(p.sessions_per_day, 'programme')}"
-                     f" sessions/day")
-        for name, t in p.targets.items():
-            lines.append(f"    {name}: " + ", ".join(f"{k} {v:g}" for k, v in t.items()))
+        try:
+            prog = load_programme(p.programme)
+            dpw = p.days_per_week if p.days_per_week is not None else prog.days_per_week
+            spd = p.sessions_per_day if p.sessions_per_day is not None else prog.sessions_per_day
+            own = " (the programme's)" if p.days_per_week is None and p.sessions_per_day is None else ""
+            freq = f"{dpw:g} days a week, {spd:g} session(s) a day{own}"
+        except ProgrammeError as e:
+            prog, freq = None, f"frequency unknown ({e})"
+        lines.append(f"  prescription: {p.programme}; progression {'on' if p.progression else 'off'}; {freq}")
+        for ex in prog.exercises if prog is not None else ():
+            t = {**{k: getattr(ex, k) for k in ("target_mvc", "hold_s", "quick_lifts", "rest_s", "reps", "sets")},
+                 **p.targets.get(ex.name, {})}
+            mark = " (set by the physiotherapist)" if p.targets.get(ex.name) else ""
+            lines.append(f"    {ex.name}: target {100 * t['target_mvc']:.0f} %MVC, hold {t['hold_s']:g} s, "
+                         f"{t['quick_lifts']:g} quick lifts, rest {t['rest_s']:g} s, "
+                         f"{t['reps']:g} reps × {t['sets']:g} sets{mark}")
         if p.notes:
             lines.append(f"  notes: {p.notes}")
         return "\n".join(lines)

@@ -283,3 +283,17 @@ def test_fit_refuses_overlapping_or_too_few_examples():
     # one stray bear-down among the lifts' range: separable on medians but not when left out
     with pytest.raises(CalibrationError):
         fit([_ex("lift", x) for x in (0.02, 0.03, 0.04)] + [_ex("bear_down", x) for x in (0.05, 1.5, 1.6)])
+
+
+def test_the_review_is_in_plain_numbers_with_units_and_the_targets(tmp_path):
+    """The review once read "rest 0" straight after measuring the resting pressure, the MVC without
+    a unit, and "programme days/week" instead of numbers, without the targets just entered."""
+    wf, store, con, pat, sensors = calibrate(tmp_path)
+    prof = wf.run()
+    review = prof.summary()
+    rest = prof.patient["rest"]["pelvic"]["mean"]
+    assert f"resting level measured {rest:.2f} ± " in review and "cmH2O, the zero from now on" in review
+    assert f"MVC {prof.calibration.get('pelvic').mvc:.1f} cmH2O above rest" in review
+    assert "7 days a week, 1 session(s) a day" in review and "programme days" not in review
+    assert "contact: target 30 %MVC, hold 3 s, 0 quick lifts, rest 4 s, 8 reps × 3 sets" in review
+    assert "MVC attempts: " in review
