@@ -409,3 +409,24 @@ def test_serial_console_over_a_pty(data, tmp_path):
     assert not server.is_alive()
     os.close(master)
     os.close(slave)
+
+
+def test_the_plot_marks_each_rep_good_or_to_redo_against_its_target():
+    """The exported plot once drew ten failed reps as ten green "lift" bands: now each judged rep
+    has its target level over its hold, green when good and red (with the reason) when not."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from device.records.export import _mark_reps
+    t = np.arange(0, 30, 0.01)
+    x = np.full_like(t, 20.0)
+    reps = [{"judged_at_s": 9, "onset_s": 5.0, "hold_s": 3.0, "good": True, "target_mvc_pct": 30, "reasons": []},
+            {"judged_at_s": 19, "onset_s": 15.0, "hold_s": 2.0, "good": False, "target_mvc_pct": 30,
+             "reasons": ["too_weak", "too_short"]}]
+    ax = Figure().subplots()
+    _mark_reps(ax, reps, {"rest": 0.0, "mvc": 40.0}, t, x, "pressure")
+    lines = ax.collections
+    assert len(lines) == 2
+    assert [tuple(np.round(c.get_colors()[0][:3], 2)) for c in lines] == [(0.17, 0.63, 0.17), (0.84, 0.15, 0.16)]
+    assert all(np.allclose(c.get_segments()[0][:, 1], 20.0 + 12.0) for c in lines)  # rest + 30 % of 40
+    assert [a.get_text() for a in ax.texts] == ["too weak"]

@@ -240,18 +240,45 @@ def _cell(x) -> str:
 
 
 # --- PNG ---------------------------------------------------------------------------------------
+def _mark_reps(ax, reps: list[dict], pel: dict, t: np.ndarray, x: np.ndarray, modality: str) -> None:
+    """Each judged rep on the pelvic trace ``x``: its target level (the level just before it plus
+    the target share of the MVC) over its hold, green when good and red when to be redone, with
+    the reason beneath (the first the patient was told)."""
+    t0 = float(t[0])
+    span = None
+    if pel.get("mvc") is not None:
+        span = pel["mvc"] - pel.get("rest", 0.0) if modality == "emg" else pel["mvc"]
+    for r in reps:
+        if r.get("onset_s") is None or r.get("hold_s") is None:
+            continue
+        a, b = (r["onset_s"] - t0) / 60, (r["onset_s"] + r["hold_s"] - t0) / 60
+        colour = "tab:green" if r.get("good") else "tab:red"
+        before = (t >= r["onset_s"] - 1.5) & (t < r["onset_s"] - 0.25)
+        if span and r.get("target_mvc_pct") is not None and before.any():
+            level = float(np.median(x[before])) + span * r["target_mvc_pct"] / 100
+            ax.hlines(level, a, b, colors=colour, lw=2.5)
+        if not r.get("good") and r.get("reasons"):
+            ax.annotate(r["reasons"][0].replace("_", " "), ((a + b) / 2, 0.02), xycoords=("data", "axes fraction"),
+                        ha="center", fontsize=6, color="tab:red", rotation=90)
+
+
+
 def write_png(path: Path, s: SessionData, t: np.ndarray, v: np.ndarray, events: list[dict],
               max_points: int = 20_000) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    from matplotlib.artist import Artist
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     step = max(1, len(t) // max_points)
     tt = (t[::step] - t[0]) / 60.0
     fig = Figure(figsize=(14, 3.2 * len(s.channels)), dpi=90)
     axes = fig.subplots(len(s.channels), 1, sharex=True, squeeze=False)[:, 0]
+    reps = [r for r in (s.info.get("summary") or {}).get("reps") or [] if r.get("judged_at_s") is not None]
+    pel = ((s.info.get("calibration") or {}).get("pelvic") or {})
     for i, (ax, ch) in enumerate(zip(axes, s.channels)):
         ax.plot(tt, v[::step, i], lw=0.6, color="black")
         ax.set_ylabel(f"{ch.role} ({ch.unit})")
@@ -261,12 +288,20 @@ def write_png(path: Path, s: SessionData, t: np.ndarray, v: np.ndarray, events: 
                            color=KIND_COLOUR.get(e.get("kind"), "tab:blue"), alpha=0.25, lw=0)
             elif e["type"] == "warning" and i == 0:
                 ax.axvline((e["time_s"] - t[0]) / 60, color="tab:red", lw=0.8, ls=":")
+        if i == 0:
+            _mark_reps(ax, reps, pel, t, v[:, 0], ch.modality)
     axes[-1].set_xlabel("minutes")
     n = sum(e["type"] == "contraction" for e in events)
-    axes[0].set_title(f"{stem(s)} — {s.info['programme']} — {s.info['status']} — {n} contractions")
-    axes[0].legend(handles=[Patch(color=c, alpha=0.4, label=k or "contraction") for k, c in KIND_COLOUR.items()],
-                   loc="upper right", fontsize=8, ncol=4)
-    fig.tight_layout()
+    good = sum(bool(r.get("good")) for r in reps)
+    axes[0].set_title(f"{stem(s)} — {s.info['programme']} — {s.info['status']} — {n} contractions"
+                      + (f", {good} of {len(reps)} reps good" if reps else ""))
+    handles: list[Artist] = [Line2D([], [], color="black", lw=0.8, label="signal")]
+    handles += [Patch(color=c, alpha=0.4, label=(k or "contraction").replace("_", " ")) for k, c in KIND_COLOUR.items()]
+    handles += [Line2D([], [], color="tab:green", lw=2.5, label="target (good rep)"),
+                Line2D([], [], color="tab:red", lw=2.5, label="target (rep to redo)"),
+                Line2D([], [], color="tab:red", lw=0.8, ls=":", label="warning")]
+    fig.legend(handles=handles, loc="lower center", fontsize=8, ncol=len(handles), frameon=False)
+    fig.tight_layout(rect=(0, 0.07 / len(s.channels), 1, 1))  # the legend below, off the trace
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     with atomic_write(path) as f:
