@@ -81,7 +81,10 @@ def run(opts: TrainOptions) -> SessionSummary:
         exercises = [with_targets(e, **opts.overrides) for e in prescribed]
         full_dose = all(e.reps >= p.reps and e.sets >= p.sets and e.hold_s >= p.hold_s and
                         e.quick_lifts >= p.quick_lifts for e, p in zip(exercises, prescribed))
-        base_config = load_config(opts.config) if opts.config else default_config("pressure", abdominal=True)
+        # without a configuration, the reference build of the probe the physio calibrated
+        probe = "emg" if profile is not None and profile.sensor.get("pelvic") is not None and \
+            profile.sensor["pelvic"].unit == "uV" else "pressure"
+        base_config = load_config(opts.config) if opts.config else default_config(probe, abdominal=True)
         config = apply_sensor(base_config, profile) if profile is not None else base_config
         truth = None
         if opts.hardware and (opts.pauses or opts.stop_at_s is not None):
@@ -109,7 +112,7 @@ def run(opts: TrainOptions) -> SessionSummary:
                 transducers = emulated_sensors(base_config)
             emulated = emulate(opts.patient, exercises, config, seed=opts.seed, threaded=opts.threaded,
                                speed=opts.speed, pauses=opts.pauses, stop_at_s=opts.stop_at_s,
-                               transducers=transducers)
+                               transducers=transducers, calibrated=cal)
             rig, clock, truth = emulated.rig, emulated.clock, emulated.truth
             if cal is None:
                 cal = emulated.calibration

@@ -29,16 +29,25 @@ PRESS_S = 0.2  # a simulated short press
 
 
 def plan(behaviour: str, exercises: list[Exercise], reps: list[Rep], duration_s: float, seed: int = 1,
-         sample_rate_hz: float = 100.0, coughs: bool = True) -> tuple[Recording, dict, Calibration]:
-    """The patient's pelvic and abdominal pressure over the whole session (time from 0)."""
+         sample_rate_hz: float = 100.0, coughs: bool = True,
+         modality: str = "pressure", calibrated: Calibration | None = None) -> tuple[Recording, dict, Calibration]:
+    """The patient's pelvic and abdominal pressure (or surface EMG, raw at ``sample_rate_hz``)
+    over the whole session (time from 0). With the physio's calibration, the patient is the one
+    calibrated: her resting level and MVC, so %MVC and the targets mean what they say."""
     if behaviour not in BEHAVIOURS:
         raise InputError(f"unknown simulated patient {behaviour!r} (--patient); allowed: {', '.join(BEHAVIOURS)}")
     rng = np.random.default_rng(seed)
-    sc = random_scenario(seed, "pressure", abdominal=True, sample_rate_hz=sample_rate_hz, n_contractions=1)
-    sc.pelvic_mvc = float(rng.uniform(25, 45))
-    sc.respiration_amp = float(rng.uniform(0.3, 0.8))
-    sc.noise = float(rng.uniform(0.05, 0.15))
-    sc.drift = float(rng.uniform(0, 2))
+    sc = random_scenario(seed, modality, abdominal=True, sample_rate_hz=sample_rate_hz, n_contractions=1)
+    if modality == "pressure":
+        sc.pelvic_mvc = float(rng.uniform(25, 45))
+        sc.respiration_amp = float(rng.uniform(0.3, 0.8))
+        sc.noise = float(rng.uniform(0.05, 0.15))
+        sc.drift = float(rng.uniform(0, 2))
+    pel = calibrated.get("pelvic") if calibrated is not None else None
+    if pel is not None:
+        sc.pelvic_mvc = pel.mvc  # pressure: the rise above the zero; EMG: the level (as calibrated)
+        if modality == "emg":
+            sc.pelvic_rest = pel.rest
     sc.squeezes, sc.coughs, sc.posture_steps = [], [], []
     sc.duration_s = duration_s
     for r in reps:
@@ -114,7 +123,8 @@ class EmulatedSession:
 
 def emulate(behaviour: str, exercises: list[Exercise], config: DeviceConfig, *, seed: int = 1,
             threaded: bool = False, speed: float = 0.0, pauses: list[tuple[float, float]] | None = None,
-            stop_at_s: float | None = None, transducers: dict[str, Transducer] | None = None) -> EmulatedSession:
+            stop_at_s: float | None = None, transducers: dict[str, Transducer] | None = None,
+            calibrated: Calibration | None = None) -> EmulatedSession:
     """The whole session planned up front on the schedule the device will pace (first cue at
     ``SCHEDULE_START_S``), her finger on the button, and the emulated chips and mock pins fed with
     it. Lock-step on a virtual clock paced at ``speed`` × real time (0: as fast as possible), or
@@ -122,7 +132,11 @@ def emulate(behaviour: str, exercises: list[Exercise], config: DeviceConfig, *, 
     phases, reps = build(exercises, start=SCHEDULE_START_S)
     presses = plan_button(pauses or [], stop_at_s, phases, reps)
     duration = reps[-1].rest_end + 15.0 if reps else 10.0
-    rec, truth, cal = plan(behaviour, exercises, reps, duration, seed=seed)
+    modality = "emg" if config.channels[0].unit == "uV" else "pressure"
+    # EMG is rendered raw at the ADC's rate (its band reaches 450 Hz); pressure at 100 Hz, interpolated
+    rate = config.rate_hz if modality == "emg" else 100.0
+    rec, truth, cal = plan(behaviour, exercises, reps, duration, seed=seed, sample_rate_hz=rate, modality=modality,
+                           calibrated=calibrated)
     signals: dict[str, rigs.Signal] = {c.role: (rec.time_s, rec.data[:, i]) for i, c in enumerate(rec.channels)}
     clock: Clock = ScaledClock(speed or 1.0) if threaded else VirtualClock()
     rig = rigs.emulated(config, clock, signals, threaded=threaded, seed=seed, pace=0.0 if threaded else speed,
