@@ -21,11 +21,12 @@ def _session(tmp_path, patient, seed, **kw):
 
 
 @pytest.mark.slow
-def test_a_held_breath_is_warned_2_5_s_into_the_hold_and_breathing_never(tmp_path):
-    """From the third rep on (two rests teach her breathing) every held breath is warned 2.5 s
-    after the hold cue and told as the rep's result; trainees who breathe — correctly, weakly,
-    briefly — are never warned."""
+def test_a_held_breath_is_warned_within_2_s_and_breathing_never(tmp_path):
+    """From the third rep on (two rests teach her breathing) every held breath is warned — most
+    2 s after the hold cue, none later than 2.5 s — and told as the rep's result; trainees who
+    breathe, correctly or too briefly, are never warned."""
     warned = held_reps = 0
+    delays = []
     for seed in SESSIONS:
         s = _session(tmp_path, "holds_breath", seed)
         squeezes = [t for t, n in s["patterns"] if n == "squeeze"]
@@ -34,7 +35,8 @@ def test_a_held_breath_is_warned_2_5_s_into_the_hold_and_breathing_never(tmp_pat
             held_reps += 1
             assert r["rep"] in w, (seed, r["rep"])
             hold_cue = squeezes[r["rep"] - 1] + 1.0
-            assert 0 < w[r["rep"]]["time_s"] - hold_cue <= 2.55, (seed, r["rep"])
+            delays.append(w[r["rep"]]["time_s"] - hold_cue)
+            assert 0 < delays[-1] <= 2.55, (seed, r["rep"])
             assert r["told"] == "rep_redo_breath_held"
             warned += 1
         for patient in ("correct", "short_hold"):
@@ -42,6 +44,7 @@ def test_a_held_breath_is_warned_2_5_s_into_the_hold_and_breathing_never(tmp_pat
             assert not [x for x in b["warnings"] if x["pattern"] == "warning_breath_held"], (patient, seed)
             assert not any("breath_held" in r["reasons"] for r in b["reps"])
     assert warned == held_reps == 42
+    assert sorted(delays)[len(delays) * 9 // 10 - 1] <= 2.05  # 90 % within 2 s (a block's latency)
 
 
 def test_without_an_abdominal_pressure_channel_it_says_so(tmp_path):

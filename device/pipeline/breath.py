@@ -6,8 +6,9 @@ How well breathing can be told from a held breath depends on how much of a breat
 short window can fall on a breath's turning point, where breathing is briefly still. So each
 window length (2.0–3.5 s) is compared with the smallest swing her own resting breathing shows in
 windows of that length (learnt in the rests between squeezes), and with the signal's jitter: a
-held breath is flat to within a few jitters, breathing is not over 2 s. The verdict can come 2 s
-after the hold began.
+held breath is flat to within a few jitters, breathing is not. Windows are fixed at the hold's
+start: the verdict comes 2 s after it (2.5–3.5 s when a slow breath's turning point leaves the
+first window in doubt).
 """
 from __future__ import annotations
 
@@ -18,13 +19,12 @@ import numpy as np
 from device.pipeline.detect import Pipeline
 
 SMOOTH_S = 0.4        # moving mean: the breathing band (≤ 1 Hz) kept, sensor noise cut ~3×
-WINDOWS_S = (2.5, 3.0, 3.5)  # the window lengths asked, the shortest first: a breath's own
-                      # pause after breathing out lasts up to 1.5–2 s, and 2 s windows of slow,
-                      # shallow breathing at a turning point came within 1.3× of a held breath
+WINDOWS_S = (2.0, 2.5, 3.0, 3.5)  # the window lengths asked from the hold's start, the shortest
+                      # first (a breath's own pause after breathing out lasts up to 1.5–2 s)
 SMALLEST_Q = 0.02     # "the smallest swing" her resting windows of a length show: this quantile
 HELD_FRAC = 0.5       # held: the swing in the window under this share of that smallest one
-HELD_NOISE_X = 5.0    # ... and under this many times the signal's jitter (over a hold, the
-                      # simulated trainees: held ≤ 3.9×; breathing ≥ 10× in 2.5 s windows)
+HELD_NOISE_X = 5.0    # ... and under this many times the signal's jitter (simulated trainees:
+                      # held ≤ 3.9×; breathing ≥ 6.5× in 2 s windows, ≥ 10× in 2.5 s)
 MIN_SWING_X = 6.0     # a window length is asked only if her smallest resting swing in it stands
                       # this far above the jitter (shallow, slow breathing: only longer windows)
 MIN_WINDOWS = 20      # resting windows of a length needed before it is asked ...
