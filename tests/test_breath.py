@@ -11,7 +11,7 @@ from device.cli.train import TrainOptions, run
 from device.training.view import format_summary
 
 ROOT = Path(__file__).resolve().parents[1]
-SESSIONS = range(1, 8)  # 7 sessions × 8 reps = 56 reps for each trainee (112 breathing)
+SESSIONS = range(1, 10)  # 9 sessions × 8 reps: 54 held breaths judged (reps 3–8), 144 breathing reps
 
 
 def _session(tmp_path, patient, seed, **kw):
@@ -43,7 +43,7 @@ def test_a_held_breath_is_warned_within_2_s_and_breathing_never(tmp_path):
             b = _session(tmp_path, patient, seed)
             assert not [x for x in b["warnings"] if x["pattern"] == "warning_breath_held"], (patient, seed)
             assert not any("breath_held" in r["reasons"] for r in b["reps"])
-    assert warned == held_reps == 42
+    assert warned == held_reps == 54
     assert sorted(delays)[len(delays) * 9 // 10 - 1] <= 2.05  # 90 % within 2 s (a block's latency)
 
 
