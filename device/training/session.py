@@ -436,6 +436,8 @@ class SessionRunner:
             if pattern == "warning_not_relaxed":
                 res.relaxed = False
             self._verdict(res, self.exercises[self.reps[i].exercise])
+            if self.sink is not None:
+                self.sink.rep(i, asdict(res))  # stored again (the store replaces the rep's row)
         self.feedback.player.play(pattern)
         self.warnings.append(Warning_(self.clock.now(), pattern, res.exercise, res.set, res.rep, known_from))
         if self.sink is not None:
