@@ -40,10 +40,10 @@ RESULT_NOTHING_S = 2.5  # ... (with no contraction seen, this long after "releas
 RESULT_LEAD_S = 0.8     # ... and at the latest this long before the rest ends, so it is heard
                         # in the rest it belongs to, before the next "get ready"
 SET_GOOD_SHARE = 0.8    # a set (or session) with this share of good reps is celebrated ...
+SET_FAIR_SHARE = 0.5    # ... this share gets a plain "done", fewer a calm "done" with no green
 QUIET_AFTER_S = 1.0    # breathing is learnt from this long into a rest (the release is over)
 BREATH_FROM_S = 0.0    # breath-holding is watched from the hold cue (the rise is over by then)
 MVC_RECHECK_PCT = 110  # a rep above this share of the measured MVC: the MVC should be measured again
-SET_FAIR_SHARE = 0.5    # ... this share gets a plain "done", fewer a calm "done" with no green
 
 #: Why a rep is to be redone, in the order one is told (the first that applies is played).
 Reason = Literal["sensor_fault", "bear_down", "accessory", "breath_held", "not_felt", "too_weak",
@@ -399,8 +399,8 @@ class SessionRunner:
             if res.detected and (res.hold_s or 0) >= (ev.data.get("hold_s") or 0):
                 return  # keep the main contraction of the rep, not a later small one
             d = ev.data
-            found = self.pipeline.contractions  # this event's contraction is the last found
-            ratio = found[-1].features.get("abd_ratio") if found else None
+            ratio = next((c.features.get("abd_ratio") for c in reversed(self.pipeline.contractions)
+                          if abs(c.onset_s - d["onset_s"]) < 1e-3), None)  # this event's contraction
             if d["kind"] == "lift" and ratio is not None:
                 self.breath.note_lift(float(ratio))
             res.detected = True
