@@ -59,12 +59,13 @@ class BreathWatch:
         self.p = pipe
         i = pipe.roles.get("abdominal")
         self.ch = i if i is not None and pipe.channels[i].modality == "pressure" else None
-        self._sds: dict[float, deque[float]] = {w: deque(maxlen=KEPT) for w in WINDOWS_S}
+        self._swings: dict[float, deque[float]] = {w: deque(maxlen=KEPT) for w in WINDOWS_S}
         self._rests: dict[float, set[float]] = {w: set() for w in WINDOWS_S}  # the rests they came from
         self._noise: deque[float] = deque(maxlen=KEPT)
         self._done_until = -np.inf  # resting windows ending before this were learnt
         self._learnt_at = -np.inf
         self._ratios: deque[float] = deque(maxlen=20)  # abdominal rise / pelvic rise of her lifts
+        self._asked: tuple[float, dict[float, bool]] = (-np.inf, {})  # (since, window → its verdict)
 
     @property
     def available(self) -> bool:
@@ -78,10 +79,10 @@ class BreathWatch:
     def _swing(self, w: float) -> float | None:
         """The smallest swing (interquartile range, ``SMALLEST_Q`` quantile) resting windows of
         length ``w`` show, if it stands clear of the jitter; else None (not asked)."""
-        sds = self._sds[w]
-        if len(sds) < MIN_WINDOWS or len(self._rests[w]) < MIN_RESTS:
+        swings = self._swings[w]
+        if len(swings) < MIN_WINDOWS or len(self._rests[w]) < MIN_RESTS:
             return None
-        low = float(np.quantile(np.array(sds), SMALLEST_Q))
+        low = float(np.quantile(np.array(swings), SMALLEST_Q))
         return low if low > MIN_SWING_X * self._jitter() else None
 
     def note_lift(self, abd_ratio: float) -> None:
@@ -117,8 +118,8 @@ class BreathWatch:
         return _smooth(x, n), h.time_at(a) + (n - 1) / rate
 
     def learn(self, since: float, now: float, force: bool = False) -> None:
-        """Called while she rests (nothing squeezed since ``since``): her breathing period, the
-        smallest swing of each window length, the jitter (at most every ``LEARN_EVERY_S``, unless
+        """Called while she rests (nothing squeezed since ``since``): the swing of each resting
+        window of each length, and the jitter (at most every ``LEARN_EVERY_S``, unless
         ``force``: the rest is ending)."""
         if not force and now - self._learnt_at < LEARN_EVERY_S:
             return
@@ -133,7 +134,7 @@ class BreathWatch:
             n = int(w * rate)
             for i in range(0, len(x) - n + 1, step):
                 if t0 + (i + n) / rate > self._done_until:
-                    self._sds[w].append(_spread(x[i:i + n]))
+                    self._swings[w].append(_spread(x[i:i + n]))
                     if len(self._rests[w]) < MIN_RESTS:
                         self._rests[w].add(since)
         k = max(1, int(0.1 * rate))
@@ -149,18 +150,21 @@ class BreathWatch:
         hold, and one of them would fall on a breath's turning point. None while it cannot be
         told (no abdominal pressure, breathing not learnt or not clear of the noise in windows
         of any length that has passed)."""
+        if self._asked[0] != since:
+            self._asked = (since, {})
+        verdicts = self._asked[1]  # a fixed window, once answered, is not computed again
         answer: bool | None = None
         for w in WINDOWS_S:
             if now - since < w:
                 break
-            swing = self._swing(w)
-            if swing is None:
-                continue
-            got = self._x(since, since + w)
-            if got is None or len(got[0]) < 0.6 * w * self.p.rate:
-                continue
-            spread = _spread(got[0])
-            if spread < HELD_FRAC * swing and spread < HELD_NOISE_X * self._jitter():
+            if w not in verdicts:
+                swing = self._swing(w)
+                got = self._x(since, since + w) if swing is not None else None
+                if swing is None or got is None or len(got[0]) < 0.6 * w * self.p.rate:
+                    continue
+                spread = _spread(got[0])
+                verdicts[w] = spread < HELD_FRAC * swing and spread < HELD_NOISE_X * self._jitter()
+            if verdicts[w]:
                 return True
             answer = False
         return answer
