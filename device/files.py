@@ -8,7 +8,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Literal
 
-__all__ = ["atomic_write"]
+__all__ = ["SYSTEM_CONFIG", "SYSTEM_DATA", "atomic_write", "default_config_path", "default_data_dir"]
 
 
 class atomic_write:
@@ -41,3 +41,31 @@ class atomic_write:
             if os.path.exists(self.tmp):
                 os.unlink(self.tmp)
         return False
+
+
+#: The installed device's places (scripts/install.sh creates them).
+SYSTEM_DATA = Path("/var/lib/pfmt")
+SYSTEM_CONFIG = Path("/etc/pfmt/device.toml")
+
+
+def default_data_dir() -> Path:
+    """Where sessions, progress and the profile are kept unless ``--data`` says: ``$PFMT_DATA``;
+    else ``/var/lib/pfmt`` on an installed device; else the user's own data directory
+    (``$XDG_DATA_HOME/pfmt``, ~/.local/share/pfmt) — never a folder relative to wherever the
+    command happened to be typed."""
+    env = os.environ.get("PFMT_DATA")
+    if env:
+        return Path(env)
+    if SYSTEM_DATA.is_dir() and os.access(SYSTEM_DATA, os.W_OK | os.X_OK):
+        return SYSTEM_DATA
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "pfmt"
+
+
+def default_config_path() -> Path | None:
+    """The device configuration unless ``--config`` says: ``$PFMT_CONFIG``, else
+    ``/etc/pfmt/device.toml`` when installed; None: the built-in reference build."""
+    env = os.environ.get("PFMT_CONFIG")
+    if env:
+        return Path(env)
+    return SYSTEM_CONFIG if SYSTEM_CONFIG.is_file() else None

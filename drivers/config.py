@@ -6,6 +6,7 @@ section — a typo must never silently fall back to a default on a medical devic
 
     [board]
     i2c_bus = 1
+    pin_factory = "lgpio"   # gpiozero's pins: lgpio on the Pi, mock for the emulated device
 
     [sampling]
     rate_hz = 860
@@ -51,6 +52,7 @@ import numpy as np
 
 from drivers.ads import GAINS, RATES
 from drivers.errors import ConfigError
+from drivers.pins import PIN_FACTORIES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -114,6 +116,7 @@ class DeviceConfig:
     adcs: tuple[AdcConfig, ...] = ()
     channels: tuple[ChannelConfig, ...] = ()
     pins: PinsConfig = field(default_factory=PinsConfig)
+    pin_factory: str = "lgpio"  # gpiozero's pin factory on the device (drivers.pins)
 
     def channel(self, role: str) -> ChannelConfig:
         for c in self.channels:
@@ -220,6 +223,7 @@ def parse_config(data: dict, source: str = "configuration", *,
     s = _Section(data.get("board", {}), "board")
     board = s.get("name", str, "raspberry-pi")
     i2c_bus = s.get("i2c_bus", int, 1, lo=0, hi=22)
+    factory = s.get("pin_factory", str, "lgpio", choices=PIN_FACTORIES)
     s.done()
 
     s = _Section(data.get("sampling", {}), "sampling")
@@ -306,7 +310,8 @@ def parse_config(data: dict, source: str = "configuration", *,
             if p in used:
                 raise ConfigError(f"[pins] GPIO{p} is used twice ({used[p]} and {what})")
             used[p] = what
-    return DeviceConfig(board, i2c_bus, rate_hz, block_s, queue_blocks, tuple(adcs), tuple(channels), pins)
+    return DeviceConfig(board, i2c_bus, rate_hz, block_s, queue_blocks, tuple(adcs), tuple(channels), pins,
+                        factory)
 
 
 def read_toml(path: str | Path) -> dict:

@@ -6,8 +6,9 @@ is driven by its own thread on the device and step by step on a virtual clock in
 sessions; warnings pre-empt cues, cues never pre-empt a warning. The strength bar and the
 strength-following pitch use hysteresis, so a signal hovering on a boundary never flickers.
 
-gpiozero pin factories decide where it runs: the Pi's GPIO, or ``MockFactory(pin_class=
-MockPWMPin)`` on any machine (tests and ``pfmt train`` without a Pi).
+gpiozero pin factories decide where it runs: the Pi's GPIO through lgpio, or ``MockFactory(pin_class=
+MockPWMPin)`` on any machine (tests and ``pfmt train`` without a Pi); ``drivers.pins`` names them.
+Whatever ends the program, :meth:`Feedback.close` first drives every LED and the buzzer off.
 """
 from __future__ import annotations
 
@@ -232,8 +233,10 @@ class Feedback:
         # debounced here: gpiozero's bounce_time runs on wall time, which accelerated emulation
         # does not follow, so the reader ignores presses shorter than a human's.
         self.button_changes: deque[tuple[float, bool]] = deque(maxlen=64)
-        self.button.when_pressed = lambda: self.button_changes.append((self.clock.now(), True))
-        self.button.when_released = lambda: self.button_changes.append((self.clock.now(), False))
+        # set at every change, so a loop that waits for the button wakes at once (device.appliance)
+        self.button_event = threading.Event()
+        self.button.when_pressed = lambda: self._button_changed(True)
+        self.button.when_released = lambda: self._button_changed(False)
         self.bar_full = bar_full  # the bar's top LED is this many times the target
         self._bar = Hysteresis(len(pins.bar), bar_full)
         self._pitch = Hysteresis(24, bar_full)  # semitone steps over two octaves
@@ -241,6 +244,11 @@ class Feedback:
         self._lit = -1
         self.player = Player(self._output, clock)
         self.changes: deque[tuple[float, str, object]] = deque(maxlen=4096)  # (time, device, value)
+        self._closed = False
+
+    def _button_changed(self, pressed: bool) -> None:
+        self.button_changes.append((self.clock.now(), pressed))
+        self.button_event.set()
 
     @property
     def lit(self) -> int:
@@ -275,7 +283,37 @@ class Feedback:
             self._tone(220.0 * 2 ** (step / 12) if step else 0.0)
         return lit
 
-    def close(self) -> None:
+    def show_bar(self, lit: int) -> None:
+        """Light the bar's first ``lit`` LEDs directly (a menu position, a progress share), outside
+        the strength's hysteresis; the next :meth:`strength` takes over again."""
+        n = len(self.bar)
+        lit = max(0, min(n, lit))
+        self.bar.value = lit / n
+        self._lit = lit
+        self._bar.level = lit
+        self.changes.append((self.clock.now(), "bar", lit))
+
+    def all_off(self) -> None:
+        """The safe state: every LED dark and the buzzer silent (the pattern player stopped)."""
         self.player.stop()
+        with self.player._lock:
+            self.player.current = self.player.queued = None
+        try:
+            self.bar.off()
+            self.status.off()
+            if self.tonal:
+                self.buzzer.stop()
+            else:
+                self.buzzer.off()
+        except Exception:  # a device already closed: nothing left driven
+            return
+        self._lit = 0
+
+    def close(self) -> None:
+        """Everything off, then the pins released (idempotent)."""
+        if self._closed:
+            return
+        self.all_off()
+        self._closed = True
         for d in (self.bar, self.status, self.buzzer, self.button):
             d.close()

@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 
-import device.cli.train as cli_train
+import device.appliance.compose as cli_train
 from device.training.view import LiveView
 from device.training.words import PHASE, REASON, WARNING
 

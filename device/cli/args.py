@@ -4,12 +4,17 @@ from __future__ import annotations
 import argparse
 import json
 
+from calibration.load import calibration_file
 from device.errors import InputError
-from device.pipeline.calibration import Calibration, read_json
+from device.files import default_data_dir
 from device.recording import MAX_RATE_HZ, MIN_RATE_HZ
 
-#: Where sessions, progress and the profile are kept unless ``--data`` says otherwise.
-DEFAULT_DATA = "pfmt-data"
+__all__ = ["calibration_file", "default_data", "number", "pause", "positive_int", "rate", "read_answers", "speed"]
+
+
+def default_data() -> str:
+    """``--data``'s default: the device's data directory (``device.files.default_data_dir``)."""
+    return str(default_data_dir())
 
 
 def positive_int(v: str) -> int:
@@ -61,16 +66,3 @@ def read_answers(path: str) -> dict:
     if not isinstance(d, dict):
         raise InputError(f"{path}: the answers must be a JSON object of question key → answer")
     return d
-
-
-def calibration_file(path: str) -> Calibration:
-    """``--calibration``: a calibration JSON, or a whole profile (recognised by its ``format``) whose
-    calibration is used once the profile's own checks (checksum, schema) pass. The profile module
-    is imported only for a profile: ``pfmt analyze`` on a plain calibration stays small at start-up
-    (~45 ms less here, ~0.5 s on a Pi Zero 2 W)."""
-    d = read_json(path)
-    if isinstance(d, dict) and "format" in d:  # only a profile has one
-        from calibration.profile import Profile
-
-        return Profile.from_dict(d, path).calibration
-    return Calibration.from_dict(d, path)

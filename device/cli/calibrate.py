@@ -10,7 +10,7 @@ from calibration.console import Console, ScriptedConsole, TerminalConsole
 from calibration.emulated import Clinic, emulated_rig
 from calibration.profile import ProfileStore
 from calibration.workflow import STEPS, Workflow
-from device.cli.args import DEFAULT_DATA, read_answers, speed
+from device.cli.args import default_data, read_answers, speed
 from device.config import default_config, load_config
 from device.errors import Aborted
 from device.sim.patient import SimulatedPatient
@@ -31,7 +31,7 @@ def steps(v: str) -> tuple[str, ...]:
 def add_arguments(cal: argparse.ArgumentParser) -> None:
     cal.add_argument("--steps", type=steps, default=None, metavar="S,S",
                      help="sensor,patient,prescription (default: all; the others are kept from the profile)")
-    cal.add_argument("--data", default=DEFAULT_DATA, metavar="DIR", help="where the profile is kept")
+    cal.add_argument("--data", default=default_data(), metavar="DIR", help="where the profile is kept")
     cal.add_argument("--config", metavar="DEVICE.toml", help="device configuration (default: the reference build)")
     cal.add_argument("--answers", metavar="ANSWERS.json",
                      help="answer the questions from this file (by key) instead of the terminal")

@@ -6,7 +6,7 @@ import datetime as dt
 import tempfile
 from pathlib import Path
 
-from device.cli.args import DEFAULT_DATA, positive_int
+from device.cli.args import default_data, positive_int
 from device.errors import InputError, StorageError
 from device.records.export import FORMATS, export, parse_formats, select
 from device.records.store import SessionStore
@@ -26,7 +26,7 @@ def add_arguments(ex: argparse.ArgumentParser) -> None:
     ex.add_argument("--mount-root", default="/run/pfmt", help="--usb: where the stick is mounted")
     ex.add_argument("--lun", help="--gadget: the configfs LUN to swap the image into "
                                   "(e.g. /sys/kernel/config/usb_gadget/pfmt/functions/mass_storage.usb0/lun.0)")
-    ex.add_argument("--data", default=DEFAULT_DATA, metavar="DIR")
+    ex.add_argument("--data", default=default_data(), metavar="DIR")
 
 
 def _since(v: str | None) -> dt.date | None:

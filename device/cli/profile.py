@@ -8,14 +8,14 @@ from pathlib import Path
 from calibration.console import TerminalConsole
 from calibration.profile import ProfileStore
 from calibration.workflow import ask_physio, require_pin
-from device.cli.args import DEFAULT_DATA, positive_int
+from device.cli.args import default_data, positive_int
 from device.errors import CalibrationError
 
 
 def add_arguments(pr: argparse.ArgumentParser) -> None:
     pr.add_argument("action", choices=("show", "history", "restore"))
     pr.add_argument("version", nargs="?", type=positive_int, help="version to show or restore")
-    pr.add_argument("--data", default=DEFAULT_DATA, metavar="DIR")
+    pr.add_argument("--data", default=default_data(), metavar="DIR")
     pr.add_argument("--json", action="store_true", help="print the profile as JSON (show)")
 
 

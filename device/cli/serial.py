@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from device.cli.args import DEFAULT_DATA
+from device.cli.args import default_data
 from device.records.serial_console import ConsoleConfig, SerialConsole
 from drivers import usb
 
@@ -15,7 +15,7 @@ def add_arguments(sr: argparse.ArgumentParser) -> None:
     sr.add_argument("--tty", default="/dev/ttyGS0", help="serial line (default: the gadget's /dev/ttyGS0)")
     sr.add_argument("--image", help="the gadget's FAT image, rebuilt on EXPORT")
     sr.add_argument("--lun", help="configfs LUN to swap the rebuilt image into")
-    sr.add_argument("--data", default=DEFAULT_DATA, metavar="DIR")
+    sr.add_argument("--data", default=default_data(), metavar="DIR")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from device.cli.args import DEFAULT_DATA, positive_int
+from device.cli.args import default_data, positive_int
 from device.errors import InputError
 from device.records.reports import dose, format_list, format_trend, session_line, trend
 from device.records.store import SessionStore
@@ -17,7 +17,7 @@ def add_arguments(se: argparse.ArgumentParser) -> None:
     se.add_argument("id", nargs="?", type=positive_int, help="session id (show)")
     se.add_argument("--weeks", type=positive_int, help="trend: only the last N weeks")
     se.add_argument("--json", action="store_true")
-    se.add_argument("--data", default=DEFAULT_DATA, metavar="DIR")
+    se.add_argument("--data", default=default_data(), metavar="DIR")
 
 
 def main(args: argparse.Namespace) -> int:

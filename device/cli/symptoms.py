@@ -7,7 +7,7 @@ import argparse
 import datetime as dt
 import json
 
-from device.cli.args import DEFAULT_DATA
+from device.cli.args import default_data
 from device.errors import InputError
 from device.training.progress import MAX_LEAKS, Progress
 
@@ -36,7 +36,7 @@ def add_arguments(sy: argparse.ArgumentParser) -> None:
     sy.add_argument("--note", default="", help="add: a few words (urgency, what brought it on)")
     sy.add_argument("--by", choices=("patient", "physio"), default="patient")
     sy.add_argument("--json", action="store_true")
-    sy.add_argument("--data", default=DEFAULT_DATA, metavar="DIR")
+    sy.add_argument("--data", default=default_data(), metavar="DIR")
 
 
 def main(args: argparse.Namespace) -> int:

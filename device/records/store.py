@@ -26,7 +26,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,13 +132,21 @@ class SessionData:
         return self.info["id"]
 
 
+def space_needed(rate_hz: float, n_channels: int) -> int:
+    """Bytes a session may need on the card (its longest, ``SPACE_FOR_S``, with the index)."""
+    return int(SPACE_FOR_S * rate_hz * (8 + 4 * n_channels) * 1.3)
+
+
 class SessionStore:
     """The session database of one data directory."""
 
-    def __init__(self, data_dir: str | os.PathLike, recover: bool = True, create: bool = True) -> None:
+    def __init__(self, data_dir: str | os.PathLike, recover: bool = True, create: bool = True,
+                 free_bytes: Callable[[], int] | None = None) -> None:
         """``create=False`` for readers (list, export, serial console): a mistyped ``--data`` must
-        not leave an empty database behind and answer "no sessions"."""
+        not leave an empty database behind and answer "no sessions". ``free_bytes`` tells the room
+        left on the card (the emulated device's card may be full; default: the file system's)."""
         self.dir = Path(data_dir)
+        self.free_bytes = free_bytes or (lambda: shutil.disk_usage(self.dir).free)
         self.path = db_path(self.dir)
         if not create and not self.path.is_file():
             raise StorageError(f"{self.dir}: no session database here ({DB_NAME}); sessions are stored by "
@@ -207,8 +215,8 @@ class SessionStore:
               profile_version: int | None, simulated_patient: str | None,
               started: dt.datetime | None = None) -> SessionWriter:
         """Open a session for writing (refused when the card has no room for ``SPACE_FOR_S``)."""
-        need = int(SPACE_FOR_S * rate_hz * (8 + 4 * len(channels)) * 1.3)
-        free = shutil.disk_usage(self.dir).free
+        need = space_needed(rate_hz, len(channels))
+        free = self.free_bytes()
         if free < need:
             raise StorageError(f"{self.dir}: {free / 1e6:.0f} MB free on the card, a session needs up to "
                                f"{need / 1e6:.0f} MB; export and remove old sessions (`pfmt export`, "

@@ -9,12 +9,14 @@ Versions
   1  (no ``version`` key) the simulated person was ``trainee``.
   2  ``simulated_patient`` (the glossary's one name: the patient, real or simulated); the
      sampler's ``elapsed_s``.
+  3  ``stopped_by`` (``button``, ``sensor`` or None: what ended it early); ``clock``, the state of
+     the wall clock that dated it (``device.clockstate``; None where it was not known).
 """
 from __future__ import annotations
 
 from typing import Any, TypedDict
 
-SUMMARY_VERSION = 2
+SUMMARY_VERSION = 3
 
 
 class SetSummary(TypedDict):
@@ -53,6 +55,7 @@ class SessionSummary(TypedDict, total=False):
     interrupted: bool
     duration_s: float
     stopped_by_button: bool
+    stopped_by: str | None              # button | sensor (unplugged for too long) | None
     pauses: list[dict[str, Any]]
     calibrated: bool
     reps: list[dict[str, Any]]          # each rep's judgement (``training.session.RepResult``)
@@ -64,6 +67,7 @@ class SessionSummary(TypedDict, total=False):
     sensor_events: list[dict[str, Any]]
     # added when the session is stored (``training.train.run_session``)
     started_at: str
+    clock: dict[str, Any] | None        # the wall clock's state when it started (source, trusted)
     simulated_patient: str | None       # the simulated patient's behaviour; None on a real patient
     sampler: dict[str, float]
     profile: dict[str, Any] | None
@@ -86,5 +90,8 @@ def upgrade(d: dict[str, Any] | None) -> SessionSummary | None:
     version = int(out.get("version", 1))
     if version < 2:
         out["simulated_patient"] = out.pop("trainee", None)
+    if version < 3:
+        out.setdefault("stopped_by", "button" if out.get("stopped_by_button") else None)
+        out.setdefault("clock", None)
     out["version"] = max(version, SUMMARY_VERSION)
     return out  # type: ignore[return-value]  # a dict of the keys above

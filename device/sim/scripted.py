@@ -19,6 +19,7 @@ from device.training.train import SCHEDULE_START_S
 from drivers import rig as rigs
 from drivers.clock import Clock, ScaledClock, VirtualClock
 from drivers.emulator import Transducer
+from drivers.feedback import Feedback
 
 #: How the scripted patient trains: as told, too weakly, bearing down, never letting go, letting
 #: go halfway through the hold, leaving out the quick lifts at its end, or holding her breath
@@ -124,21 +125,30 @@ class EmulatedSession:
 def emulate(behaviour: str, exercises: list[Exercise], config: DeviceConfig, *, seed: int = 1,
             threaded: bool = False, speed: float = 0.0, pauses: list[tuple[float, float]] | None = None,
             stop_at_s: float | None = None, transducers: dict[str, Transducer] | None = None,
-            calibrated: Calibration | None = None) -> EmulatedSession:
+            calibrated: Calibration | None = None, clock: Clock | None = None,
+            feedback: Feedback | None = None, finger: rigs.Finger | None = None,
+            unplugged: list[tuple[float, float]] | None = None) -> EmulatedSession:
     """The whole session planned up front on the schedule the device will pace (first cue at
     ``SCHEDULE_START_S``), her finger on the button, and the emulated chips and mock pins fed with
     it. Lock-step on a virtual clock paced at ``speed`` × real time (0: as fast as possible), or
-    ``threaded``: the sampler and pattern threads on a clock scaled by ``speed``, as on the device."""
+    ``threaded``: the sampler and pattern threads on a clock scaled by ``speed``, as on the device.
+
+    The appliance's loop brings its own ``clock`` (the session then starts at its ``now()``: the
+    first cue ``SCHEDULE_START_S`` later), its ``feedback`` and the ``finger`` on its button; and
+    ``unplugged`` (from, to) times on that clock, when the pelvic probe is out of its socket."""
+    t0 = clock.now() if clock is not None else 0.0
     phases, reps = build(exercises, start=SCHEDULE_START_S)
-    presses = plan_button(pauses or [], stop_at_s, phases, reps)
+    presses = [(a + t0, b + t0) for a, b in plan_button(pauses or [], stop_at_s, phases, reps)]
     duration = reps[-1].rest_end + 15.0 if reps else 10.0
     modality = "emg" if config.channels[0].unit == "uV" else "pressure"
     # EMG is rendered raw at the ADC's rate (its band reaches 450 Hz); pressure at 100 Hz, interpolated
     rate = config.rate_hz if modality == "emg" else 100.0
     rec, truth, cal = plan(behaviour, exercises, reps, duration, seed=seed, sample_rate_hz=rate, modality=modality,
                            calibrated=calibrated)
-    signals: dict[str, rigs.Signal] = {c.role: (rec.time_s, rec.data[:, i]) for i, c in enumerate(rec.channels)}
-    clock: Clock = ScaledClock(speed or 1.0) if threaded else VirtualClock()
+    signals: dict[str, rigs.Signal] = {c.role: (rec.time_s + t0, rec.data[:, i]) for i, c in enumerate(rec.channels)}
+    if clock is None:
+        clock = ScaledClock(speed or 1.0) if threaded else VirtualClock()
     rig = rigs.emulated(config, clock, signals, threaded=threaded, seed=seed, pace=0.0 if threaded else speed,
-                        transducers=transducers, button_presses=presses)
+                        transducers=transducers, button_presses=presses, feedback=feedback, finger=finger,
+                        unplugged={"pelvic": list(unplugged or [])})
     return EmulatedSession(rig, clock, cal, truth)

@@ -44,6 +44,7 @@ SET_FAIR_SHARE = 0.5    # ... this share gets a plain "done", fewer a calm "done
 QUIET_AFTER_S = 1.0    # breathing is learnt from this long into a rest (the release is over)
 BREATH_FROM_S = 0.0    # breath-holding is watched from the hold cue (the rise is over by then)
 MVC_RECHECK_PCT = 110  # a rep above this share of the measured MVC: the MVC should be measured again
+SENSOR_GIVE_UP_S = 10.0  # the pelvic sensor (or the bus) faulty this long without a break ends the session
 
 #: Why a rep is to be redone, in the order one is told (the first that applies is played).
 Reason = Literal["sensor_fault", "bear_down", "accessory", "breath_held", "not_felt", "too_weak",
@@ -131,8 +132,10 @@ class SessionRunner:
     def __init__(self, programme: Programme, exercises: list[Exercise], channels: tuple[Channel, ...],
                  fs: float, source: BlockSource, feedback, clock, calibration: Calibration | None = None,
                  view: Callable[[SessionRunner, float], None] | None = None,
-                 schedule_start: float | None = None, sink: SessionSink | None = None) -> None:
+                 schedule_start: float | None = None, sink: SessionSink | None = None,
+                 heartbeat: Callable[[], None] | None = None) -> None:
         self.sink = sink
+        self.heartbeat = heartbeat  # called at every block: the service's watchdog is fed from here
         self.programme, self.exercises = programme, exercises
         self.channels, self.fs = channels, fs
         self.source, self.feedback, self.clock = source, feedback, clock
@@ -170,7 +173,9 @@ class SessionRunner:
         self._ticks: list[float] = []  # countdown ticks still due in the current hold
         self.paused_at: float | None = None
         self.pauses: list[dict] = []  # {"at_s", "for_s", "restarted"}: each pause, for the summary
-        self.stopped_at: float | None = None  # the patient held the button: ended early
+        self.stopped_at: float | None = None  # ended early: the patient held the button, or the sensor failed
+        self.stopped_by: Literal["button", "sensor"] | None = None
+        self._fault_since: float | None = None  # the pelvic sensor or the bus faulty since
         self._pressed_at: float | None = None
         self._held: list[Event] = []  # pipeline events that arrived during a pause
         self.started_wall = time.time()
@@ -210,7 +215,7 @@ class SessionRunner:
                 self.sink.event(ev.type, ev.time_s, ev.known_at_s, ev.data)
         self.level, self.rise = self._live_level()
         self._track_rest(block)
-        if self._button(now):
+        if self._button(now) or self._sensor_gone(now):
             done = True
         elif self.paused_at is None:
             for ev in events:
@@ -232,7 +237,20 @@ class SessionRunner:
             self._latency_n += 1
         if self.view is not None:
             self.view(self, now)
+        if self.heartbeat is not None:
+            self.heartbeat()
         return done
+
+    def _sensor_gone(self, now: float) -> bool:
+        """The pelvic sensor (or the bus) has been faulty for SENSOR_GIVE_UP_S: nothing can be
+        judged, so the session ends (stored as stopped by the sensor) rather than cue on blind."""
+        if self._fault_since is None or now - self._fault_since < SENSOR_GIVE_UP_S:
+            return False
+        self.stopped_at, self.stopped_by = now, "sensor"
+        self.feedback.player.play("cannot_train_sensor")
+        if self.sink is not None:
+            self.sink.event("stopped", now, now, {"by": "sensor", "faulty": sorted(self.faulty)})
+        return True
 
     @property
     def latency(self) -> list[tuple[float, float]]:
@@ -298,7 +316,7 @@ class SessionRunner:
                     self._toggle_pause(now)
         if self._pressed_at is not None and now - self._pressed_at >= BUTTON_STOP_S:
             self._pressed_at = None
-            self.stopped_at = now
+            self.stopped_at, self.stopped_by = now, "button"
             self.feedback.player.play("stopped")
             if self.sink is not None:
                 self.sink.event("stopped", now, now, {"by": "button"})
@@ -426,6 +444,11 @@ class SessionRunner:
                 self.results[i].sensor_fault = True
         elif e.kind in ("sensor_ok", "i2c_ok"):
             self.faulty.discard(key)
+        vital = {self.channels[0].name, "bus"} & self.faulty
+        if not vital:
+            self._fault_since = None
+        elif self._fault_since is None:
+            self._fault_since = float(e.t)
 
     def _warn(self, i: int, pattern: WarningKind, known_from: float) -> None:
         res = self.results[i]
@@ -632,7 +655,7 @@ class SessionRunner:
             "version": SUMMARY_VERSION,
             "programme": self.programme.name, "programme_title": self.programme.title,
             "completed": completed, "duration_s": round(now - self.t0, 1),
-            "stopped_by_button": self.stopped_at is not None,
+            "stopped_by_button": self.stopped_by == "button", "stopped_by": self.stopped_by,
             "pauses": self.pauses + ([self._pause_record(now, None)] if self.paused_at is not None else []),
             "calibrated": self.span is not None,
             "reps": [asdict(r) for r in self.results],

@@ -5,6 +5,7 @@ patient) is decided by the caller: ``device.cli.train`` composes it."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from device.config import DeviceConfig, recorded_channels
@@ -38,6 +39,8 @@ class SessionPlan:
     full_dose: bool = True  # the prescribed dose (no override made it smaller): it can count
     simulated_patient: str | None = None  # the simulated patient's behaviour; None on a real patient
     schedule_start: float | None = None   # the first cue on the session clock (None: 1 s after the first sample)
+    clock_state: dict | None = None       # the wall clock's state (``drivers.rtc.clock_state``)
+    heartbeat: Callable[[], None] | None = None  # fed at every block (the service's watchdog)
 
 
 def run_session(plan: SessionPlan, rig: Rig, clock: Clock, sessions: SessionStore,
@@ -57,7 +60,8 @@ def run_session(plan: SessionPlan, rig: Rig, clock: Clock, sessions: SessionStor
         sessions.close()
         raise
     runner = SessionRunner(plan.programme, plan.exercises, channels, plan.config.rate_hz, rig, rig.feedback,
-                           clock, cal, view=view, schedule_start=plan.schedule_start, sink=writer)
+                           clock, cal, view=view, schedule_start=plan.schedule_start, sink=writer,
+                           heartbeat=plan.heartbeat)
     rig.start()
     try:
         summary = runner.run()
@@ -72,6 +76,7 @@ def run_session(plan: SessionPlan, rig: Rig, clock: Clock, sessions: SessionStor
         if view is not None:
             view.close()
     summary["started_at"] = plan.now.isoformat(timespec="seconds")
+    summary["clock"] = plan.clock_state
     summary["simulated_patient"] = plan.simulated_patient
     stats = rig.sampler.stats
     summary["sampler"] = {"frames": stats.frames, "skipped": stats.skipped, "overflows": stats.overflows,

@@ -1,0 +1,40 @@
+"""The gpiozero pin factory, chosen explicitly and never by gpiozero's silent fall-back chain.
+
+gpiozero tries lgpio, RPi.GPIO, pigpio and finally its NativeFactory, warning as it falls: on a
+Pi 5 the native factory fails outright, on a Zero 2 W/3/4 it has no PWM (the RGB status LED and
+the tonal buzzer then raise ``PinPWMUnsupported``) and its edge detection uses the sysfs numbers
+that kernels ≥ 6.6 changed. The device therefore names its factory (``[board] pin_factory``):
+``lgpio`` on every current Pi (the character device, software PWM, edges through the kernel),
+``mock`` for the emulated device. A factory that cannot be brought up is a
+:class:`~drivers.errors.HardwareError` that says why and what to install.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from drivers.errors import HardwareError
+
+PIN_FACTORIES = ("lgpio", "mock")
+
+
+def pin_factory(name: str) -> Any:
+    """A gpiozero pin factory by name (``lgpio`` or ``mock``)."""
+    if name == "mock":
+        from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+        return MockFactory(pin_class=MockPWMPin)
+    if name != "lgpio":
+        raise HardwareError(f"pin factory {name!r} is not one pfmt drives; allowed: {', '.join(PIN_FACTORIES)}")
+    try:
+        import lgpio  # noqa: F401  (the C library's binding; gpiozero's factory needs it)
+        from gpiozero.pins.lgpio import LGPIOFactory
+    except ImportError as e:
+        raise HardwareError(f"the lgpio pin factory is not installed ({e}); install the device with "
+                            "scripts/install.sh, or `pip install lgpio` (Debian: python3-lgpio)") from None
+    try:
+        # chip=None: gpiozero ≥ 2.0.1.post3 opens gpiochip4 on a Pi 5 with the old numbering and
+        # gpiochip0 everywhere else (the header's lines since kernel 6.6.45 on the Pi 5 too)
+        return LGPIOFactory()
+    except Exception as e:  # lgpio.error and OSError: no /dev/gpiochip*, or no permission
+        raise HardwareError(f"cannot open the GPIO chip through lgpio ({e}); the device user must be in "
+                            "the gpio group (scripts/install.sh adds it) and /dev/gpiochip0 must exist") from None
