@@ -179,6 +179,11 @@ class Sampler:
         self._one_per_chip = [ci for ci, _ in self._slots] == list(range(len(self.chips))) and \
             all(ki == 0 for _, ki in self._slots)
 
+    @property
+    def sensor_states(self) -> dict[str, SensorState]:
+        """Each channel's sensor state as last judged (``ok`` until a window says otherwise)."""
+        return {m.name: m.state for m in self._monitors}
+
     # --- bring-up ----------------------------------------------------------------------------
     def open(self) -> None:
         """Configure every chip; faults here are handled like any other (the loop retries)."""

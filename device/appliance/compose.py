@@ -62,6 +62,7 @@ class TrainOptions:
     free_bytes: Callable[[], int] | None = None  # emulation: the room left on its card
     heartbeat: Callable[[], None] | None = None  # fed at every block (the watchdog)
     require_prescription: bool = False           # the appliance trains only what a physio prescribed
+    lead_s: float = 0.0                          # emulation: the patient starts this much later (the probe is read first)
 
 
 @dataclass
@@ -144,11 +145,12 @@ def compose(opts: TrainOptions) -> Composed:
             emulated = emulate(opts.patient, exercises, config, seed=opts.seed, threaded=opts.threaded,
                                speed=opts.speed, pauses=opts.pauses, stop_at_s=opts.stop_at_s,
                                transducers=transducers, calibrated=cal, clock=opts.clock,
-                               feedback=opts.feedback, finger=opts.finger, unplugged=opts.unplugged)
+                               feedback=opts.feedback, finger=opts.finger, unplugged=opts.unplugged,
+                               lead_s=opts.lead_s)
             rig, clock, truth = emulated.rig, emulated.clock, emulated.truth
             if cal is None:
                 cal = emulated.calibration
-            start = clock.now() + SCHEDULE_START_S
+            start = clock.now() + opts.lead_s + SCHEDULE_START_S
         plan = SessionPlan(
             programme=programme, exercises=exercises, config=config, calibration=cal, now=now, started=started,
             patient_code=profile.patient_code if profile is not None else None,

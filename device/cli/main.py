@@ -31,6 +31,10 @@ COMMANDS: dict[str, str] = {
     "symptoms": "the symptom diary: leakage episodes, by the patient or the physiotherapist",
     "export": "export sessions (EDF+, CSV, JSON dose/trend, PNG) pseudonymised by patient code: to a "
               "folder, a USB stick, or the USB gadget's disk image",
+    "device": "the appliance: wait for the button, remind when a session is due, train the prescription "
+              "(the emulated device playing a script of days when no Pi is present)",
+    "selftest": "check the built device once: I2C scan, each ADC channel, each LED, each tone, the button, the clock",
+    "clock": "show the device's clock and its source, or set it (the physiotherapist, over the console or SSH)",
     "serial": "serve the CDC serial console (USB gadget) for a physiotherapist's computer",
     "config": "check a device configuration file (TOML) and print what it sets up",
     "bench": "print accuracy (vs NeuroKit2, BioSPPy) and speed figures",

@@ -127,7 +127,7 @@ def emulate(behaviour: str, exercises: list[Exercise], config: DeviceConfig, *, 
             stop_at_s: float | None = None, transducers: dict[str, Transducer] | None = None,
             calibrated: Calibration | None = None, clock: Clock | None = None,
             feedback: Feedback | None = None, finger: rigs.Finger | None = None,
-            unplugged: list[tuple[float, float]] | None = None) -> EmulatedSession:
+            unplugged: list[tuple[float, float]] | None = None, lead_s: float = 0.0) -> EmulatedSession:
     """The whole session planned up front on the schedule the device will pace (first cue at
     ``SCHEDULE_START_S``), her finger on the button, and the emulated chips and mock pins fed with
     it. Lock-step on a virtual clock paced at ``speed`` × real time (0: as fast as possible), or
@@ -135,8 +135,9 @@ def emulate(behaviour: str, exercises: list[Exercise], config: DeviceConfig, *, 
 
     The appliance's loop brings its own ``clock`` (the session then starts at its ``now()``: the
     first cue ``SCHEDULE_START_S`` later), its ``feedback`` and the ``finger`` on its button; and
-    ``unplugged`` (from, to) times on that clock, when the pelvic probe is out of its socket."""
-    t0 = clock.now() if clock is not None else 0.0
+    ``unplugged`` (from, to) times on that clock, when the pelvic probe is out of its socket;
+    ``lead_s``: the session starts that much later (the device reads the probe first)."""
+    t0 = (clock.now() if clock is not None else 0.0) + lead_s
     phases, reps = build(exercises, start=SCHEDULE_START_S)
     presses = [(a + t0, b + t0) for a, b in plan_button(pauses or [], stop_at_s, phases, reps)]
     duration = reps[-1].rest_end + 15.0 if reps else 10.0

@@ -1,0 +1,174 @@
+"""The emulated device's days: what her finger, the probe, the card and the power do, and when —
+a script (TOML) that ``pfmt device --emulate`` plays on a virtual clock. Example::
+
+    start = 2026-12-07T17:55:00      # the device boots (the clock starts here)
+    until = 2026-12-08T08:00:00      # and is switched off
+    patient = "correct"              # the simulated patient (device.sim.scripted.BEHAVIOURS)
+
+    [[event]]
+    at = 2026-12-07T18:02:00
+    do = "press"                     # press (for_s 0.3) | hold (for_s 2.5: the menu / the end)
+                                     # | unplug (for_s) | card_full (for_s) | kill (kill -9)
+    patient = "weak"                 # a press's patient, for the session it starts
+
+A ``kill`` is a real ``kill -9`` of the process (a power cut, as the card sees it); the device is
+then booted again by running the same script with ``--start`` after it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from device.errors import InputError
+from device.sim.scripted import BEHAVIOURS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+ACTIONS = {"press": 0.3, "hold": 2.5, "unplug": 30.0, "card_full": 3600.0, "kill": 0.0}
+FULL_CARD_BYTES = 2_000_000  # what a full card has left
+
+
+@dataclass(frozen=True)
+class ScriptEvent:
+    at: dt.datetime
+    do: str
+    for_s: float
+    patient: str | None = None
+
+
+@dataclass
+class Script:
+    start: dt.datetime
+    until: dt.datetime
+    patient: str = "correct"
+    seed: int = 1
+    events: list[ScriptEvent] = field(default_factory=list)
+
+    def booted_at(self, start: dt.datetime) -> Script:
+        """The same days booted again at ``start`` (after a kill): what lay before it is past."""
+        if not self.start <= start < self.until:
+            raise InputError(f"--start {start.isoformat()} is outside the script's days "
+                             f"({self.start.isoformat()} … {self.until.isoformat()})")
+        return Script(start, self.until, self.patient, self.seed, [e for e in self.events if e.at >= start])
+
+    # --- on the device's clock (seconds since boot) ------------------------------------------
+    def t(self, when: dt.datetime) -> float:
+        return (when - self.start).total_seconds()
+
+    def presses(self) -> list[tuple[float, float]]:
+        return [(self.t(e.at), self.t(e.at) + e.for_s) for e in self.events if e.do in ("press", "hold")]
+
+    def spans(self, do: str) -> list[tuple[float, float]]:
+        return [(self.t(e.at), self.t(e.at) + e.for_s) for e in self.events if e.do == do]
+
+    def kills(self) -> list[float]:
+        return [self.t(e.at) for e in self.events if e.do == "kill"]
+
+    def patient_at(self, t: float) -> str:
+        """The patient of the last press at or before ``t`` that names one, else the script's."""
+        named = [e for e in self.events if e.do == "press" and e.patient and self.t(e.at) <= t + 1e-6]
+        return named[-1].patient if named else self.patient  # type: ignore[return-value]  # named: not None
+
+
+def _datetime(v: object, where: str) -> dt.datetime:
+    if isinstance(v, dt.datetime) and v.tzinfo is None:
+        return v
+    if isinstance(v, str):
+        try:
+            d = dt.datetime.fromisoformat(v)
+        except ValueError:
+            pass
+        else:
+            if d.tzinfo is None:
+                return d
+    raise InputError(f"{where} must be a local date and time (2026-12-07T18:02:00), not {v!r}")
+
+
+def parse_script(data: dict, source: str = "script") -> Script:
+    unknown = set(data) - {"start", "until", "patient", "seed", "event"}
+    if unknown:
+        raise InputError(f"{source}: unknown key {sorted(unknown)[0]!r}; allowed: start, until, patient, seed, event")
+    start = _datetime(data.get("start"), f"{source}: start")
+    until = _datetime(data.get("until"), f"{source}: until")
+    if until <= start or until - start > dt.timedelta(days=62):
+        raise InputError(f"{source}: until must come after start, within 62 days")
+    patient = data.get("patient", "correct")
+    if patient not in BEHAVIOURS:
+        raise InputError(f"{source}: patient {patient!r}; allowed: {', '.join(BEHAVIOURS)}")
+    seed = data.get("seed", 1)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InputError(f"{source}: seed must be a whole number")
+    events = []
+    for i, e in enumerate(data.get("event", [])):
+        where = f"{source}: event #{i + 1}"
+        if not isinstance(e, dict):
+            raise InputError(f"{where} must be a table")
+        bad = set(e) - {"at", "do", "for_s", "patient"}
+        if bad:
+            raise InputError(f"{where}: unknown key {sorted(bad)[0]!r}; allowed: at, do, for_s, patient")
+        do = e.get("do")
+        if do not in ACTIONS:
+            raise InputError(f"{where}: do = {do!r}; allowed: {', '.join(ACTIONS)}")
+        at = _datetime(e.get("at"), f"{where}: at")
+        if not start <= at < until:
+            raise InputError(f"{where}: at {at.isoformat()} is outside start … until")
+        for_s = e.get("for_s", ACTIONS[do])
+        if isinstance(for_s, bool) or not isinstance(for_s, (int, float)) or not 0 <= for_s <= 86400:
+            raise InputError(f"{where}: for_s must be 0–86400 seconds, not {for_s!r}")
+        p = e.get("patient")
+        if p is not None and p not in BEHAVIOURS:
+            raise InputError(f"{where}: patient {p!r}; allowed: {', '.join(BEHAVIOURS)}")
+        events.append(ScriptEvent(at, do, float(for_s), p))
+    events.sort(key=lambda e: e.at)
+    return Script(start, until, patient, seed, events)
+
+
+def load_script(path: str | Path) -> Script:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"{path}: cannot read the script ({e.strerror})") from None
+    try:
+        return parse_script(tomllib.loads(text), str(path))
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"{path}: not valid TOML ({e})") from None
+
+
+def one_session(now: dt.datetime, patient: str = "correct") -> Script:
+    """Without a script: she presses the button a minute after boot and trains once."""
+    start = now.replace(microsecond=0)
+    return Script(start, start + dt.timedelta(hours=2), patient, 1,
+                  [ScriptEvent(start + dt.timedelta(seconds=60), "press", 0.3)])
+
+
+class Power:
+    """The script's kills: ``kill -9`` of this very process when the clock reaches one."""
+
+    def __init__(self, kills: list[float]) -> None:
+        self.kills = sorted(kills)
+
+    def check(self, now: float) -> None:
+        if self.kills and now >= self.kills[0]:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Card:
+    """The emulated card's room: the file system's, except while the script fills it."""
+
+    def __init__(self, spans: list[tuple[float, float]], clock_now, real) -> None:
+        self.spans, self.now, self.real = spans, clock_now, real
+
+    def free_bytes(self) -> int:
+        t = self.now()
+        if any(a <= t < b for a, b in self.spans):
+            return FULL_CARD_BYTES
+        return int(self.real())
