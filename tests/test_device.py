@@ -201,7 +201,8 @@ def test_menu_closes_by_itself(prescribed, tmp_path):
 
 def test_reminders_follow_the_slots_and_stop_once_trained():
     assert [t.strftime("%H:%M") for t in reminder_slots(3)] == ["09:00", "13:30", "19:00"]
-    assert [t.strftime("%H:%M") for t in reminder_slots(6)][0] == "09:00" and len(reminder_slots(6)) == 6
+    six = reminder_slots(6)
+    assert len(six) == 6 and six[0] == dt.time(9, 0) and six[-1] == dt.time(20, 0)
 
 
 def test_reminder_then_a_press_then_quiet(prescribed, tmp_path):

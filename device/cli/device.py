@@ -4,9 +4,9 @@ emulated device (``device.appliance.emulation``) and reports each day's outcome.
 from __future__ import annotations
 
 import argparse
-import logging
 import datetime as dt
 import json
+import logging
 import shutil
 from collections import defaultdict
 from pathlib import Path

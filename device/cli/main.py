@@ -41,6 +41,27 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class _Version(argparse.Action):
+    """``pfmt --version``: the installed distribution's version (read only when asked)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"pfmt {version()}")
+        parser.exit()
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("pfmt")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def command_module(name: str) -> ModuleType:
     return importlib.import_module(f"device.cli.{name}")
 
@@ -49,6 +70,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole parser; with ``only``, the other commands are listed but their options (and
     modules) are not loaded."""
     ap = argparse.ArgumentParser(prog="pfmt", description="Pelvic-floor muscle training biofeedback device")
+    ap.add_argument("--version", action=_Version, help="print the version and exit")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, help_ in COMMANDS.items():

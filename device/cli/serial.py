@@ -6,9 +6,10 @@ import os
 import tempfile
 from pathlib import Path
 
+from calibration.profile import ProfileStore
 from device.cli.args import default_data
 from device.records.serial_console import ConsoleConfig, SerialConsole
-from drivers import usb
+from drivers import rtc, usb
 
 
 def add_arguments(sr: argparse.ArgumentParser) -> None:
@@ -27,10 +28,15 @@ def main(args: argparse.Namespace) -> int:
             usb.swap_gadget_image(Path(args.lun), Path(args.image))
         return str(args.image)
 
+    def check_pin(pin: str) -> bool:
+        holder = ProfileStore(Path(args.data)).pin_holder()
+        return holder is not None and holder.check_pin(pin)
+
     with tempfile.TemporaryDirectory(prefix="pfmt-serial-") as tmp:
         fd = usb.open_tty(args.tty)
         try:
-            SerialConsole(ConsoleConfig(Path(args.data), Path(tmp), publish)).serve(fd, fd)
+            SerialConsole(ConsoleConfig(Path(args.data), Path(tmp), publish, check_pin=check_pin,
+                                        set_clock=rtc.set_clock, clock_state=rtc.clock_state)).serve(fd, fd)
         finally:
             os.close(fd)
     return 0

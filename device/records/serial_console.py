@@ -9,15 +9,18 @@ cable (``/dev/ttyGS0`` on the Pi; a pty in the tests). Line based, ASCII, one re
                                → OK {"folder": ..., "files": [...], "image": ...}  (the gadget's
                                   disk is rebuilt and swapped in when the device has one)
     GET <file>                 → OK <size> <sha256>, then base64 lines of ≤ 76 characters, then END
+    TIME                       → OK {"now": ..., "clock": {"source": ..., "trusted": ...}}
+    TIME SET <iso> <PIN>       → OK {"now": ..., "did": ...}  (the physiotherapist's PIN; the RTC too)
     HELP | QUIT
 
 Every failure is one line ``ERR <what is wrong and what is allowed>``; the console never stops on
 bad input. It reads stored sessions and writes exports only: it cannot change the prescription,
-the calibration or any stored session. No network is involved — a cable is the only way in.
+the calibration or any stored session; setting the clock needs the physiotherapist's PIN. No network is involved — a cable is the only way in.
 """
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import os
 from collections.abc import Callable
@@ -28,7 +31,7 @@ from device.errors import PfmtError
 from device.records.store import SessionStore, db_path
 
 MAX_LINE = 512
-COMMANDS = ("HELLO", "LIST", "SHOW", "TREND", "EXPORT", "GET", "HELP", "QUIT")
+COMMANDS = ("HELLO", "LIST", "SHOW", "TREND", "EXPORT", "GET", "TIME", "HELP", "QUIT")
 B64_LINE = 57  # bytes per base64 line (76 characters)
 
 
@@ -37,6 +40,9 @@ class ConsoleConfig:
     data_dir: Path
     export_dir: Path
     publish: Callable[[Path], str | None] | None = None  # folder → image path (the gadget's disk)
+    check_pin: Callable[[str], bool] | None = None  # the physiotherapist's PIN (None: no profile yet)
+    set_clock: Callable[[dt.datetime], str] | None = None  # sets the system clock (and the RTC); what it did
+    clock_state: Callable[[], dict] | None = None
 
 
 class SerialConsole:
@@ -91,7 +97,7 @@ class SerialConsole:
         try:
             v = version("pfmt")
         except PackageNotFoundError:
-            v = "unknown"
+            v = "unknown (not installed)"
         n = 0
         if db_path(self.cfg.data_dir).is_file():  # a new device has no database yet
             with self._store() as db:
@@ -160,6 +166,29 @@ class SerialConsole:
         lines += [base64.b64encode(data[i:i + B64_LINE]).decode() for i in range(0, len(data), B64_LINE)]
         lines.append("END")
         return lines
+
+
+    def _time(self, args: list[str]) -> list[str]:
+        state = self.cfg.clock_state() if self.cfg.clock_state else None
+        if not args:
+            return ["OK " + json.dumps({"now": dt.datetime.now().isoformat(timespec="seconds"), "clock": state})]
+        if len(args) != 3 or args[0].upper() != "SET":
+            return ["ERR TIME shows the clock; TIME SET <YYYY-MM-DDTHH:MM:SS> <PIN> sets it"]
+        try:
+            when = dt.datetime.fromisoformat(args[1])
+        except ValueError:
+            return [f"ERR {args[1]!r} is not a local date and time (YYYY-MM-DDTHH:MM:SS)"]
+        if when.tzinfo is not None or not dt.datetime(2026, 1, 1) <= when < dt.datetime(2100, 1, 1):
+            return ["ERR the time is the device's local time, without a zone, from 2026 to 2099"]
+        if self.cfg.check_pin is None or self.cfg.set_clock is None:
+            return ["ERR setting the clock needs the physiotherapist's PIN: calibrate the device first"]
+        if not self.cfg.check_pin(args[2]):
+            return ["ERR wrong PIN; the clock is unchanged"]
+        try:
+            did = self.cfg.set_clock(when)
+        except OSError as e:
+            return [f"ERR the clock cannot be set here ({e.strerror or e}); the console service needs CAP_SYS_TIME"]
+        return ["OK " + json.dumps({"now": dt.datetime.now().isoformat(timespec="seconds"), "did": did})]
 
 
 def _write_all(fd: int, data: bytes) -> None:

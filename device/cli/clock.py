@@ -1,0 +1,45 @@
+"""``pfmt clock``: the device's wall clock and how far it can be trusted (``drivers.rtc``), or set
+it — as root or with CAP_SYS_TIME, over SSH; the serial console's ``TIME SET`` does the same
+behind the physiotherapist's PIN. With a DS3231 the RTC is set too, so the time survives a
+power-off."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+
+from device.errors import HardwareError, InputError
+from drivers import rtc
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", nargs="?", choices=("show", "set"), default="show")
+    p.add_argument("when", nargs="?", metavar="YYYY-MM-DDTHH:MM:SS", help="the local time to set")
+    p.add_argument("--json", action="store_true")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.action == "show":
+        if args.when:
+            raise InputError("`pfmt clock` shows the clock; `pfmt clock set YYYY-MM-DDTHH:MM:SS` sets it")
+        now = dt.datetime.now().isoformat(timespec="seconds")
+        state = rtc.clock_state()
+        if args.json:
+            print(json.dumps({"now": now, **state}))
+        else:
+            print(f"{now}  source {state['source']}{' (' + state['rtc'] + ')' if state['rtc'] else ''}, "
+                  f"{'trusted' if state['trusted'] else 'NOT trusted: set it with `pfmt clock set`'}")
+        return 0
+    if not args.when:
+        raise InputError("`pfmt clock set` needs the local time, e.g. 2026-12-07T18:05:00")
+    try:
+        when = dt.datetime.fromisoformat(args.when)
+    except ValueError:
+        raise InputError(f"{args.when!r} is not a local date and time (YYYY-MM-DDTHH:MM:SS)") from None
+    if when.tzinfo is not None or not dt.datetime(2026, 1, 1) <= when < dt.datetime(2100, 1, 1):
+        raise InputError("give the device's local time, without a zone, from 2026 to 2099")
+    try:
+        print(rtc.set_clock(when))
+    except PermissionError:
+        raise HardwareError("setting the clock needs root or CAP_SYS_TIME (run it with sudo)") from None
+    return 0
