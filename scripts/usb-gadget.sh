@@ -5,11 +5,18 @@
 #
 # Needs a Pi whose USB port can be a device (Zero/Zero 2 W, 4/5 on the USB-C port) with
 # `dtoverlay=dwc2` in config.txt and `modules-load=dwc2` (or libcomposite loaded).
-#   usage: usb-gadget.sh [IMAGE]   (default /var/lib/pfmt/gadget.img)
+#   usage: usb-gadget.sh [--owner USER] [IMAGE]   (default /var/lib/pfmt/gadget.img)
 #          usb-gadget.sh --remove
+# --owner: the user whose serial console swaps a rebuilt image in (pfmt-gadget.service: pfmt)
+# owns the image and the disk's "file" attribute, so the console need not run as root.
 set -euo pipefail
 
 G=/sys/kernel/config/usb_gadget/pfmt
+OWNER=
+if [ "${1:-}" = "--owner" ]; then
+    OWNER=${2:?usb-gadget.sh: --owner needs a user}
+    shift 2
+fi
 IMAGE=${1:-/var/lib/pfmt/gadget.img}
 
 remove() {
@@ -65,6 +72,9 @@ ln -s "$G/functions/mass_storage.usb0" "$G/configs/c.1/"
 mkdir -p "$G/functions/acm.usb0"
 ln -s "$G/functions/acm.usb0" "$G/configs/c.1/"
 
+if [ -n "$OWNER" ]; then
+    chown "$OWNER:" "$IMAGE" "$G/functions/mass_storage.usb0/lun.0/file"
+fi
 ls /sys/class/udc | head -n 1 > "$G/UDC"
 echo "usb-gadget.sh: gadget up on $(cat "$G/UDC"): disk $IMAGE (read-only), serial /dev/ttyGS0"
 echo "  then: pfmt serial --image $IMAGE --lun $G/functions/mass_storage.usb0/lun.0"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from device.cli.args import default_data, positive_int
 from device.errors import InputError, StorageError
-from device.records.export import FORMATS, export, parse_formats, select
+from device.records.export import FORMATS, available_formats, export, parse_formats, select
 from device.records.store import SessionStore
 from drivers import usb
 
@@ -53,7 +53,7 @@ def _the_stick(device: str | None) -> usb.Stick:
 
 
 def main(args: argparse.Namespace) -> int:
-    formats = parse_formats(args.formats) if args.formats else FORMATS
+    formats = parse_formats(args.formats) if args.formats else available_formats()
     if args.ids and args.all:
         raise InputError("give session ids or --all, not both")
     if not args.ids and not args.all and not args.since:

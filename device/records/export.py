@@ -46,12 +46,23 @@ class ExportedFile:
     sha256: str
 
 
+def available_formats() -> tuple[str, ...]:
+    """The formats this installation can write: the PNG plot needs matplotlib, which a device
+    installed without PNG export (``scripts/install.sh`` without ``--png``) leaves out."""
+    import importlib.util
+
+    return FORMATS if importlib.util.find_spec("matplotlib") is not None else tuple(f for f in FORMATS if f != "png")
+
+
 def parse_formats(spec: str) -> tuple[str, ...]:
     got = tuple(dict.fromkeys(f.strip().lower() for f in spec.split(",") if f.strip()))
     bad = [f for f in got if f not in FORMATS]
     if bad or not got:
         raise InputError(f"unknown export format {', '.join(bad) or spec!r}; allowed: {', '.join(FORMATS)} "
                          "(comma-separated)")
+    if "png" in got and "png" not in available_formats():
+        raise InputError("the PNG plot needs matplotlib, which this device was installed without "
+                         "(scripts/install.sh --png adds it); allowed here: " + ", ".join(available_formats()))
     return got
 
 
@@ -76,8 +87,10 @@ def stem(s: SessionData) -> str:
 
 
 def export(store: SessionStore, sessions: list[SessionData], out_dir: str | os.PathLike,
-           formats: tuple[str, ...] = FORMATS, stamp: dt.datetime | None = None) -> tuple[Path, list[ExportedFile]]:
-    """Write an export folder inside ``out_dir``; returns it and its files with their checksums."""
+           formats: tuple[str, ...] | None = None, stamp: dt.datetime | None = None) -> tuple[Path, list[ExportedFile]]:
+    """Write an export folder inside ``out_dir``; returns it and its files with their checksums
+    (``formats``: default every one this installation can write)."""
+    formats = available_formats() if formats is None else formats
     codes = sorted({s.info["patient_code"] or "unassigned" for s in sessions})
     label = CODE_SAFE.sub("-", codes[0]) if len(codes) == 1 else "several"
     folder = Path(out_dir) / f"pfmt-export-{label}-{(stamp or dt.datetime.now()).strftime('%Y%m%d-%H%M%S')}"

@@ -133,7 +133,7 @@ class SerialConsole:
             return ["OK " + json.dumps(trend(db.sessions(), int(args[0]) if args else None))]
 
     def _export(self, args: list[str]) -> list[str]:
-        from device.records.export import FORMATS, export, parse_formats, select
+        from device.records.export import FORMATS, available_formats, export, parse_formats, select
 
         if len(args) > 2:
             return [f"ERR EXPORT [all|<id>,<id>...] [<formats: {','.join(FORMATS)}>]"]
@@ -143,7 +143,7 @@ class SerialConsole:
                 ids = [int(x) for x in args[0].split(",")]
             except ValueError:
                 return ["ERR session ids are numbers separated by commas, or 'all'"]
-        formats = parse_formats(args[1]) if len(args) > 1 else FORMATS
+        formats = parse_formats(args[1]) if len(args) > 1 else available_formats()
         with self._store() as db:
             folder, files = export(db, select(db, ids), self.cfg.export_dir, formats)
         self.last_export = folder
