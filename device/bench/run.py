@@ -22,6 +22,7 @@ import numpy as np
 
 from device.bench.calibration import print_run
 from device.bench.calibration import run as run_calibration
+from device.bench.footprint import print_footprint
 from device.bench.sampler import main as sampler_main
 from device.config import default_config, recorded_channels
 from device.pipeline import Pipeline, analyze
@@ -165,7 +166,7 @@ def print_latency(data: Path) -> None:
                     for k, v in sorted(lat.items())))
 
 
-PARTS = ("accuracy", "speed", "sampler", "session", "calibration")
+PARTS = ("accuracy", "speed", "sampler", "session", "calibration", "device")
 
 
 def main(dev: Path, scorer: Path, unseen: int, peers: bool, minutes: float,
@@ -186,6 +187,8 @@ def main(dev: Path, scorer: Path, unseen: int, peers: bool, minutes: float,
     if "calibration" in parts:
         print()
         print_run(run_calibration())
+    if "device" in parts:
+        print_footprint()
     return 0
 
 

@@ -90,6 +90,9 @@ def _chosen(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     limit_malloc_arenas()
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--version"]:  # without loading every command's options
+        print(f"pfmt {version()}")
+        return 0
     only = _chosen(argv)
     args = build_parser(only).parse_args(argv)
     try:
