@@ -32,7 +32,14 @@ bind /dev
 bind /proc
 bind /sys
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
-in_root() { chroot "$ROOT" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
+# behind a TLS-inspecting proxy the host's CA bundle is what lets pip reach the registry
+extra_env=()
+ca=${PIP_CERT:-${SSL_CERT_FILE:-}}
+if [ -n "$ca" ] && [ -f "$ca" ]; then
+    cp "$ca" "$ROOT/etc/pfmt-build-ca.crt"
+    extra_env=(PIP_CERT=/etc/pfmt-build-ca.crt)
+fi
+in_root() { chroot "$ROOT" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "${extra_env[@]}" "$@"; }
 in_root uname -m | grep -q aarch64 && pass "arm64 root runs under emulation ($(in_root python3 --version))" || { bad "not arm64"; exit 1; }
 in_root sh -c 'command -v systemctl >/dev/null' || in_root sh -c 'apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q systemd udev >/dev/null'
 

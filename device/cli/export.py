@@ -8,7 +8,7 @@ from pathlib import Path
 
 from device.cli.args import default_data, positive_int
 from device.errors import InputError, StorageError
-from device.records.export import FORMATS, available_formats, export, parse_formats, select
+from device.records.export import available_formats, export, parse_formats, select
 from device.records.store import SessionStore
 from drivers import usb
 
