@@ -62,7 +62,7 @@ n=$(grep -c '^# --- pfmt (scripts/install.sh) ---$' "$ROOT/boot/firmware/config.
     grep -q '^dtoverlay=dwc2' "$ROOT/boot/firmware/config.txt" && grep -q '^dtoverlay=i2c-rtc,ds3231$' "$ROOT/boot/firmware/config.txt" && \
     pass "config.txt: one pfmt block (I2C 400 kHz, dwc2, DS3231)" || bad "config.txt block ($n blocks)"
 in_root id pfmt | grep -q gpio && in_root id pfmt | grep -q i2c && pass "user: $(in_root id pfmt)" || bad "pfmt user and groups"
-[ "$(stat -c '%a %U' "$ROOT/var/lib/pfmt")" = "700 pfmt" ] && [ -f "$ROOT/etc/pfmt/device.toml" ] && \
+[ "$(in_root stat -c '%a %U' /var/lib/pfmt)" = "700 pfmt" ] && [ -f "$ROOT/etc/pfmt/device.toml" ] && \
     pass "/etc/pfmt/device.toml and /var/lib/pfmt (700 pfmt)" || bad "/etc/pfmt, /var/lib/pfmt"
 for u in pfmt pfmt-gadget pfmt-console; do
     [ -L "$ROOT/etc/systemd/system/multi-user.target.wants/$u.service" ] || bad "$u.service not enabled"
