@@ -195,6 +195,9 @@ class Player:
 
     # --- threaded driver (real time) ---------------------------------------------------------
     def start(self) -> None:
+        """Play in a thread of its own (idempotent: a session lent a running player keeps it)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="pfmt-feedback", daemon=True)
         self._thread.start()

@@ -224,6 +224,13 @@ def test_nothing_due_then_a_second_press_trains_an_extra_session(prescribed, tmp
     out = DeviceLoop(w).run(until=s.t(s.until))
     assert [o.event for o in out][1:] == ["session_start", "session", "nothing_due", "session_start", "session"]
     assert out[4].detail["extra"] is True
+    with SessionStore(data) as store:
+        first = store.session(store.ids()[0])
+    assert first.info["summary"]["clock"] == {"source": "emulated", "trusted": True, "rtc": None}
+    assert first.info["started_at"] == "2026-12-07T09:01:00"  # the device's wall clock, not this machine's
+    from device.records.reports import dose
+
+    assert dose(first)["clock"]["source"] == "emulated"
     progress = json.loads((data / "progress.json").read_text())
     assert len(progress["sessions"]) == 2
     from device.training.programme import load_programme

@@ -42,8 +42,10 @@ def test_feedback_pins_drive_without_error():
     from drivers.clock import RealClock
     from drivers.feedback import Feedback
 
+    from drivers.pins import pin_factory
+
     cfg = _config()
-    fb = Feedback(cfg.pins, RealClock())
+    fb = Feedback(cfg.pins, RealClock(), pin_factory=pin_factory(cfg.pin_factory))
     fb.player.start()
     fb.player.play("get_ready")
     fb.strength(1.0)
@@ -51,3 +53,26 @@ def test_feedback_pins_drive_without_error():
 
     time.sleep(0.7)
     fb.close()
+
+
+def test_selftest_sees_the_bus_the_channels_and_the_clock():
+    """What software can tell by itself on the built device (the LEDs and tones need a person:
+    `pfmt selftest` asks for a press for each)."""
+    from drivers.bus import LinuxI2C
+    from drivers.clock import RealClock
+    from drivers.feedback import Feedback
+    from drivers.pins import pin_factory
+    from drivers.sampler import Sampler
+    from drivers.selftest import SelfTest
+
+    cfg = _config()
+    clock = RealClock()
+    bus = LinuxI2C(cfg.i2c_bus)
+    fb = Feedback(cfg.pins, clock, pin_factory=pin_factory(cfg.pin_factory))
+    try:
+        test = SelfTest(cfg, bus, Sampler(cfg, bus, clock), fb, clock, confirm=False, wait=lambda s: None)
+        checks = list(test.i2c()) + list(test.channels()) + [test.rtc()]
+    finally:
+        fb.close()
+    failed = [c.line() for c in checks if c.ok is False]
+    assert not failed, "\n".join(failed)

@@ -75,6 +75,9 @@ def dose(s: SessionData) -> dict:
         "warnings": [w.get("pattern") for w in summ.get("warnings", [])],
         "guidance": "LED bar of live strength against the target, status LED and tones at each phase",
         "calibrated": s.info["calibration"] is not None,
+        # how far the date above can be trusted (no RTC and no network: a guess after a power-off)
+        "clock": summ.get("clock"),
+        "stopped_by": summ.get("stopped_by"),
     }
 
 
