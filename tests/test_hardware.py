@@ -41,7 +41,6 @@ def test_sampler_reads_every_channel_at_the_configured_rate():
 def test_feedback_pins_drive_without_error():
     from drivers.clock import RealClock
     from drivers.feedback import Feedback
-
     from drivers.pins import pin_factory
 
     cfg = _config()

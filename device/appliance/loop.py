@@ -30,6 +30,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 from calibration.profile import ProfileStore
@@ -84,10 +85,11 @@ class ButtonWaiter:
         self.feedback, self.clock = feedback, clock
 
     def wait(self, until: float) -> None:
+        # not cleared here: the loop clears it before it reads the button's changes, so a press
+        # that lands between that read and this wait wakes it at once
         timeout = until - self.clock.now()
         if timeout > 0:
             self.feedback.button_event.wait(timeout)
-        self.feedback.button_event.clear()
 
 
 class FingerWaiter:
@@ -143,7 +145,7 @@ class DeviceLoop:
         self._reminded: dict[tuple[dt.date, int], tuple[int, float]] = {}
         self._quiet_day: dt.date | None = None
         self._state: tuple[Programme, Progress] | None = None
-        self._state_day: dt.date | None = None
+        self._state_key: tuple[dt.date, float] | None = None  # the day and the profile's last change
         self.stopped = False
 
     # --- the loop ----------------------------------------------------------------------------
@@ -155,6 +157,7 @@ class DeviceLoop:
             if until is not None and now >= until:
                 break
             self.w.heartbeat()
+            self.fb.button_event.clear()
             for gesture in self._gestures(now):
                 self._on(gesture, now)
             now = self.clock.now()  # a session may have run
@@ -221,12 +224,17 @@ class DeviceLoop:
         """The programme in force and her progress, re-read after a session, a diary entry and at
         a new day (a damaged or missing prescription raises: she cannot train)."""
         today = self.w.wall().date()
-        if self._state is None or self._state_day != today:
+        try:  # a new prescription (the physio over SSH or the console) is read at once
+            changed = (Path(self.w.data_dir) / "profile").stat().st_mtime
+        except OSError:
+            changed = 0.0
+        if self._state is None or self._state_key != (today, changed):
+            self._state = None
             profile = ProfileStore(self.w.data_dir).current()
             opts = replace(self.w.options(), require_prescription=True)
             programme = prescribed_programme(opts, profile)
             self._state = current_programme(self.w.data_dir, profile, programme, today)
-            self._state_day = today
+            self._state_key = (today, changed)
         return self._state
 
     def cannot_train(self) -> tuple[str, str] | None:
@@ -308,7 +316,13 @@ class DeviceLoop:
         except StorageError as e:  # the card filled or failed mid-session: what was stored is kept
             self._state = None
             self._refuse("cannot_train_card_full" if "free" in str(e) or "full" in str(e) else
-                                "cannot_train_fault", str(e))
+                         "cannot_train_fault", str(e))
+            return None
+        except (PfmtError, OSError, ValueError, RuntimeError) as e:
+            # stored as stopped by run_session; the device goes back to waiting, the fault in the journal
+            log.exception("the session failed")
+            self._state = None
+            self._refuse("cannot_train_fault", f"{type(e).__name__}: {e}")
             return None
         self._state = None
         self._down, self._long_sent = None, False
