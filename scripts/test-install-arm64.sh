@@ -84,7 +84,7 @@ as_pfmt /opt/pfmt/venv/bin/pfmt selftest --emulate > /tmp/pfmt-arm64-selftest.lo
     pass "pfmt selftest --emulate as pfmt: $(tail -1 /tmp/pfmt-arm64-selftest.log)" || bad "selftest (see /tmp/pfmt-arm64-selftest.log)"
 printf '%s' '{"new_pin": "2468", "new_pin_again": "2468", "accept": "y", "physio": "PT-7", "patient_code": "P-1",
   "retry": "n", "contact.reps": "3", "contact.sets": "1", "progression": "n"}' > "$ROOT/var/lib/pfmt/answers.json"
-chown pfmt: "$ROOT/var/lib/pfmt/answers.json"
+in_root chown pfmt: /var/lib/pfmt/answers.json
 t0=$(date +%s)
 as_pfmt /opt/pfmt/venv/bin/pfmt calibrate --answers /var/lib/pfmt/answers.json > /tmp/pfmt-arm64-cal.log 2>&1 && \
     pass "pfmt calibrate (emulated) as pfmt in $(( $(date +%s) - t0 )) s" || bad "calibrate (see /tmp/pfmt-arm64-cal.log)"
