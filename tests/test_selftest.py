@@ -2,6 +2,7 @@
 an injected clock setter: the tests never touch this machine's clock), ``pfmt --version``, and the
 pin factory chosen explicitly."""
 import datetime as dt
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -116,3 +117,16 @@ def test_console_sets_the_clock_only_with_the_pin(tmp_path):
     assert ok.startswith("OK") and "RTC set" in ok and set_to == [dt.datetime(2026, 12, 7, 18, 5)]
     bare = SerialConsole(ConsoleConfig(tmp_path, tmp_path / "x"))
     assert "calibrate the device first" in bare.handle(b"TIME SET 2026-12-07T18:05:00 2468")[0]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the guard is for root")
+def test_root_is_sent_to_the_pfmt_user_on_her_data(tmp_path, monkeypatch, capsys):
+    import device.files
+    from device.cli.main import main
+
+    data = tmp_path / "var-lib-pfmt"
+    data.mkdir()
+    os.chown(data, 4242, 4242)  # the pfmt user's
+    monkeypatch.setattr(device.files, "SYSTEM_DATA", data)
+    assert main(["symptoms", "list", "--data", str(data)]) == 2
+    assert "sudo -u pfmt pfmt symptoms" in capsys.readouterr().err

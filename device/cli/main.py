@@ -11,7 +11,7 @@ import importlib
 import sys
 from types import ModuleType
 
-from device.errors import PfmtError
+from device.errors import AccessError, PfmtError
 from drivers.memory import limit_malloc_arenas
 
 EXIT_USAGE = 2
@@ -87,6 +87,25 @@ def _chosen(argv: list[str]) -> str | None:
     return next((a for a in argv if a in COMMANDS), None)
 
 
+def _not_as_root_on_her_data(args: argparse.Namespace) -> None:
+    """On an installed device her data belongs to the ``pfmt`` user: a file root wrote there (a
+    profile, a session) would be unreadable to the trainer, so root is sent to that user."""
+    import os
+
+    from device.files import SYSTEM_DATA
+
+    data = getattr(args, "data", None)
+    if data is None or os.geteuid() != 0 or not SYSTEM_DATA.is_dir():
+        return
+    try:
+        same = os.path.samefile(data, SYSTEM_DATA)
+    except OSError:
+        return
+    if same and SYSTEM_DATA.stat().st_uid != 0:
+        raise AccessError(f"{SYSTEM_DATA} belongs to the pfmt user and the trainer; run it as that user: "
+                          f"sudo -u pfmt pfmt {args.command} …")
+
+
 def main(argv: list[str] | None = None) -> int:
     limit_malloc_arenas()
     argv = sys.argv[1:] if argv is None else argv
@@ -96,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     only = _chosen(argv)
     args = build_parser(only).parse_args(argv)
     try:
+        _not_as_root_on_her_data(args)
         return int(args.func(args))
     except PfmtError as e:
         print(f"pfmt {args.command}: error: {e}", file=sys.stderr)
