@@ -168,7 +168,7 @@ class DeviceLoop:
         return self.outcomes
 
     def _next_wake(self, now: float, until: float | None) -> float:
-        times = [now + WAKE_S]
+        times = [now + WAKE_S, *self._reminder_times(now)]
         due = self.fb.player.tick(now)
         for t in (due, until, self._bar_until, self._extra_until,
                   self._menu_until if self._menu is not None else None,
@@ -365,6 +365,22 @@ class DeviceLoop:
         self.fb.player.play("reminder")
         self._note("reminder", {"slot": slots[k - 1].strftime("%H:%M"), "nth": n + 1,
                                 "today_done": due["today_done"]})
+
+    def _reminder_times(self, now: float) -> list[float]:
+        """When a reminder may next be due (the next slot, or the next repeat), so it plays on time."""
+        if self._state is None:
+            return []
+        wall = self.w.wall()
+        out = []
+        for slot in reminder_slots(self._state[0].sessions_per_day):
+            at = dt.datetime.combine(wall.date(), slot)
+            if at > wall:
+                out.append(now + (at - wall).total_seconds())
+                break
+        for (day, _), (_, last) in self._reminded.items():
+            if day == wall.date() and last + REMIND_EVERY_S > now:
+                out.append(last + REMIND_EVERY_S)
+        return out
 
     # --- the menu ----------------------------------------------------------------------------
     def _offer(self, k: int, now: float) -> None:
