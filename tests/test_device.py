@@ -314,3 +314,5 @@ def test_device_command_errors_are_one_line(tmp_path):
     r = subprocess.run(PFMT + ["device", "--emulate", "--start", "2026-12-07T08:00:00", "--data", str(tmp_path / "d")],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 2 and "--script" in r.stderr
+    r = subprocess.run(PFMT + ["device", "--emulate", "--off"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0 and "Traceback" not in r.stderr

@@ -60,7 +60,8 @@ def test_verify_catches_a_broken_unit(prefix, tmp_path):
 def test_the_trainer_unit_is_what_the_issue_asks():
     u = (ROOT / "install" / "pfmt.service").read_text()
     for line in ("Type=notify", "WatchdogSec=60", "Restart=always", "User=pfmt", "SupplementaryGroups=gpio i2c",
-                 "ExecStart=@PREFIX@/venv/bin/pfmt device", "PrivateNetwork=yes", "WantedBy=multi-user.target"):
+                 "ExecStart=@PREFIX@/venv/bin/pfmt device", "PrivateNetwork=yes", "WantedBy=multi-user.target",
+                 "ExecStopPost=@PREFIX@/venv/bin/pfmt device --off", "WatchdogSignal=SIGTERM"):
         assert line in u.splitlines(), line
     c = (ROOT / "install" / "pfmt-console.service").read_text()
     assert "BindsTo=dev-ttyGS0.device" in c and "--tty /dev/ttyGS0" in c

@@ -226,9 +226,10 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def session_resources(minutes: float = 30.0, data_dir: str | None = None) -> dict:
+def session_resources(minutes: float = 30.0, data_dir: str | None = None, on_rig=None) -> dict:
     """A long session at 860 SPS × 2 channels on the emulated rig in virtual time, stored in the
-    session database as on the device (into ``data_dir``, else a temporary one)."""
+    session database as on the device (into ``data_dir``, else a temporary one). ``on_rig(rig)``
+    is called once the rig is up (the footprint times the emulated chips through it)."""
 
 
 
@@ -243,6 +244,8 @@ def session_resources(minutes: float = 30.0, data_dir: str | None = None) -> dic
     clock = VirtualClock()
     rig = rigs.emulated(cfg, clock, {c.role: (rec.time_s, rec.data[:, i]) for i, c in enumerate(rec.channels)},
                         threaded=False)
+    if on_rig is not None:
+        on_rig(rig)
     rss: list[tuple[float, float]] = []
 
     def sample_memory(runner, now):

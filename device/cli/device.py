@@ -43,6 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speed", type=speed, default=0.0,
                    help="emulation: sessions at this × real time (0 = as fast as possible; waiting is always skipped)")
     p.add_argument("--json", action="store_true", help="emulation: print each outcome as a JSON line")
+    p.add_argument("--off", action="store_true",
+                   help="drive every LED and the buzzer off and exit (the unit's ExecStopPost: the safe "
+                   "state even after a kill)")
 
 
 def _when(v: str) -> dt.datetime:
@@ -63,9 +66,21 @@ def _config(path: str | None) -> tuple[str | None, DeviceConfig]:
 def main(args: argparse.Namespace) -> int:
     setup_logging(logging.INFO if not (args.emulate or not on_raspberry_pi()) else logging.WARNING)
     data = Path(args.data)
+    if args.off:
+        return _off(args)
     if args.emulate or not on_raspberry_pi():
         return _emulated(args, data)
     return _device(args, data)  # pragma: no cover - needs a Pi
+
+
+def _off(args: argparse.Namespace) -> int:
+    """Every output pin of the feedback driven low, then released."""
+    _, config = _config(args.config)
+    emulated = args.emulate or not on_raspberry_pi()
+    feedback = Feedback(config.pins, RealClock(), pin_factory=pin_factory("mock" if emulated else config.pin_factory))
+    feedback.close()
+    logging.getLogger("pfmt.device").info("LEDs and buzzer off")
+    return 0
 
 
 def _device(args: argparse.Namespace, data: Path) -> int:  # pragma: no cover - needs a Pi
