@@ -10,6 +10,8 @@ that kernels ≥ 6.6 changed. The device therefore names its factory (``[board] 
 """
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Any
 
 from drivers.errors import HardwareError
@@ -26,7 +28,7 @@ def pin_factory(name: str) -> Any:
     if name != "lgpio":
         raise HardwareError(f"pin factory {name!r} is not one pfmt drives; allowed: {', '.join(PIN_FACTORIES)}")
     try:
-        import lgpio  # noqa: F401  (the C library's binding; gpiozero's factory needs it)
+        _import_lgpio()
         from gpiozero.pins.lgpio import LGPIOFactory
     except ImportError as e:
         raise HardwareError(f"the lgpio pin factory is not installed ({e}); install the device with "
@@ -38,3 +40,20 @@ def pin_factory(name: str) -> Any:
     except Exception as e:  # lgpio.error and OSError: no /dev/gpiochip*, or no permission
         raise HardwareError(f"cannot open the GPIO chip through lgpio ({e}); the device user must be in "
                             "the gpio group (scripts/install.sh adds it) and /dev/gpiochip0 must exist") from None
+
+
+def _import_lgpio() -> None:
+    """Import lgpio where it can make its notification pipe. At import it creates ``.lgd-nfy<n>``
+    in ``$LG_WD`` (the C library) and opens it relative to the working directory (the Python
+    side), so both must be one writable directory: a service's working directory is ``/`` and a
+    builder's ``sudo -u pfmt`` keeps a home the pfmt user cannot write (lg issues #12, #22)."""
+    wd = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]  # systemd's RuntimeDirectory=
+    if not wd or not os.access(wd, os.W_OK):
+        wd = os.getcwd() if os.access(os.getcwd(), os.W_OK) else tempfile.mkdtemp(prefix="pfmt-lgpio-")
+    os.environ["LG_WD"] = wd
+    here = os.getcwd()
+    os.chdir(wd)
+    try:
+        import lgpio  # noqa: F401  (the C library's binding; gpiozero's factory needs it)
+    finally:
+        os.chdir(here)
