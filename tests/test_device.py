@@ -316,3 +316,30 @@ def test_device_command_errors_are_one_line(tmp_path):
     assert r.returncode == 2 and "--script" in r.stderr
     r = subprocess.run(PFMT + ["device", "--emulate", "--off"], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0 and "Traceback" not in r.stderr
+
+
+def test_the_device_waiter_wakes_at_a_press():
+    """On the Pi the loop sleeps on the button's edge: a press wakes it long before its deadline
+    (mock pins in real time; the assertion leaves a 30 s deadline, so no load can fail it)."""
+    import threading
+    import time
+
+    from device.appliance.loop import ButtonWaiter
+    from drivers.clock import RealClock
+
+    clock = RealClock()
+    fb = Feedback(default_config("pressure").pins, clock, pin_factory=pin_factory("mock"))
+    try:
+        waiter = ButtonWaiter(fb, clock)
+        threading.Timer(0.1, fb.button.pin.drive_low).start()
+        t0 = time.monotonic()
+        waiter.wait(clock.now() + 30.0)
+        assert time.monotonic() - t0 < 29.0
+        assert [p for _, p in fb.button_changes] == [True]
+        fb.button.pin.drive_high()
+        fb.button_event.clear()
+        t0 = time.monotonic()
+        waiter.wait(clock.now() + 0.05)  # nothing pressed: back at the deadline
+        assert time.monotonic() - t0 >= 0.04
+    finally:
+        fb.close()
