@@ -262,6 +262,7 @@ def test_sigterm_mid_session_stores_it_and_leaves_everything_off(prescribed, tmp
     with SessionStore(data) as store:
         (only,) = store.sessions()
     assert only.info["status"] == "stopped"
+    assert only.info["summary"]["clock"]["source"] == "emulated"  # dated, even cut off
 
 
 def test_watchdog_is_fed_over_the_notify_socket(tmp_path):

@@ -67,7 +67,10 @@ def run_session(plan: SessionPlan, rig: Rig, clock: Clock, sessions: SessionStor
         summary = runner.run()
     except BaseException:  # Ctrl-C or a fault: keep what was recorded, marked as stopped
         try:
-            writer.finish(runner.summary(), "stopped")
+            cut = runner.summary()
+            cut["started_at"] = plan.now.isoformat(timespec="seconds")
+            cut["clock"] = plan.clock_state
+            writer.finish(cut, "stopped")
         finally:
             sessions.close()
         raise
