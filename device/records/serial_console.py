@@ -22,7 +22,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import logging
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,16 @@ from device.errors import PfmtError
 from device.records.store import SessionStore, db_path
 
 MAX_LINE = 512
+MAX_ID = 2**31 - 1  # a session id is an SQLite rowid the device made: far below this
+MAX_WEEKS = 520
+_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+
+log = logging.getLogger("pfmt.serial")
+
+
+def _session_id(v: str) -> int | None:
+    """A session id as a request names it (1 … MAX_ID), else None."""
+    return int(v) if v.isdigit() and len(v) <= 10 and 1 <= int(v) <= MAX_ID else None
 COMMANDS = ("HELLO", "LIST", "SHOW", "TREND", "EXPORT", "GET", "TIME", "HELP", "QUIT")
 B64_LINE = 57  # bytes per base64 line (76 characters)
 
@@ -51,8 +63,11 @@ class SerialConsole:
         self.last_export: Path | None = None
 
     def serve(self, fd_in: int, fd_out: int) -> None:
-        """Answer requests until QUIT or the line closes (host unplugged)."""
+        """Answer requests until QUIT or the line closes (host unplugged). A line longer than
+        MAX_LINE is refused whole: its tail is discarded up to its newline, never run."""
         buf = b""
+        discarding = False  # inside an over-long line: drop bytes until its newline
+        too_long = f"ERR line longer than {MAX_LINE} characters; one request per line\r\n".encode()
         while True:
             try:
                 chunk = os.read(fd_in, 4096)
@@ -63,13 +78,21 @@ class SerialConsole:
             buf += chunk
             while b"\n" in buf:
                 raw, buf = buf.split(b"\n", 1)
+                if discarding:  # the end of a line already refused
+                    discarding = False
+                    continue
+                if len(raw) > MAX_LINE:
+                    _write_all(fd_out, too_long)
+                    continue
                 for line in self.handle(raw.rstrip(b"\r")):
                     _write_all(fd_out, line.encode("ascii", "replace") + b"\r\n")
                 if raw.strip().upper() == b"QUIT":
                     return
             if len(buf) > MAX_LINE:
                 buf = b""
-                _write_all(fd_out, f"ERR line longer than {MAX_LINE} characters; one request per line\r\n".encode())
+                if not discarding:
+                    _write_all(fd_out, too_long)
+                discarding = True
 
     def handle(self, raw: bytes) -> list[str]:
         try:
@@ -78,14 +101,19 @@ class SerialConsole:
             return ["ERR not ASCII; requests are ASCII words (HELP lists them)"]
         if not line:
             return []
+        if not line.isprintable():
+            return ["ERR control characters in the request; requests are printable ASCII words (HELP lists them)"]
         cmd, *args = line.split()
         cmd = cmd.upper()
         if cmd not in COMMANDS:
-            return [f"ERR unknown request {cmd!r}; allowed: {', '.join(COMMANDS)}"]
+            return [f"ERR unknown request {cmd[:20]!r}; allowed: {', '.join(COMMANDS)}"]
         try:
             return getattr(self, f"_{cmd.lower()}")(args)
         except PfmtError as e:
             return [f"ERR {e}"]
+        except Exception as e:  # a request must never end the console: it is the physio's only way in
+            log.exception("serial console request %s failed", cmd)
+            return [f"ERR {cmd} failed ({type(e).__name__}); the console goes on"]
 
     # --- requests ----------------------------------------------------------------------------
     def _store(self) -> SessionStore:
@@ -119,16 +147,17 @@ class SerialConsole:
     def _show(self, args: list[str]) -> list[str]:
         from device.records.reports import dose
 
-        if len(args) != 1 or not args[0].isdigit():
+        sid = _session_id(args[0]) if len(args) == 1 else None
+        if sid is None:
             return ["ERR SHOW needs one session id (a number; LIST gives them)"]
         with self._store() as db:
-            return ["OK " + json.dumps(dose(db.session(int(args[0]))), default=str)]
+            return ["OK " + json.dumps(dose(db.session(sid)), default=str)]
 
     def _trend(self, args: list[str]) -> list[str]:
         from device.records.reports import trend
 
-        if len(args) > 1 or (args and (not args[0].isdigit() or int(args[0]) < 1)):
-            return ["ERR TREND takes an optional number of weeks (≥ 1)"]
+        if len(args) > 1 or (args and not (args[0].isdigit() and len(args[0]) <= 4 and 1 <= int(args[0]) <= MAX_WEEKS)):
+            return [f"ERR TREND takes an optional number of weeks (1–{MAX_WEEKS})"]
         with self._store() as db:
             return ["OK " + json.dumps(trend(db.sessions(), int(args[0]) if args else None))]
 
@@ -139,10 +168,10 @@ class SerialConsole:
             return [f"ERR EXPORT [all|<id>,<id>...] [<formats: {','.join(FORMATS)}>]"]
         ids = None
         if args and args[0].lower() != "all":
-            try:
-                ids = [int(x) for x in args[0].split(",")]
-            except ValueError:
-                return ["ERR session ids are numbers separated by commas, or 'all'"]
+            parts = args[0].split(",")
+            ids = [i for i in (_session_id(x) for x in parts[:1000]) if i is not None]
+            if len(ids) != len(parts):
+                return [f"ERR session ids are numbers (1–{MAX_ID}) separated by commas (at most 1000), or 'all'"]
         formats = parse_formats(args[1]) if len(args) > 1 else available_formats()
         with self._store() as db:
             folder, files = export(db, select(db, ids), self.cfg.export_dir, formats)
@@ -153,9 +182,11 @@ class SerialConsole:
     def _get(self, args: list[str]) -> list[str]:
         if len(args) != 1:
             return ["ERR GET needs one file name from the last EXPORT"]
+        name = args[0]
+        if not _FILE_NAME.match(name):
+            return ["ERR a file name of the last export: letters, digits, '.', '_' and '-' (no folders)"]
         if self.last_export is None:
             return ["ERR nothing exported yet in this connection; EXPORT first"]
-        name = args[0]
         p = (self.last_export / name).resolve()
         if self.last_export.resolve() not in p.parents or not p.is_file():
             return [f"ERR {name!r} is not a file of the last export ({self.last_export.name})"]
