@@ -3,12 +3,15 @@ and the directory fsynced, so a reader finds the old version or the new one, nev
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Literal
 
-__all__ = ["SYSTEM_CONFIG", "SYSTEM_DATA", "atomic_write", "default_config_path", "default_data_dir"]
+__all__ = ["SYSTEM_CONFIG", "SYSTEM_DATA", "atomic_write", "clean_partials", "default_config_path",
+           "default_data_dir", "partial_name"]
 
 
 class atomic_write:
@@ -69,3 +72,50 @@ def default_config_path() -> Path | None:
     if env:
         return Path(env)
     return SYSTEM_CONFIG if SYSTEM_CONFIG.is_file() else None
+
+
+# --- things built under a temporary name ---------------------------------------------------------
+_PARTIAL = re.compile(r"^\..+\.partial-(\d+)$")
+
+
+def partial_name(final: str | os.PathLike) -> Path:
+    """Where ``final`` (a folder or a file) is built until it is complete and verified: a hidden
+    sibling carrying this process's id, renamed over ``final`` at the end. A kill leaves only the
+    partial, never a plausible half under the final name."""
+    final = Path(final)
+    return final.with_name(f".{final.name}.partial-{os.getpid()}")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def clean_partials(directory: str | os.PathLike) -> list[Path]:
+    """Remove what a killed build left in ``directory`` (partials whose process is gone); returns
+    what was removed. A partial of a live process is left to it."""
+    removed: list[Path] = []
+    try:
+        entries = list(Path(directory).iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        m = _PARTIAL.match(p.name)
+        if not m or _alive(int(m.group(1))):
+            continue
+        try:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+        except OSError:
+            continue
+        removed.append(p)
+    return removed

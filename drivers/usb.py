@@ -235,41 +235,46 @@ def image_size_kib(folder: Path) -> int:
     return max(2048, int(data * 1.1 / 1024) + 1024)
 
 
-def build_fat_image(folder: Path, image: Path, label: str = FAT_LABEL) -> list[str]:
-    """A FAT image holding ``folder`` (as a top-level directory), written beside ``image`` and
-    renamed over it only once read back and verified by checksum; returns the listing."""
+def build_fat_image(folder: Path, image: Path, label: str = FAT_LABEL, tmp: Path | None = None) -> list[str]:
+    """A FAT image holding ``folder`` (as a top-level directory), written beside ``image`` (at
+    ``tmp`` when the caller names it, so what a kill leaves can be found again) and renamed over
+    it only once read back and verified by checksum; returns the listing."""
     expected = read_manifest(folder)
     image = Path(image)
     image.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{image.name}.", dir=image.parent)
-    os.close(fd)
-    os.unlink(tmp)  # mkfs.fat -C creates it
+    if tmp is None:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{image.name}.", dir=image.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+    if tmp.exists():
+        tmp.unlink()  # mkfs.fat -C creates it
+    work = str(tmp)  # the tools take a path string
     try:
-        r = subprocess.run([_tool("mkfs.fat"), "-C", "-n", label[:11], tmp, str(image_size_kib(folder))],
+        r = subprocess.run([_tool("mkfs.fat"), "-C", "-n", label[:11], work, str(image_size_kib(folder))],
                            capture_output=True, text=True)
         if r.returncode != 0:
             raise StorageError(f"mkfs.fat failed: {r.stderr.strip()}")
         mcopy, mmd = _tool("mcopy"), _tool("mmd")
         _tool("mdir")  # checked before writing anything: the image is read back with it
-        _mtools(mmd, "-i", tmp, f"::/{folder.name}")
+        _mtools(mmd, "-i", work, f"::/{folder.name}")
         for p in sorted(folder.rglob("*")):
             rel = p.relative_to(folder).as_posix()
             if p.is_dir():
-                _mtools(mmd, "-i", tmp, f"::/{folder.name}/{rel}")
+                _mtools(mmd, "-i", work, f"::/{folder.name}/{rel}")
             else:
-                _mtools(mcopy, "-i", tmp, "-o", str(p), f"::/{folder.name}/{rel}")
-        listing = list_image(tmp)
+                _mtools(mcopy, "-i", work, "-o", str(p), f"::/{folder.name}/{rel}")
+        listing = list_image(work)
         for name, digest in expected.items():
-            got = hashlib.sha256(_mtools(mcopy, "-i", tmp, f"::/{folder.name}/{name}", "-")).hexdigest()
+            got = hashlib.sha256(_mtools(mcopy, "-i", work, f"::/{folder.name}/{name}", "-")).hexdigest()
             if got != digest:
                 raise StorageError(f"the FAT image's {name} reads back different from the export (checksum "
                                    "mismatch); the previous image is kept")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, image)
+        os.chmod(work, 0o600)
+        os.replace(work, image)
         return listing
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if os.path.exists(work):
+            os.unlink(work)
 
 
 def list_image(image: str | os.PathLike) -> list[str]:

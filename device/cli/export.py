@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import tempfile
+import shutil
 from pathlib import Path
 
 from device.cli.args import default_data, positive_int
 from device.errors import InputError, StorageError
+from device.files import clean_partials, partial_name
 from device.records.export import available_formats, export, parse_formats, select
 from device.records.store import SessionStore
 from drivers import usb
@@ -65,18 +66,26 @@ def main(args: argparse.Namespace) -> int:
             folder, files = export(db, chosen, Path(args.to), formats)
             print(f"exported {len(chosen)} session(s), {len(files)} files, to {folder}")
             return 0
-        with tempfile.TemporaryDirectory(prefix="pfmt-export-", dir=db.dir) as tmp:
-            folder, files = export(db, chosen, Path(tmp), formats)
+        # built inside the data directory (never /tmp); what a killed build left there is removed
+        clean_partials(db.dir)
+        work = partial_name(db.dir / "export")
+        work.mkdir(mode=0o700)
+        try:
+            folder, files = export(db, chosen, work, formats)
             if args.usb:
                 stick = _the_stick(args.device)
                 on = usb.write_to_stick(folder, stick, usb.SystemMounter(), Path(args.mount_root))
                 print(f"exported {len(chosen)} session(s), {len(files)} files, to the USB stick "
                       f"{stick.device} as {on.name}, verified by checksum; the stick is unmounted")
             else:
-                listing = usb.build_fat_image(folder, Path(args.gadget))
+                image = Path(args.gadget)
+                clean_partials(image.parent)
+                listing = usb.build_fat_image(folder, image, tmp=partial_name(image))
                 if args.lun:
                     usb.swap_gadget_image(Path(args.lun), Path(args.gadget))
                 print(f"exported {len(chosen)} session(s) into the FAT image {args.gadget} "
                       f"({len(listing)} entries, verified by checksum)"
                       + (f", swapped into {args.lun}" if args.lun else ""))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     return 0

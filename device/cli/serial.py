@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
+import shutil
 from pathlib import Path
 
 from calibration.profile import ProfileStore
 from device.cli.args import default_data
+from device.files import clean_partials, partial_name
 from device.records.serial_console import ConsoleConfig, SerialConsole
 from drivers import rtc, usb
+
+#: The serial console's exports, inside the data directory (the last one only; see SerialConsole).
+SERIAL_EXPORTS = ".serial-exports"
 
 
 def add_arguments(sr: argparse.ArgumentParser) -> None:
@@ -23,7 +27,9 @@ def main(args: argparse.Namespace) -> int:
     def publish(folder: Path) -> str | None:
         if not args.image:
             return None
-        usb.build_fat_image(folder, Path(args.image))
+        image = Path(args.image)
+        clean_partials(image.parent)
+        usb.build_fat_image(folder, image, tmp=partial_name(image))
         if args.lun:
             usb.swap_gadget_image(Path(args.lun), Path(args.image))
         return str(args.image)
@@ -32,11 +38,19 @@ def main(args: argparse.Namespace) -> int:
         holder = ProfileStore(Path(args.data)).pin_holder()
         return holder is not None and holder.check_pin(pin)
 
-    with tempfile.TemporaryDirectory(prefix="pfmt-serial-") as tmp:
+    # the exports it makes stay inside the data directory (never /tmp, which on Raspberry Pi OS is
+    # the card too, and outlives a kill); what a killed console left there is removed at start
+    exports = Path(args.data) / SERIAL_EXPORTS
+    if exports.exists():
+        shutil.rmtree(exports, ignore_errors=True)
+    exports.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
         fd = usb.open_tty(args.tty)
         try:
-            SerialConsole(ConsoleConfig(Path(args.data), Path(tmp), publish, check_pin=check_pin,
+            SerialConsole(ConsoleConfig(Path(args.data), exports, publish, check_pin=check_pin,
                                         set_clock=rtc.set_clock, clock_state=rtc.clock_state)).serve(fd, fd)
         finally:
             os.close(fd)
+    finally:
+        shutil.rmtree(exports, ignore_errors=True)
     return 0

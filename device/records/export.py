@@ -22,13 +22,14 @@ import io
 import json
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from device.errors import InputError, StorageError
-from device.files import atomic_write
+from device.files import atomic_write, clean_partials, partial_name
 from device.recording import Recording, write_csv
 from device.records.reports import dose, trend
 from device.records.store import SessionData, SessionStore
@@ -93,13 +94,53 @@ def export(store: SessionStore, sessions: list[SessionData], out_dir: str | os.P
     formats = available_formats() if formats is None else formats
     codes = sorted({s.info["patient_code"] or "unassigned" for s in sessions})
     label = CODE_SAFE.sub("-", codes[0]) if len(codes) == 1 else "several"
-    folder = Path(out_dir) / f"pfmt-export-{label}-{(stamp or dt.datetime.now()).strftime('%Y%m%d-%H%M%S')}"
+    final = Path(out_dir) / f"pfmt-export-{label}-{(stamp or dt.datetime.now()).strftime('%Y%m%d-%H%M%S')}"
+    if final.exists():
+        raise StorageError(f"{final} already exists; nothing was overwritten")
+    # built under a hidden partial name and renamed once its manifest is written and verified: a
+    # kill or a full disk leaves no plausible folder under the final name (what an earlier kill
+    # left is removed here)
+    clean_partials(out_dir)
+    folder = partial_name(final)
     try:
         folder.mkdir(parents=True, exist_ok=False, mode=0o700)
-    except FileExistsError:
-        raise StorageError(f"{folder} already exists; nothing was overwritten") from None
     except OSError as e:
         raise StorageError(f"{out_dir}: cannot create the export folder ({e.strerror})") from None
+    try:
+        files = _write_export(store, sessions, folder, formats, codes)
+        if read_manifest_checked(folder) != {f.path: f.sha256 for f in files}:
+            raise StorageError(f"{out_dir}: the export reads back different from what was written; nothing was kept")
+        os.rename(folder, final)
+        _fsync_dir(final.parent)
+    except OSError as e:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise StorageError(f"{out_dir}: the export could not be written ({e.strerror or e}); nothing was kept "
+                           "(is the disk full or read-only?)") from None
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return final, files
+
+
+def _fsync_dir(d: Path) -> None:
+    fd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_manifest_checked(folder: Path) -> dict[str, str]:
+    """The manifest's entries, each file read back and checked against its checksum (a mismatch
+    is left out, so comparing with what was written finds it)."""
+    from drivers.usb import read_manifest
+
+    return {name: digest for name, digest in read_manifest(folder).items()
+            if (folder / name).is_file() and sha256_file(folder / name) == digest}
+
+
+def _write_export(store: SessionStore, sessions: list[SessionData], folder: Path, formats: tuple[str, ...],
+                  codes: list[str]) -> list[ExportedFile]:
     for s in sessions:
         name = stem(s)
         t, v = store.samples(s.id)
@@ -123,8 +164,7 @@ def export(store: SessionStore, sessions: list[SessionData], out_dir: str | os.P
         _write_json(folder / "trend.json", {"patients": codes, "sessions": [s.id for s in sessions],
                                             "weeks": trend(sessions, fill=everything),
                                             "doses": [dose(s) for s in sessions]})
-    files = manifest(folder)
-    return folder, files
+    return manifest(folder)
 
 
 def manifest(folder: Path) -> list[ExportedFile]:

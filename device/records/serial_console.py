@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,6 +176,8 @@ class SerialConsole:
         formats = parse_formats(args[1]) if len(args) > 1 else available_formats()
         with self._store() as db:
             folder, files = export(db, select(db, ids), self.cfg.export_dir, formats)
+        if self.last_export is not None and self.last_export != folder:  # only the last one is kept
+            shutil.rmtree(self.last_export, ignore_errors=True)
         self.last_export = folder
         image = self.cfg.publish(folder) if self.cfg.publish else None
         return ["OK " + json.dumps({"folder": folder.name, "files": [f.path for f in files], "image": image})]

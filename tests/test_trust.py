@@ -1,0 +1,126 @@
+"""Trust (issue 19), the findings fixed so far: exports are atomic — built under a hidden partial
+name and renamed once verified — and nothing of a patient's is written outside ``--data``; what a
+killed build left is removed by the next one."""
+import errno
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from device.appliance.compose import TrainOptions, run
+from device.errors import StorageError
+from device.files import clean_partials, partial_name
+from device.records import export as export_mod
+from device.records.serial_console import ConsoleConfig, SerialConsole
+from device.records.store import SessionStore
+from drivers import usb
+
+ROOT = Path(__file__).resolve().parents[1]
+PFMT = [sys.executable, "-m", "device.cli"]
+
+
+@pytest.fixture(scope="module")
+def sessions(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("trust") / "data"
+    for seed in (1, 2):
+        run(TrainOptions(data_dir=d, speed=0, view="quiet", seed=seed, overrides={"reps": 3, "sets": 1}))
+    return d
+
+
+def _folders(out: Path) -> list[str]:
+    return sorted(p.name for p in out.iterdir()) if out.exists() else []
+
+
+def test_a_failed_export_leaves_nothing(sessions, tmp_path, monkeypatch):
+    """A full disk halfway through: a clear error and no folder, partial or final."""
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(export_mod, "write_edf", full)
+    out = tmp_path / "out"
+    with SessionStore(sessions, create=False) as db, pytest.raises(StorageError, match="disk full or read-only"):
+        export_mod.export(db, db.sessions(), out)
+    assert _folders(out) == []
+
+
+def test_an_export_is_renamed_only_when_verified(sessions, tmp_path, monkeypatch):
+    real = export_mod.manifest
+
+    def corrupt_after_manifest(folder):
+        files = real(folder)
+        victim = next(p for p in folder.iterdir() if p.suffix == ".edf")
+        victim.write_bytes(victim.read_bytes()[:-10] + b"0123456789")  # changed after it was summed
+        return files
+
+    monkeypatch.setattr(export_mod, "manifest", corrupt_after_manifest)
+    out = tmp_path / "out"
+    with SessionStore(sessions, create=False) as db, pytest.raises(StorageError, match="reads back different"):
+        export_mod.export(db, db.sessions(), out)
+    assert _folders(out) == []
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_instants_of_export_leaves_nothing_half_written(sessions, tmp_path):
+    """`pfmt export --to` killed at 12 random instants: under a final name only complete,
+    verified folders; the partials a kill left are removed by the next export; nothing elsewhere."""
+    rng = random.Random(19)
+    out = tmp_path / "out"
+    out.mkdir()
+    before_tmp = set(os.listdir("/tmp"))
+    cmd = PFMT + ["export", "--all", "--to", str(out), "--data", str(sessions), "--formats", "edf,csv,json"]
+    t0 = time.monotonic()
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)  # how long one takes here, now
+    whole = time.monotonic() - t0
+    time.sleep(1.05)
+    killed = 0
+    for _ in range(12):
+        p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.4, 0.97) * whole)  # past the imports, into the writing
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            killed += 1
+        p.wait()
+        time.sleep(1.05)  # the next export's folder has a later stamp (seconds)
+        for name in _folders(out):
+            if name.startswith("."):
+                assert ".partial-" in name  # a kill's leftover, hidden and marked
+                continue
+            folder = out / name
+            assert (folder / "MANIFEST.sha256").is_file(), name
+            assert export_mod.read_manifest_checked(folder) == usb.read_manifest(folder), name
+    assert killed >= 3, "the random instants should catch several exports mid-way"
+    r = subprocess.run(PFMT + ["export", "--all", "--to", str(out), "--data", str(sessions), "--formats", "json"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert not [n for n in _folders(out) if n.startswith(".")]  # every leftover removed
+    assert not [n for n in set(os.listdir("/tmp")) - before_tmp if "pfmt" in n]
+
+
+def test_the_serial_console_keeps_its_exports_in_the_data_dir_and_only_the_last(sessions, tmp_path):
+    exports = sessions / ".serial-exports-test"
+    exports.mkdir(exist_ok=True)
+    con = SerialConsole(ConsoleConfig(sessions, exports))
+    assert con.handle(b"EXPORT all json")[0].startswith("OK")
+    first = con.last_export
+    time.sleep(1.05)
+    assert con.handle(b"EXPORT all json")[0].startswith("OK")
+    assert first is not None and not first.exists() and con.last_export is not None and con.last_export.exists()
+    assert [p.name for p in exports.iterdir()] == [con.last_export.name]
+    assert sessions in con.last_export.parents
+
+
+def test_clean_partials_leaves_a_live_build_alone(tmp_path):
+    mine = partial_name(tmp_path / "pfmt-export-x")
+    mine.mkdir()
+    dead = tmp_path / ".pfmt-export-y.partial-999999999"
+    dead.mkdir()
+    (dead / "half.edf").write_bytes(b"x")
+    other = tmp_path / ".profile.json.abcd"  # not a partial: never touched
+    other.write_text("{}")
+    assert clean_partials(tmp_path) == [dead]
+    assert mine.exists() and other.exists() and not dead.exists()
