@@ -22,12 +22,12 @@ import json
 import os
 import re
 import secrets
+import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from device.errors import AccessError, CalibrationError
-from device.files import atomic_write
 from device.pipeline.calibration import Calibration
 from device.recording import is_finite_number
 from device.training.programme import (
@@ -287,6 +287,31 @@ def _checksum(d: dict) -> str:
 
 
 # ------------------------------------------------------------------------------------ storage
+def _create_exclusively(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` only if no file has that name: complete and fsynced under a
+    temporary name first, then hard-linked (atomic, and refused when the name exists). False
+    when the name was taken."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+        return True
+    finally:
+        os.unlink(tmp)
+
+
 class ProfileStore:
     """Every accepted version of the device's profile, under ``DATA/profile``."""
 
@@ -345,18 +370,23 @@ class ProfileStore:
         return None
 
     def save(self, prof: Profile, by: str, changes: list[str], now: dt.datetime | None = None) -> Profile:
-        """Write ``prof`` as the next version (validated by reading it back before it counts)."""
+        """Write ``prof`` as the next version (validated by reading it back before it counts).
+
+        A version is created exclusively: the complete file is linked to its name, which fails
+        when another save took the number first — this one then becomes the version after it, so
+        two physiotherapists saving at once both keep their work (issue 19, finding 12)."""
         prof = copy.copy(prof)
-        prof.version = (self.versions() or [0])[-1] + 1
         prof.created_at = (now or dt.datetime.now()).isoformat(timespec="seconds")
         prof.by, prof.changes = by, list(changes)
-        d = prof.to_dict()
-        Profile.from_dict(json.loads(json.dumps(d)), "the new profile")  # refuse before writing
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
-        with atomic_write(self.path(prof.version)) as f:
-            f.write(json.dumps(d, indent=1).encode())
-        return self.load(prof.version)
+        for _ in range(1000):
+            prof.version = (self.versions() or [0])[-1] + 1
+            d = prof.to_dict()
+            Profile.from_dict(json.loads(json.dumps(d)), "the new profile")  # refuse before writing
+            if _create_exclusively(self.path(prof.version), json.dumps(d, indent=1).encode()):
+                return self.load(prof.version)
+        raise CalibrationError(f"{self.dir}: could not claim a new profile version (1000 taken meanwhile)")
 
     def restore(self, version: int, by: str) -> Profile:
         old = self.load(version)

@@ -124,3 +124,33 @@ def test_clean_partials_leaves_a_live_build_alone(tmp_path):
     other.write_text("{}")
     assert clean_partials(tmp_path) == [dead]
     assert mine.exists() and other.exists() and not dead.exists()
+
+
+def test_profile_versions_are_created_exclusively(tmp_path):
+    """Two physiotherapists saving at once (finding 12): every save keeps its own version; none is
+    lost by one writing over the other's number."""
+    import threading
+
+    from calibration.profile import ProfileStore
+    from tests.test_calibration import calibrate
+
+    wf, store, *_ = calibrate(tmp_path / "first")
+    base = wf.run()
+    target = ProfileStore(tmp_path / "shared")
+    saved: list[int] = []
+    go = threading.Barrier(6)
+
+    def physio(k: int) -> None:
+        go.wait()
+        for j in range(5):
+            saved.append(target.save(base, f"PT-{k}", [f"save {j}"]).version)
+
+    threads = [threading.Thread(target=physio, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(saved) == list(range(1, 31))  # 30 saves, 30 versions, each said truly
+    assert target.versions() == list(range(1, 31))
+    assert sorted(target.load(v).by for v in target.versions()) == sorted(f"PT-{k}" for k in range(6) for _ in range(5))
+    assert not [p for p in target.dir.iterdir() if p.name.startswith(".")]  # no temporary left
