@@ -1,6 +1,7 @@
 """Trust (issue 19), the findings fixed so far: exports are atomic — built under a hidden partial
 name and renamed once verified — and nothing of a patient's is written outside ``--data``; what a
 killed build left is removed by the next one."""
+import datetime as dt
 import errno
 import os
 import random
@@ -154,3 +155,29 @@ def test_profile_versions_are_created_exclusively(tmp_path):
     assert target.versions() == list(range(1, 31))
     assert sorted(target.load(v).by for v in target.versions()) == sorted(f"PT-{k}" for k in range(6) for _ in range(5))
     assert not [p for p in target.dir.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_a_session_dated_1970_still_exports_and_trends(sessions, tmp_path):
+    """Finding 9: a device whose clock was never set dates a session 1970-01-01. The EDF+ export
+    (dates 1985–2084 only) still works and says so; the trend is not 2 972 weeks long."""
+    import shutil
+    import sqlite3
+
+    from device.records.reports import trend
+    from edfio import read_edf
+
+    d = tmp_path / "data"
+    shutil.copytree(sessions, d)
+    db = sqlite3.connect(d / "pfmt.sqlite3")
+    db.execute("UPDATE sessions SET started_at='1970-01-01T00:00:05', started_wall=5, first_wall=5 WHERE id=1")
+    db.commit()
+    db.close()
+    with SessionStore(d, create=False) as store:
+        folder, files = export_mod.export(store, store.sessions(), tmp_path / "out", ("edf", "json"))
+        weeks = trend(store.sessions(), fill=True, today=dt.date(2026, 12, 8))
+        far = trend(store.sessions(), fill=True, today=dt.date(2099, 1, 1))
+    edf = read_edf(next(folder.glob("*_s1.edf")))
+    assert edf.startdate == dt.date(1985, 1, 1)
+    assert any("date unknown" in a.text and "1970-01-01" in a.text for a in edf.annotations)
+    assert len(weeks) < 60 and weeks[0]["week"] == "1970-W01"  # listed as it is, not filled from
+    assert len(far) < 60  # a clock run ahead does not stretch it either

@@ -224,6 +224,10 @@ def _annotations(s: SessionData, t0: float, t: np.ndarray, events: list[dict]):
     return out
 
 
+#: The dates an EDF header can hold (its two-digit year, with the EDF+ "clipping date" rule).
+EDF_FIRST, EDF_LAST = dt.datetime(1985, 1, 1), dt.datetime(2084, 12, 31, 23, 59, 59)
+
+
 def write_edf(path: Path, s: SessionData, t: np.ndarray, v: np.ndarray, events: list[dict]) -> None:
     from edfio import Edf, EdfSignal, Patient
     from edfio import Recording as EdfRecording
@@ -250,9 +254,17 @@ def write_edf(path: Path, s: SessionData, t: np.ndarray, v: np.ndarray, events: 
     anns = _annotations(s, t0, t, events)
     if padded > n:
         anns.append(_ann(n / rate, (padded - n) / rate, "padding (not recorded)"))
+    clock = (s.info["summary"] or {}).get("clock") or {}
+    if not EDF_FIRST <= start <= EDF_LAST:
+        # EDF dates run 1985–2084: a device whose clock was never set (1970) still exports, its
+        # recording dated 1985-01-01 and the clock's own reading said in an annotation
+        anns.insert(0, _ann(0.0, None, f"date unknown: the device's clock read {start.isoformat(timespec='seconds')}"))
+        start = EDF_FIRST
+    elif clock.get("trusted") is False:
+        anns.insert(0, _ann(0.0, None, f"date not trusted: the device's clock source was {clock.get('source')}"))
     edf = Edf(signals, patient=Patient(code=code), starttime=start.time().replace(microsecond=0),
               recording=EdfRecording(startdate=start.date(), equipment_code="pfmt",
-                                     additional=(f"session_{s.id}", s.info["programme"])),
+                                     additional=(f"session_{s.id}", CODE_SAFE.sub("_", s.info["programme"])[:40])),
               data_record_duration=1.0, annotations=anns)
     buf = io.BytesIO()
     edf.write(buf)

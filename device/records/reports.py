@@ -7,6 +7,7 @@ import datetime as dt
 from collections import defaultdict
 
 from device.records.store import SessionData
+from drivers.rtc import EARLIEST
 
 
 def _num(xs) -> list[float]:
@@ -107,7 +108,15 @@ def trend(sessions: list[SessionData], weeks: int | None = None, today: dt.date 
     keys = sorted(by_week)
     today = today or dt.date.today()
     if fill:
-        keys = sorted(set(keys) | set(_iso_weeks(dt.date.fromisocalendar(*keys[0], 1), today)))
+        # filled from the first session whose date can be true (a clock never set says 1970: its
+        # week is listed as it is, never stretching the trend over thousands of empty weeks) up to
+        # today — or to the last session, when the clock now runs behind the sessions
+        plausible = [k for k in keys if dt.date.fromisocalendar(*k, 1) >= EARLIEST.date() - dt.timedelta(days=7)]
+        if plausible:
+            newest = dt.date.fromisocalendar(*plausible[-1], 7)
+            # a clock run ahead (set to 2099) neither: at most a year past the newest session
+            last = max(newest, min(today, newest + dt.timedelta(days=365)))
+            keys = sorted(set(keys) | set(_iso_weeks(dt.date.fromisocalendar(*plausible[0], 1), last)))
     if weeks is not None:
         first = dt.date.fromisocalendar(*today.isocalendar()[:2], 1) - dt.timedelta(weeks=weeks - 1)
         keys = [k for k in keys if k >= first.isocalendar()[:2]]
