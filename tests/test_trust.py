@@ -163,8 +163,9 @@ def test_a_session_dated_1970_still_exports_and_trends(sessions, tmp_path):
     import shutil
     import sqlite3
 
-    from device.records.reports import trend
     from edfio import read_edf
+
+    from device.records.reports import trend
 
     d = tmp_path / "data"
     shutil.copytree(sessions, d)
