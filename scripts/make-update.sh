@@ -34,7 +34,9 @@ PY=${PYTHON:-python3}
 B="$OUT/pfmt-update"
 rm -rf "$B"
 mkdir -p "$B/wheels" "$B/scripts" "$B/install" "$B/examples"
+had_build=0; [ -d build ] && had_build=1
 "$PY" -m pip wheel -q --no-deps -w "$B/wheels" .
+[ "$had_build" = 1 ] || rm -rf build  # setuptools' scratch space, not ours to leave behind
 whl=$(ls "$B"/wheels/pfmt-*.whl)
 # what pfmt needs, resolved as on the target (markers: Linux, the Pi's machine, its Python)
 extras=""; [ "$PNG" = 1 ] && extras="[png]"
