@@ -10,7 +10,8 @@ Sections: ``sensor`` (per channel: the fitted transfer volts = offset_v + volts_
 linearity and noise), ``patient`` (rest, the three MVC attempts, the abdominal maximum, the
 verified examples), ``calibration`` (what the pipeline uses: rest/MVC per channel and the
 personal lift / bear-down thresholds — the ``pfmt analyze --calibration`` subset), ``prescription``
-(programme, per-exercise targets, frequency, progression on/off, notes), ``pin`` (PBKDF2 hash).
+(programme, per-exercise targets, frequency, progression on/off, notes), ``pin`` (the physio's secret
+as its scrypt hash; PBKDF2 in profiles from before).
 """
 from __future__ import annotations
 
@@ -23,11 +24,13 @@ import os
 import re
 import secrets
 import tempfile
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from device.errors import AccessError, CalibrationError
+from device.files import atomic_write
 from device.pipeline.calibration import Calibration
 from device.recording import is_finite_number
 from device.training.programme import (
@@ -43,8 +46,16 @@ from device.training.programme import (
 #: The ``format`` of a whole calibration profile.
 PROFILE_FORMAT = "pfmt-profile/1"
 PATIENT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
-PIN_RE = re.compile(r"^[0-9]{4,8}$")
-PIN_ITERATIONS = 200_000
+#: The physiotherapist's secret: a passphrase (or a long PIN) of 10–128 printable characters. A
+#: 4–8 digit PIN falls offline in hours from its salt and hash (issue 19, finding 2).
+SECRET_MIN, SECRET_MAX = 10, 128
+PIN_RE = re.compile(rf"^[ -~]{{{SECRET_MIN},{SECRET_MAX}}}$")
+#: scrypt (memory-hard, in the standard library): 16 MiB and ~50 ms here, ~0.5–0.8 s on a Pi Zero 2 W.
+SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+PIN_ITERATIONS = 200_000  # the PBKDF2 rounds of profiles written before scrypt (still verified)
+#: Wrong secrets allowed before the delays begin; the delay after each further one doubles.
+PIN_FREE_TRIES, PIN_DELAY_S, PIN_DELAY_MAX_S = 3, 5.0, 3600.0
+PIN_LOG = "pin-attempts.json"  # beside profile/, so a wrong attempt does not look like a new prescription
 TARGET_KEYS = ("target_mvc", "hold_s", "quick_lifts", "rest_s", "reps", "sets")
 SECTIONS = ("sensor", "patient", "calibration", "prescription")
 _FILE = re.compile(r"^v(\d{4,})\.json$")
@@ -160,16 +171,30 @@ class Profile:
     @staticmethod
     def hash_pin(pin: str) -> dict:
         if not PIN_RE.match(pin):
-            raise AccessError("a PIN is 4 to 8 digits")
+            raise AccessError(SECRET_RULE)
         salt = secrets.token_bytes(16)
-        h = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, PIN_ITERATIONS)
-        return {"salt": salt.hex(), "hash": h.hex(), "iterations": PIN_ITERATIONS}
+        h = hashlib.scrypt(pin.encode(), salt=salt, maxmem=64 * 2**20, dklen=32, **SCRYPT)
+        return {"kdf": "scrypt", **SCRYPT, "salt": salt.hex(), "hash": h.hex()}
 
     def check_pin(self, pin: str) -> bool:
+        """The secret against the stored hash (scrypt; PBKDF2 for a profile from before it).
+        Callers go through :class:`PinGuard`, which counts and delays the wrong ones."""
         if self.pin is None:
             return True
-        h = hashlib.pbkdf2_hmac("sha256", pin.encode(), bytes.fromhex(self.pin["salt"]), self.pin["iterations"])
+        if len(pin) > SECRET_MAX:
+            return False
+        salt = bytes.fromhex(self.pin["salt"])
+        if self.pin.get("kdf") == "scrypt":
+            h = hashlib.scrypt(pin.encode(), salt=salt, n=self.pin["n"], r=self.pin["r"], p=self.pin["p"],
+                               maxmem=64 * 2**20, dklen=32)
+        else:
+            h = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, self.pin["iterations"])
         return hmac.compare_digest(h.hex(), self.pin["hash"])
+
+    @property
+    def weak_pin(self) -> bool:
+        """Set before the secret was hardened (a 4–8 digit PIN, PBKDF2): it should be replaced."""
+        return self.pin is not None and self.pin.get("kdf") != "scrypt"
 
     # --- (de)serialising -------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -205,13 +230,22 @@ class Profile:
             raise CalibrationError(f"{where}: sensor must map channel roles to their calibration")
         pin = d.get("pin")
         if pin is not None:
-            _keys(pin, f"{where}: pin", {"salt", "hash", "iterations"}, required={"salt", "hash", "iterations"})
+            if isinstance(pin, dict) and pin.get("kdf") == "scrypt":
+                _keys(pin, f"{where}: pin", {"kdf", "n", "r", "p", "salt", "hash"},
+                      required={"kdf", "n", "r", "p", "salt", "hash"})
+                # no weaker than SCRYPT, and within what the device can compute (maxmem 64 MiB)
+                for k, lo, hi in (("n", SCRYPT["n"], 2**16), ("r", SCRYPT["r"], 16), ("p", 1, 4)):
+                    v = pin[k]
+                    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                        raise CalibrationError(f"{where}: pin: scrypt {k} must be a whole number from {lo} to {hi}")
+            else:
+                _keys(pin, f"{where}: pin", {"salt", "hash", "iterations"}, required={"salt", "hash", "iterations"})
+                if not isinstance(pin["iterations"], int) or not 10_000 <= pin["iterations"] <= 10_000_000:
+                    raise CalibrationError(f"{where}: pin: iterations must be a whole number from 10000 to 10000000")
             try:
                 bytes.fromhex(pin["salt"]), bytes.fromhex(pin["hash"])
             except (TypeError, ValueError):
                 raise CalibrationError(f"{where}: pin: salt and hash must be hex") from None
-            if not isinstance(pin["iterations"], int) or pin["iterations"] < 10_000:
-                raise CalibrationError(f"{where}: pin: iterations must be a whole number ≥ 10000")
         if not isinstance(d.get("changes", []), list):
             raise CalibrationError(f"{where}: changes must be a list")
         return cls(code, cal, Prescription.from_dict(d["prescription"], f"{where}: prescription"),
@@ -287,6 +321,70 @@ def _checksum(d: dict) -> str:
 
 
 # ------------------------------------------------------------------------------------ storage
+SECRET_RULE = (f"the physiotherapist's secret is a passphrase of {SECRET_MIN}–{SECRET_MAX} characters "
+               "(letters, digits, spaces, punctuation)")
+
+
+class PinGuard:
+    """The wrong-secret counter that survives a restart (``DATA/pin-attempts.json``): after
+    PIN_FREE_TRIES wrong secrets each next try waits, the wait doubling from PIN_DELAY_S up to an
+    hour; the right secret resets the count. Every wrong one is logged (when, where) for the
+    physiotherapist to see at her next login and in ``pfmt profile show``."""
+
+    def __init__(self, data_dir: str | os.PathLike, clock=None) -> None:
+        self.path = Path(data_dir) / PIN_LOG
+        self.clock = clock or time.time
+
+    def state(self) -> dict:
+        try:
+            d = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {"failures": 0, "last_failure": None, "log": []}
+        if not isinstance(d, dict) or not isinstance(d.get("failures"), int) or not isinstance(d.get("log"), list):
+            return {"failures": PIN_FREE_TRIES + 4, "last_failure": self.clock(), "log": []}  # tampered: wait
+        return d
+
+    def wait_s(self, state: dict | None = None) -> float:
+        """Seconds before the next try is allowed (0: now)."""
+        st = state or self.state()
+        n = st["failures"]
+        if n < PIN_FREE_TRIES or not isinstance(st.get("last_failure"), (int, float)):
+            return 0.0
+        delay = min(PIN_DELAY_MAX_S, PIN_DELAY_S * 2 ** (n - PIN_FREE_TRIES))
+        return max(0.0, st["last_failure"] + delay - self.clock())
+
+    def check(self, holder: Profile | None, secret: str, where: str) -> bool:
+        """The secret against ``holder``'s; AccessError while a wait is running."""
+        if holder is None or holder.pin is None:
+            return True
+        st = self.state()
+        wait = self.wait_s(st)
+        if wait > 0:
+            raise AccessError(f"{st['failures']} wrong physio secrets in a row: the next try is allowed in "
+                              f"{wait:.0f} s (each wrong one doubles the wait)")
+        if holder.check_pin(secret):
+            if st["failures"]:
+                st["failures"] = 0
+                self._save(st)
+            return True
+        now = self.clock()
+        st["failures"] += 1
+        st["last_failure"] = now
+        st["log"] = (st["log"] + [{"at": dt.datetime.fromtimestamp(now).isoformat(timespec="seconds"),
+                                   "where": where}])[-200:]
+        self._save(st)
+        return False
+
+    def failures_since_login(self) -> tuple[int, list[dict]]:
+        st = self.state()
+        return st["failures"], st["log"]
+
+    def _save(self, st: dict) -> None:
+        with atomic_write(self.path) as f:
+            f.write(json.dumps(st).encode())
+        os.chmod(self.path, 0o600)
+
+
 def _create_exclusively(path: Path, data: bytes) -> bool:
     """Write ``data`` to ``path`` only if no file has that name: complete and fsynced under a
     temporary name first, then hard-linked (atomic, and refused when the name exists). False

@@ -39,7 +39,18 @@ from calibration.fit import (
     fit_emg,
     fit_pressure,
 )
-from calibration.profile import PATIENT_CODE, PIN_RE, Prescription, Profile, ProfileStore, SensorTransfer
+from calibration.profile import (
+    PATIENT_CODE,
+    PIN_RE,
+    SECRET_MAX,
+    SECRET_MIN,
+    SECRET_RULE,
+    PinGuard,
+    Prescription,
+    Profile,
+    ProfileStore,
+    SensorTransfer,
+)
 from device.config import ChannelConfig, DeviceConfig, recorded_channels
 from device.errors import Aborted, AccessError, CalibrationError, InputError
 from device.pipeline import Pipeline
@@ -147,20 +158,11 @@ class Workflow:
             self.console.say(f"Note: {e}")
             self.previous = holder
         if holder is None or holder.pin is None:
-            self.console.say("No physiotherapist PIN is set on this device yet: choose one (4–8 digits).")
-            for _ in range(3):
-                pin = self.console.ask("New physio PIN", "new_pin", secret=True)
-                again = self.console.ask("Repeat the PIN", "new_pin_again", secret=True)
-                if pin != again:
-                    self.console.say("The two PINs differ; again.")
-                    continue
-                if not PIN_RE.match(pin):
-                    self.console.say("A PIN is 4 to 8 digits; again.")
-                    continue
-                self.new_pin = Profile.hash_pin(pin)
-                return
-            raise AccessError("no valid physio PIN was set; nothing was changed")
-        require_pin(self.console, holder)
+            self.new_pin = choose_secret(self.console, "No physiotherapist secret is set on this device yet")
+            return
+        require_pin(self.console, holder, PinGuard(self.store.dir.parent))
+        if holder.weak_pin:  # a 4–8 digit PIN from before: replaced now, at the physio's login
+            self.new_pin = choose_secret(self.console, "This device's physio PIN is too short to be safe")
 
     def _repeatable(self, name: str, step: Callable[[], None]) -> None:
         for n in range(1, STEP_TRIES + 1):
@@ -540,15 +542,39 @@ class Workflow:
         self.stage.patient_code = code
 
 
-def require_pin(console: Console, holder: Profile | None) -> None:
-    """The physio's PIN, three tries; :class:`AccessError` otherwise (no PIN set: nothing to ask)."""
+def choose_secret(console: Console, why: str) -> dict:
+    """A new physio secret, typed twice; its scrypt hash (AccessError after three failed tries)."""
+    console.say(f"{why}: choose a passphrase of {SECRET_MIN}–{SECRET_MAX} characters (it is never stored, "
+                "only what checks it).")
+    for _ in range(3):
+        pin = console.ask("New physio secret", "new_pin", secret=True)
+        again = console.ask("Repeat the secret", "new_pin_again", secret=True)
+        if pin != again:
+            console.say("The two differ; again.")
+            continue
+        if not PIN_RE.match(pin):
+            console.say(f"Too short or with characters it cannot take: {SECRET_RULE}; again.")
+            continue
+        return Profile.hash_pin(pin)
+    raise AccessError("no valid physio secret was set; nothing was changed")
+
+
+def require_pin(console: Console, holder: Profile | None, guard: PinGuard) -> None:
+    """The physio's secret, three tries, each counted by ``guard`` (a wait after repeated wrong
+    ones, even across restarts); :class:`AccessError` otherwise (none set: nothing to ask). After
+    the right one she is told of the wrong ones since her last login."""
     if holder is None or holder.pin is None:
         return
+    n, log = guard.failures_since_login()
+    recent = log[-n:] if n else []  # the wrong ones since her last correct login
     for _ in range(3):
-        if holder.check_pin(console.ask("Physio PIN", "pin", secret=True)):
+        if guard.check(holder, console.ask("Physio secret", "pin", secret=True), "calibration"):
+            if recent:
+                console.say(f"Note: {len(recent)} wrong secret(s) were tried before this login; the last at "
+                            f"{recent[-1]['at']} ({recent[-1]['where']}). `pfmt profile show` lists them.")
             return
-        console.say("Wrong PIN.")
-    raise AccessError("wrong physio PIN three times: calibration and prescription are for the "
+        console.say("Wrong secret.")
+    raise AccessError("wrong physio secret three times: calibration and prescription are for the "
                       "physiotherapist only (the patient can still train); nothing was changed")
 
 

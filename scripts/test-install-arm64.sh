@@ -82,7 +82,7 @@ as_pfmt /opt/pfmt/venv/bin/pfmt --version >/dev/null
 pass "pfmt --version start-up under emulation: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 as_pfmt /opt/pfmt/venv/bin/pfmt selftest --emulate > /tmp/pfmt-arm64-selftest.log 2>&1 && \
     pass "pfmt selftest --emulate as pfmt: $(tail -1 /tmp/pfmt-arm64-selftest.log)" || bad "selftest (see /tmp/pfmt-arm64-selftest.log)"
-printf '%s' '{"new_pin": "2468", "new_pin_again": "2468", "accept": "y", "physio": "PT-7", "patient_code": "P-1",
+printf '%s' '{"new_pin": "bekken-2468-fysio", "new_pin_again": "bekken-2468-fysio", "accept": "y", "physio": "PT-7", "patient_code": "P-1",
   "retry": "n", "contact.reps": "3", "contact.sets": "1", "progression": "n"}' > "$ROOT/var/lib/pfmt/answers.json"
 in_root chown pfmt: /var/lib/pfmt/answers.json
 t0=$(date +%s)

@@ -18,7 +18,7 @@ from device.pipeline.kinds import decide, fit
 from device.sim.patient import SimulatedPatient
 from device.sim.simulate import random_patient
 
-ANSWERS = {"new_pin": "2468", "new_pin_again": "2468", "accept": "y", "physio": "PT-7",
+ANSWERS = {"new_pin": "bekken-2468-fysio", "new_pin_again": "bekken-2468-fysio", "accept": "y", "physio": "PT-7",
            "patient_code": "P-042", "retry": "n"}
 
 
@@ -154,11 +154,20 @@ def test_versions_pin_and_prescription_only_change(calibrated, tmp_path):
     (work / "profile" / "v0001.json").write_bytes(ProfileStore(d).path(1).read_bytes())
     store = ProfileStore(work)
     # wrong PIN three times: refused before anything is measured
-    wf, *_ = calibrate(work, answers={"pin": "0000"}, steps=("prescription",))
-    with pytest.raises(AccessError, match="wrong physio PIN"):
+    wf, *_ = calibrate(work, answers={"pin": "0000-wrong-0000"}, steps=("prescription",))
+    with pytest.raises(AccessError, match="wrong physio secret"):
         wf.run()
+    # straight after, even the right one waits (the count is on the card, not in the process) ...
+    right = {"pin": "bekken-2468-fysio", "programme": "swedish", "physio": "PT-9"}
+    wf, *_ = calibrate(work, answers=right, steps=("prescription",))
+    with pytest.raises(AccessError, match="next try is allowed in"):
+        wf.run()
+    attempts = work / "pin-attempts.json"
+    st = json.loads(attempts.read_text())
+    st["last_failure"] -= 6  # ... and once the wait is over, it opens
+    attempts.write_text(json.dumps(st))
     # the right PIN: a new prescription, the calibration carried over, version 2 recorded
-    wf, *_ = calibrate(work, answers={"pin": "2468", "programme": "swedish", "physio": "PT-9"}, steps=("prescription",))
+    wf, *_ = calibrate(work, answers=right, steps=("prescription",))
     p2 = wf.run()
     assert store.versions() == [1, 2] and p2.prescription.programme == "swedish" and p2.by == "PT-9"
     assert p2.changes == ["prescription"] and p2.calibration == prof.calibration and p2.pin == prof.pin

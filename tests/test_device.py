@@ -34,7 +34,7 @@ from drivers.rig import Finger
 
 ROOT = Path(__file__).resolve().parents[1]
 PFMT = [sys.executable, "-m", "device.cli"]
-ANSWERS = {"new_pin": "2468", "new_pin_again": "2468", "accept": "y", "physio": "PT-7", "patient_code": "P-042",
+ANSWERS = {"new_pin": "bekken-2468-fysio", "new_pin_again": "bekken-2468-fysio", "accept": "y", "physio": "PT-7", "patient_code": "P-042",
            "retry": "n", "programme": "norwegian_intensive", "contact.reps": "3", "contact.sets": "1",
            "intensive.reps": "2", "intensive.sets": "1", "progression": "n"}
 

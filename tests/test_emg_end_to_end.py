@@ -13,7 +13,7 @@ import pytest
 from device.cli.train import TrainOptions, run
 
 ROOT = Path(__file__).resolve().parents[1]
-ANSWERS = {"new_pin": "2468", "new_pin_again": "2468", "accept": "y", "physio": "PT-7",
+ANSWERS = {"new_pin": "bekken-2468-fysio", "new_pin_again": "bekken-2468-fysio", "accept": "y", "physio": "PT-7",
            "patient_code": "P-042", "retry": "n"}
 
 

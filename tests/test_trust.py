@@ -182,3 +182,54 @@ def test_a_session_dated_1970_still_exports_and_trends(sessions, tmp_path):
     assert any("date unknown" in a.text and "1970-01-01" in a.text for a in edf.annotations)
     assert len(weeks) < 60 and weeks[0]["week"] == "1970-W01"  # listed as it is, not filled from
     assert len(far) < 60  # a clock run ahead does not stretch it either
+
+
+def test_the_secret_is_long_and_memory_hard():
+    """Finding 2: a 4–8 digit PIN is refused as a new secret; the hash is scrypt."""
+    from calibration.profile import SECRET_MIN, Profile
+    from device.errors import AccessError
+
+    with pytest.raises(AccessError, match="passphrase"):
+        Profile.hash_pin("2468")
+    h = Profile.hash_pin("x" * SECRET_MIN)
+    assert h["kdf"] == "scrypt" and h["n"] >= 2**14 and "iterations" not in h
+
+
+def test_wrong_secrets_are_counted_delayed_and_logged_across_restarts(tmp_path):
+    """The right secret straight after 15 wrong ones used to work: now each wrong one past the
+    third makes the next try wait (doubling), the count survives a restart, and the physio sees
+    the log."""
+    from calibration.profile import PIN_DELAY_S, PIN_FREE_TRIES, PinGuard, Profile
+    from device.errors import AccessError
+
+    holder = Profile.__new__(Profile)
+    holder.pin = Profile.hash_pin("the-right-secret")
+    now = [1_800_000_000.0]
+    guard = PinGuard(tmp_path, clock=lambda: now[0])
+    for _ in range(PIN_FREE_TRIES):
+        assert guard.check(holder, "guess-0000-x", "console") is False
+    with pytest.raises(AccessError, match="allowed in 5 s"):  # the waits begin
+        guard.check(holder, "guess-0001-x", "console")
+    now[0] += PIN_DELAY_S
+    assert guard.check(holder, "guess-0001-x", "console") is False  # the 4th wrong: the wait doubles
+    restarted = PinGuard(tmp_path, clock=lambda: now[0])  # a reboot forgets nothing
+    with pytest.raises(AccessError, match="allowed in 10 s"):
+        restarted.check(holder, "the-right-secret", "calibration")  # even the right one waits
+    now[0] += 2 * PIN_DELAY_S
+    assert restarted.check(holder, "the-right-secret", "calibration") is True
+    n, log = restarted.failures_since_login()
+    assert n == 0 and len(log) == PIN_FREE_TRIES + 1 and {e["where"] for e in log} == {"console"}
+    assert oct((tmp_path / "pin-attempts.json").stat().st_mode & 0o777) == "0o600"
+
+
+def test_an_old_short_pin_still_opens_once_and_is_replaced(tmp_path):
+    import hashlib
+
+    from calibration.profile import PIN_ITERATIONS, Profile
+
+    salt = b"0123456789abcdef"
+    old = Profile.__new__(Profile)
+    old.pin = {"salt": salt.hex(), "iterations": PIN_ITERATIONS,
+               "hash": hashlib.pbkdf2_hmac("sha256", b"2468", salt, PIN_ITERATIONS).hex()}
+    assert old.check_pin("2468") and not old.check_pin("2469")
+    assert old.weak_pin  # the workflow asks for a passphrase at this login

@@ -28,7 +28,7 @@ from device.sim.patient import SimulatedPatient
 from device.sim.simulate import random_patient, random_scenario, simulate
 
 ONSET_TOL_S = 1.0
-ANSWERS = {"new_pin": "2468", "new_pin_again": "2468", "accept": "y", "physio": "bench", "patient_code": "BENCH"}
+ANSWERS = {"new_pin": "bekken-2468-fysio", "new_pin_again": "bekken-2468-fysio", "accept": "y", "physio": "bench", "patient_code": "BENCH"}
 
 
 def calibrate_patient(patient: dict, seed: int, rate_hz: float = 250.0, modality: str = "pressure"):

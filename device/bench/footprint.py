@@ -19,7 +19,7 @@ from pathlib import Path
 
 PFMT = [sys.executable, "-m", "device.cli"]
 PI_FACTOR = (10, 15)
-ANSWERS = {"new_pin": "2468", "new_pin_again": "2468", "accept": "y", "physio": "BENCH", "patient_code": "BENCH",
+ANSWERS = {"new_pin": "bekken-2468-fysio", "new_pin_again": "bekken-2468-fysio", "accept": "y", "physio": "BENCH", "patient_code": "BENCH",
            "retry": "n", "progression": "n"}
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from calibration.console import TerminalConsole
-from calibration.profile import ProfileStore
+from calibration.profile import PinGuard, ProfileStore
 from calibration.workflow import ask_physio, require_pin
 from device.cli.args import default_data, positive_int
 from device.errors import CalibrationError
@@ -43,11 +43,17 @@ def main(args: argparse.Namespace) -> int:
             print(json.dumps(d, indent=1))
         else:
             print(shown.summary())
+            n, log = PinGuard(Path(args.data)).failures_since_login()
+            if log:
+                print(f"wrong physio secrets: {n} since the last correct login; the log's last "
+                      f"{min(len(log), 10)} of {len(log)}: " + ", ".join(f"{e['at']} ({e['where']})" for e in log[-10:]))
+            if shown.weak_pin:
+                print("the physio PIN is an old short one: the next `pfmt calibrate` asks for a passphrase")
         return 0
     if args.version is None:
         raise CalibrationError("restore needs the version number (see `pfmt profile history`)")
     con = TerminalConsole()
-    require_pin(con, store.pin_holder())
+    require_pin(con, store.pin_holder(), PinGuard(Path(args.data)))
     p = store.restore(args.version, by=ask_physio(con))
     print(f"restored version {args.version} as version {p.version}")
     return 0

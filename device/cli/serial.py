@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from calibration.profile import ProfileStore
+from calibration.profile import PinGuard, ProfileStore
 from device.cli.args import default_data
 from device.files import clean_partials, partial_name
 from device.records.serial_console import ConsoleConfig, SerialConsole
@@ -36,7 +36,7 @@ def main(args: argparse.Namespace) -> int:
 
     def check_pin(pin: str) -> bool:
         holder = ProfileStore(Path(args.data)).pin_holder()
-        return holder is not None and holder.check_pin(pin)
+        return holder is not None and PinGuard(Path(args.data)).check(holder, pin, "serial console")
 
     # the exports it makes stay inside the data directory (never /tmp, which on Raspberry Pi OS is
     # the card too, and outlives a kill); what a killed console left there is removed at start
