@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from calibration import signing
 from device.errors import AccessError, CalibrationError
 from device.files import atomic_write
 from device.pipeline.calibration import Calibration
@@ -166,6 +167,7 @@ class Profile:
     created_at: str = ""
     by: str = ""
     changes: list[str] = field(default_factory=list)
+    signature: dict | None = None  # the physio's Ed25519 signature (calibration.signing); None: unsigned
 
     # --- the physio's PIN ------------------------------------------------------------------
     @staticmethod
@@ -203,19 +205,42 @@ class Profile:
              "sensor": {r: s.to_dict() for r, s in self.sensor.items()}, "patient": self.patient,
              "calibration": self.calibration.to_dict(), "prescription": self.prescription.to_dict(),
              "pin": self.pin}
+        if self.signature is not None:
+            d["signature"] = self.signature
         d["checksum"] = _checksum(d)
         return d
 
+    @property
+    def signature_state(self) -> str:
+        """``verified`` (signed, and unchanged since) or ``unsigned`` (an invalid one is refused on load)."""
+        return signing.verify(self.to_dict())
+
+    @property
+    def key_fingerprint(self) -> str | None:
+        """The signing key as the physio compares it (None: unsigned)."""
+        return signing.fingerprint(self.signature["key"]) if self.signature else None
+
     @classmethod
-    def from_dict(cls, d: Any, where: str = "profile") -> Profile:
-        """Validate a whole profile; any problem is a :class:`CalibrationError` naming it."""
+    def from_dict(cls, d: Any, where: str = "profile", signed: bool = True) -> Profile:
+        """Validate a whole profile; any problem is a :class:`CalibrationError` naming it. With
+        ``signed`` (what is read from a card) it must carry the physiotherapist's valid signature —
+        only a profile from before signing, with its old PBKDF2 PIN, is taken without one."""
         if not isinstance(d, dict) or d.get("format") != PROFILE_FORMAT:
             raise CalibrationError(f"{where}: not a pfmt profile (format {PROFILE_FORMAT})")
         _keys(d, where, {"format", "version", "created_at", "by", "changes", "patient_code", "sensor",
-                         "patient", "calibration", "prescription", "pin", "checksum"},
+                         "patient", "calibration", "prescription", "pin", "checksum", "signature"},
               required={"version", "patient_code", "calibration", "prescription", "checksum"})
         if d["checksum"] != _checksum(d):
             raise CalibrationError(f"{where}: checksum mismatch — the file was damaged or edited by hand")
+        state = signing.verify(d)
+        if state == "invalid":
+            raise CalibrationError(f"{where}: the physiotherapist's signature does not match — the profile was "
+                                   "changed after she accepted it (or signed by a broken key)")
+        legacy = isinstance(d.get("pin"), dict) and "iterations" in d["pin"]
+        if signed and state == "unsigned" and not legacy:
+            raise CalibrationError(f"{where}: the physiotherapist's signature is missing — a profile she accepts "
+                                   "is signed with her key, so this one was not made by her (only a profile from "
+                                   "before signing, with its old PIN, is taken unsigned)")
         code = d["patient_code"]
         if not isinstance(code, str) or not PATIENT_CODE.match(code):
             raise CalibrationError(f"{where}: patient_code {code!r}: 1–32 letters, digits, '.', '_' or '-' "
@@ -251,7 +276,7 @@ class Profile:
         return cls(code, cal, Prescription.from_dict(d["prescription"], f"{where}: prescription"),
                    {r: SensorTransfer.from_dict(s, f"{where}: sensor.{r}") for r, s in sensor.items()},
                    dict(d.get("patient") or {}), pin, d["version"], str(d.get("created_at", "")),
-                   str(d.get("by", "")), [str(c) for c in d.get("changes", [])])
+                   str(d.get("by", "")), [str(c) for c in d.get("changes", [])], d.get("signature"))
 
     def summary(self) -> str:
         lines = [f"profile v{self.version} of patient {self.patient_code}: {self.created_at} by "
@@ -467,12 +492,16 @@ class ProfileStore:
                 continue
         return None
 
-    def save(self, prof: Profile, by: str, changes: list[str], now: dt.datetime | None = None) -> Profile:
+    def save(self, prof: Profile, by: str, changes: list[str], now: dt.datetime | None = None,
+             secret: str | None = None) -> Profile:
         """Write ``prof`` as the next version (validated by reading it back before it counts).
 
         A version is created exclusively: the complete file is linked to its name, which fails
         when another save took the number first — this one then becomes the version after it, so
         two physiotherapists saving at once both keep their work (issue 19, finding 12)."""
+        if secret is None and prof.pin is not None and prof.pin.get("kdf") == "scrypt":
+            raise AccessError("saving a profile needs the physiotherapist's secret, to sign it")
+        signed_before = prof.signature or self._last_signature()
         prof = copy.copy(prof)
         prof.created_at = (now or dt.datetime.now()).isoformat(timespec="seconds")
         prof.by, prof.changes = by, list(changes)
@@ -480,12 +509,56 @@ class ProfileStore:
         os.chmod(self.dir, 0o700)
         for _ in range(1000):
             prof.version = (self.versions() or [0])[-1] + 1
+            prof.signature = None
+            if secret is not None:
+                # her key is the one her secret and its salt make; the salt carries over while the
+                # secret does (a stable fingerprint), a new secret gets a new salt and so a new key
+                before = signed_before or {}
+                prev_salt = before.get("salt")
+                same_key = isinstance(prev_salt, str) and signing.public_key(secret, bytes.fromhex(prev_salt)) == before.get("key")
+                salt = str(prev_salt) if same_key else signing.new_salt()
+                prof.signature = signing.sign(prof.to_dict(), secret, salt)
             d = prof.to_dict()
-            Profile.from_dict(json.loads(json.dumps(d)), "the new profile")  # refuse before writing
+            Profile.from_dict(json.loads(json.dumps(d)), "the new profile", signed=secret is not None)  # refuse before writing
             if _create_exclusively(self.path(prof.version), json.dumps(d, indent=1).encode()):
                 return self.load(prof.version)
         raise CalibrationError(f"{self.dir}: could not claim a new profile version (1000 taken meanwhile)")
 
-    def restore(self, version: int, by: str) -> Profile:
+    def restore(self, version: int, by: str, secret: str | None = None) -> Profile:
         old = self.load(version)
-        return self.save(old, by, [f"restored version {version}"])
+        return self.save(old, by, [f"restored version {version}"], secret=secret)
+
+    def _last_signature(self) -> dict | None:
+        for v in reversed(self.versions()):
+            try:
+                sig = self.load(v).signature
+            except CalibrationError:
+                continue
+            if sig:
+                return sig
+        return None
+
+    def key_changed(self, prof: Profile) -> bool:
+        """``prof`` is signed by another key than the newest earlier signed version: a new secret,
+        or a profile not made by the physiotherapist who signed before."""
+        if not prof.signature:
+            return False
+        for v in reversed([v for v in self.versions() if v < prof.version]):
+            try:
+                sig = self.load(v).signature
+            except CalibrationError:
+                continue
+            if sig:
+                return sig["key"] != prof.signature["key"]
+        return False
+
+    def provenance(self, prof: Profile) -> dict:
+        """What a session records of the prescription it trained under, and every export carries."""
+        path = self.path(prof.version)
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            digest = None
+        return {"version": prof.version, "patient_code": prof.patient_code, "sha256": digest,
+                "signature": prof.signature_state, "key": prof.key_fingerprint, "key_changed": self.key_changed(prof),
+                "by": prof.by, "created_at": prof.created_at}

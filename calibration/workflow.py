@@ -122,6 +122,7 @@ class Workflow:
         self.stage = Stage()
         self.previous: Profile | None = None
         self.new_pin: dict | None = None
+        self.secret: str | None = None  # typed at login, held only to sign what she accepts; never stored
 
     # --- the whole workflow ------------------------------------------------------------------
     def run(self) -> Profile:
@@ -158,11 +159,11 @@ class Workflow:
             self.console.say(f"Note: {e}")
             self.previous = holder
         if holder is None or holder.pin is None:
-            self.new_pin = choose_secret(self.console, "No physiotherapist secret is set on this device yet")
+            self.new_pin, self.secret = choose_secret(self.console, "No physiotherapist secret is set on this device yet")
             return
-        require_pin(self.console, holder, PinGuard(self.store.dir.parent))
+        self.secret = require_pin(self.console, holder, PinGuard(self.store.dir.parent))
         if holder.weak_pin:  # a 4–8 digit PIN from before: replaced now, at the physio's login
-            self.new_pin = choose_secret(self.console, "This device's physio PIN is too short to be safe")
+            self.new_pin, self.secret = choose_secret(self.console, "This device's physio PIN is too short to be safe")
 
     def _repeatable(self, name: str, step: Callable[[], None]) -> None:
         for n in range(1, STEP_TRIES + 1):
@@ -186,13 +187,17 @@ class Workflow:
         prof.created_at = self.now().isoformat(timespec="seconds") + " (not saved yet)"
         self.console.say("\nReview:\n" + prof.summary())
         try:
-            Profile.from_dict(prof.to_dict(), "the staged profile")
+            Profile.from_dict(prof.to_dict(), "the staged profile", signed=False)  # signed when accepted
         except CalibrationError as e:
             raise CalibrationError(f"the staged profile is not valid, nothing was saved: {e}") from None
         if not self._yes("Accept and save this profile?", "accept", default=False):
             raise Aborted("profile not accepted; nothing was saved")
-        saved = self.store.save(prof, ask_physio(self.console), self.stage.changes, self.now())
+        saved = self.store.save(prof, ask_physio(self.console), self.stage.changes, self.now(), secret=self.secret)
         self.console.say(f"Saved profile version {saved.version} ({self.store.path(saved.version)}).")
+        if saved.key_fingerprint:
+            self.console.say(f"Signed with your key {saved.key_fingerprint}. Every session and export names the key "
+                             "of the prescription it trained: one showing another key was not yours."
+                             + (" (A new key: the secret changed.)" if self.store.key_changed(saved) else ""))
         return saved
 
     # --- asking ------------------------------------------------------------------------------
@@ -542,8 +547,9 @@ class Workflow:
         self.stage.patient_code = code
 
 
-def choose_secret(console: Console, why: str) -> dict:
-    """A new physio secret, typed twice; its scrypt hash (AccessError after three failed tries)."""
+def choose_secret(console: Console, why: str) -> tuple[dict, str]:
+    """A new physio secret, typed twice: its scrypt hash, and the secret itself for signing what
+    she accepts in this login (AccessError after three failed tries)."""
     console.say(f"{why}: choose a passphrase of {SECRET_MIN}–{SECRET_MAX} characters (it is never stored, "
                 "only what checks it).")
     for _ in range(3):
@@ -555,24 +561,26 @@ def choose_secret(console: Console, why: str) -> dict:
         if not PIN_RE.match(pin):
             console.say(f"Too short or with characters it cannot take: {SECRET_RULE}; again.")
             continue
-        return Profile.hash_pin(pin)
+        return Profile.hash_pin(pin), pin
     raise AccessError("no valid physio secret was set; nothing was changed")
 
 
-def require_pin(console: Console, holder: Profile | None, guard: PinGuard) -> None:
+def require_pin(console: Console, holder: Profile | None, guard: PinGuard) -> str | None:
     """The physio's secret, three tries, each counted by ``guard`` (a wait after repeated wrong
     ones, even across restarts); :class:`AccessError` otherwise (none set: nothing to ask). After
-    the right one she is told of the wrong ones since her last login."""
+    the right one she is told of the wrong ones since her last login; the secret is returned, to
+    sign what she accepts in this login."""
     if holder is None or holder.pin is None:
-        return
+        return None
     n, log = guard.failures_since_login()
     recent = log[-n:] if n else []  # the wrong ones since her last correct login
     for _ in range(3):
-        if guard.check(holder, console.ask("Physio secret", "pin", secret=True), "calibration"):
+        secret = console.ask("Physio secret", "pin", secret=True)
+        if guard.check(holder, secret, "calibration"):
             if recent:
                 console.say(f"Note: {len(recent)} wrong secret(s) were tried before this login; the last at "
                             f"{recent[-1]['at']} ({recent[-1]['where']}). `pfmt profile show` lists them.")
-            return
+            return secret
         console.say("Wrong secret.")
     raise AccessError("wrong physio secret three times: calibration and prescription are for the "
                       "physiotherapist only (the patient can still train); nothing was changed")

@@ -76,7 +76,7 @@ esac
 say "$PRETTY_NAME, $arch, Python $pyver; prefix $PREFIX"
 
 pkgs="python3-venv python3-pip dosfstools mtools i2c-tools util-linux"
-[ "$system_numpy" = 1 ] && pkgs="$pkgs python3-numpy python3-sysv-ipc"
+[ "$system_numpy" = 1 ] && pkgs="$pkgs python3-numpy python3-sysv-ipc python3-cryptography"
 [ "$system_numpy" = 1 ] && [ "$PNG" = 1 ] && pkgs="$pkgs python3-matplotlib"
 missing=$(for p in $pkgs; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done)
 if [ -n "$missing" ]; then

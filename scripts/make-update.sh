@@ -7,7 +7,7 @@
 # then copy OUT (a folder pfmt-update/) to the stick and on the Pi:
 #   sudo /media/<user>/<stick>/pfmt-update/install.sh --offline
 # armv7l (32-bit Raspberry Pi OS) takes numpy (and matplotlib) from the distribution, which
-# install.sh installs from apt (with python3-sysv-ipc, compiled, which Blinka needs) — have them
+# install.sh installs from apt (with python3-sysv-ipc and python3-cryptography, compiled) — have them
 # installed before going offline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,7 +54,7 @@ else
         --platform manylinux_2_28_aarch64 --python-version "$PYV" --implementation cp -d "$ref" "$whl$extras"
     for f in "$ref"/*.whl; do
         n=$(basename "$f" | cut -d- -f1); v=$(basename "$f" | cut -d- -f2)
-        case "$n" in pfmt|numpy|matplotlib|contourpy|kiwisolver|pillow|fonttools|sysv_ipc) continue ;; esac
+        case "$n" in pfmt|numpy|matplotlib|contourpy|kiwisolver|pillow|fonttools|sysv_ipc|cryptography|cffi|pycparser) continue ;; esac
         # shellcheck disable=SC2086
         "$PY" -m pip download -q --only-binary=:all: $plats --python-version "$PYV" --implementation cp \
             --no-deps -d "$B/wheels" "$n==$v" 2>/dev/null || \

@@ -172,7 +172,7 @@ def test_versions_pin_and_prescription_only_change(calibrated, tmp_path):
     assert store.versions() == [1, 2] and p2.prescription.programme == "swedish" and p2.by == "PT-9"
     assert p2.changes == ["prescription"] and p2.calibration == prof.calibration and p2.pin == prof.pin
     # restoring writes version 3 as a copy of version 1
-    p3 = store.restore(1, by="PT-9")
+    p3 = store.restore(1, by="PT-9", secret="bekken-2468-fysio")
     assert p3.version == 3 and p3.prescription == prof.prescription and p3.changes == ["restored version 1"]
 
 
@@ -200,7 +200,7 @@ def test_invalid_profile_is_refused_on_save(calibrated, tmp_path):
     d, prof = calibrated
     bad = replace(prof, patient_code="Jane Doe")
     with pytest.raises(CalibrationError, match="patient_code"):
-        ProfileStore(tmp_path).save(bad, "PT-7", ["prescription"])
+        ProfileStore(tmp_path).save(bad, "PT-7", ["prescription"], secret="bekken-2468-fysio")
     assert ProfileStore(tmp_path).versions() == []
 
 

@@ -144,7 +144,7 @@ def test_profile_versions_are_created_exclusively(tmp_path):
     def physio(k: int) -> None:
         go.wait()
         for j in range(5):
-            saved.append(target.save(base, f"PT-{k}", [f"save {j}"]).version)
+            saved.append(target.save(base, f"PT-{k}", [f"save {j}"], secret="bekken-2468-fysio").version)
 
     threads = [threading.Thread(target=physio, args=(k,)) for k in range(6)]
     for t in threads:
@@ -233,3 +233,124 @@ def test_an_old_short_pin_still_opens_once_and_is_replaced(tmp_path):
                "hash": hashlib.pbkdf2_hmac("sha256", b"2468", salt, PIN_ITERATIONS).hex()}
     assert old.check_pin("2468") and not old.check_pin("2469")
     assert old.weak_pin  # the workflow asks for a passphrase at this login
+
+
+# --- finding 1: prescriptions that cannot be forged unseen ---------------------------------------
+@pytest.fixture(scope="module")
+def signed(tmp_path_factory):
+    """A device the physio calibrated: her profile, signed with the key her secret makes."""
+    import json as _json
+
+    d = tmp_path_factory.mktemp("signed")
+    answers = d / "answers.json"
+    answers.write_text(_json.dumps({"new_pin": "bekken-2468-fysio", "new_pin_again": "bekken-2468-fysio",
+                                    "accept": "y", "physio": "PT-7", "patient_code": "P-042", "retry": "n",
+                                    "contact.reps": "3", "contact.sets": "1", "progression": "n"}))
+    r = subprocess.run(PFMT + ["calibrate", "--data", str(d / "data"), "--answers", str(answers)],
+                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr
+    line = next(x for x in r.stdout.splitlines() if x.startswith("Signed with your key"))
+    return d / "data", line.split()[4].rstrip(".")  # her fingerprint, as she was shown it
+
+
+def _copy(signed, tmp_path) -> Path:
+    import shutil
+
+    d = tmp_path / "data"
+    shutil.copytree(signed[0], d)
+    return d
+
+
+def _forge(path: Path, edit, secret: str | None = None) -> None:
+    """Edit a profile file and recompute every hash (and, with ``secret``, sign it with a key of
+    one's own): what someone holding the device can do."""
+    import json as _json
+
+    from calibration import signing
+    from calibration.profile import _checksum
+
+    d = _json.loads(path.read_text())
+    edit(d)
+    d.pop("signature", None)
+    if secret is not None:
+        d["signature"] = signing.sign(d, secret, signing.new_salt())
+    d["checksum"] = _checksum(d)
+    path.write_text(_json.dumps(d))
+
+
+@pytest.mark.parametrize("edit", [
+    lambda d: d["prescription"]["targets"].update({"contact": {"reps": 1, "sets": 1}}),
+    lambda d: d.update({"pin": None}),
+    lambda d: d.update({"by": "PT-7", "changes": ["nothing happened"]}),
+])
+def test_a_profile_edited_and_rehashed_is_refused(signed, tmp_path, edit):
+    d = _copy(signed, tmp_path)
+    _forge(d / "profile" / "v0001.json", edit)
+    r = subprocess.run(PFMT + ["train", "--data", str(d), "--speed", "0", "--view", "quiet", "--emulate"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 2 and "signature is missing" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run(PFMT + ["profile", "show", "--data", str(d)], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 2 and "signature is missing" in r.stderr
+
+
+def test_a_signed_profile_edited_keeping_its_signature_is_refused(signed, tmp_path):
+    """The checksum recomputed, the old signature left in place: it no longer matches."""
+    import json as _json
+
+    from calibration.profile import _checksum
+
+    d = _copy(signed, tmp_path)
+    path = d / "profile" / "v0001.json"
+    p = _json.loads(path.read_text())
+    p["prescription"]["targets"]["contact"] = {"reps": 1, "sets": 1}
+    p["checksum"] = _checksum(p)
+    path.write_text(_json.dumps(p))
+    r = subprocess.run(PFMT + ["train", "--data", str(d), "--speed", "0", "--view", "quiet", "--emulate"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 2 and "signature does not match" in r.stderr
+
+
+def test_a_profile_signed_by_another_key_says_so_in_the_session_and_its_export(signed, tmp_path):
+    import json as _json
+
+    d = _copy(signed, tmp_path)
+    physio_key = signed[1]
+    v1 = (d / "profile" / "v0001.json").read_text()
+    forged = d / "profile" / "v0002.json"
+    forged.write_text(v1)
+
+    def lower(p):
+        p["version"] = 2
+        p["prescription"]["targets"]["contact"] = {"reps": 1, "sets": 1}
+
+    _forge(forged, lower, secret="the forger's own key")
+    run(TrainOptions(data_dir=d, speed=0, view="quiet", seed=3))
+    out = tmp_path / "out"
+    with SessionStore(d, create=False) as store:
+        (s,) = store.sessions()
+        rx = s.info["summary"]["profile"]
+        assert rx["version"] == 2 and rx["signature"] == "verified"
+        assert rx["key"] != physio_key and rx["key_changed"] is True  # not hers, and not the key before
+        folder, _ = export_mod.export(store, [s], out, ("json",))
+    dose = _json.loads(next(folder.glob("*_dose.json")).read_text())
+    assert dose["prescription"]["key"] == rx["key"] and dose["prescription"]["key_changed"] is True
+    assert dose["prescription"]["sha256"] and len(dose["prescription"]["sha256"]) == 64
+
+
+def test_the_physios_own_sessions_name_her_key(signed, tmp_path):
+    d = _copy(signed, tmp_path)
+    run(TrainOptions(data_dir=d, speed=0, view="quiet", seed=4))
+    with SessionStore(d, create=False) as store:
+        (s,) = store.sessions()
+    rx = s.info["summary"]["profile"]
+    assert rx["signature"] == "verified" and rx["key"] == signed[1] and rx["key_changed"] is False
+
+
+def test_a_new_version_by_her_keeps_her_key(signed, tmp_path):
+    from calibration.profile import ProfileStore
+
+    d = _copy(signed, tmp_path)
+    store = ProfileStore(d)
+    p2 = store.restore(1, by="PT-7", secret="bekken-2468-fysio")
+    assert p2.version == 2 and p2.signature_state == "verified"
+    assert p2.key_fingerprint == signed[1] and not store.key_changed(p2)

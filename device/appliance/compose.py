@@ -103,7 +103,8 @@ def current_programme(data_dir: Path, profile: Profile | None, programme: Progra
 
 def compose(opts: TrainOptions) -> Composed:
     """Everything one session needs, brought up (the database closed again if anything fails)."""
-    profile = ProfileStore(opts.data_dir).current()  # a damaged profile is refused, with the way back
+    profiles = ProfileStore(opts.data_dir)
+    profile = profiles.current()  # a damaged or re-signed-badly profile is refused, with the way back
     sessions = SessionStore(opts.data_dir, free_bytes=opts.free_bytes)  # also marks a cut-off session interrupted
     try:
         programme = prescribed_programme(opts, profile)
@@ -157,7 +158,8 @@ def compose(opts: TrainOptions) -> Composed:
             profile_version=profile.version if profile is not None else None,
             progression=profile.prescription.progression if profile is not None else True, full_dose=full_dose,
             simulated_patient=None if opts.hardware else opts.patient, schedule_start=start,
-            clock_state=clock_state(emulated=not opts.hardware), heartbeat=opts.heartbeat)
+            clock_state=clock_state(emulated=not opts.hardware), heartbeat=opts.heartbeat,
+            provenance=profiles.provenance(profile) if profile is not None else None)
     except BaseException:  # nothing began: leave the database as it was found
         sessions.close()
         raise

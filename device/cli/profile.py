@@ -43,6 +43,9 @@ def main(args: argparse.Namespace) -> int:
             print(json.dumps(d, indent=1))
         else:
             print(shown.summary())
+            print(f"prescription {shown.signature_state}" + (f", signed with key {shown.key_fingerprint}" if
+                  shown.key_fingerprint else " (made before profiles were signed)")
+                  + (" — a different key from the version before" if store.key_changed(shown) else ""))
             n, log = PinGuard(Path(args.data)).failures_since_login()
             if log:
                 print(f"wrong physio secrets: {n} since the last correct login; the log's last "
@@ -53,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
     if args.version is None:
         raise CalibrationError("restore needs the version number (see `pfmt profile history`)")
     con = TerminalConsole()
-    require_pin(con, store.pin_holder(), PinGuard(Path(args.data)))
-    p = store.restore(args.version, by=ask_physio(con))
+    secret = require_pin(con, store.pin_holder(), PinGuard(Path(args.data)))
+    p = store.restore(args.version, by=ask_physio(con), secret=secret)
     print(f"restored version {args.version} as version {p.version}")
     return 0

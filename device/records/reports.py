@@ -79,6 +79,8 @@ def dose(s: SessionData) -> dict:
         # how far the date above can be trusted (no RTC and no network: a guess after a power-off)
         "clock": summ.get("clock"),
         "stopped_by": summ.get("stopped_by"),
+        # which prescription was trained, and whether the physiotherapist's key signed it
+        "prescription": summ.get("profile"),
     }
 
 

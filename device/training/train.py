@@ -40,6 +40,7 @@ class SessionPlan:
     simulated_patient: str | None = None  # the simulated patient's behaviour; None on a real patient
     schedule_start: float | None = None   # the first cue on the session clock (None: 1 s after the first sample)
     clock_state: dict | None = None       # the wall clock's state (``drivers.rtc.clock_state``)
+    provenance: dict | None = None        # the prescription trained: version, file hash, signature, key
     heartbeat: Callable[[], None] | None = None  # fed at every block (the service's watchdog)
 
 
@@ -70,6 +71,7 @@ def run_session(plan: SessionPlan, rig: Rig, clock: Clock, sessions: SessionStor
             cut = runner.summary()
             cut["started_at"] = plan.now.isoformat(timespec="seconds")
             cut["clock"] = plan.clock_state
+            cut["profile"] = plan.provenance
             writer.finish(cut, "stopped")
         finally:
             sessions.close()
@@ -87,8 +89,8 @@ def run_session(plan: SessionPlan, rig: Rig, clock: Clock, sessions: SessionStor
     changes = progress.record(plan.programme, summary, plan.started, progression=plan.progression,
                               full_dose=plan.full_dose)
     summary["full_dose"] = plan.full_dose
-    summary["profile"] = None if plan.profile_version is None else \
-        {"version": plan.profile_version, "patient_code": plan.patient_code}
+    summary["profile"] = plan.provenance if plan.provenance is not None else None if plan.profile_version is None \
+        else {"version": plan.profile_version, "patient_code": plan.patient_code}
     summary["progression"] = changes
     summary["adherence"] = progress.adherence(plan.programme, plan.started.date())
     summary["patterns"] = [(round(t, 3), n) for t, n in rig.feedback.player.started]
