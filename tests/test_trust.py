@@ -354,3 +354,41 @@ def test_a_new_version_by_her_keeps_her_key(signed, tmp_path):
     p2 = store.restore(1, by="PT-7", secret="bekken-2468-fysio")
     assert p2.version == 2 and p2.signature_state == "verified"
     assert p2.key_fingerprint == signed[1] and not store.key_changed(p2)
+
+
+# --- finding 10: a rep the device spoiled is not her failure --------------------------------------
+def test_a_rep_spoiled_by_the_bus_is_marked_and_does_not_count_against_her(tmp_path):
+    from device.appliance.compose import compose
+    from device.training import schedule as sched
+    from device.training.train import run_session
+
+    c = compose(TrainOptions(data_dir=tmp_path / "data", speed=0, view="quiet", seed=5, overrides={"reps": 4, "sets": 1}))
+    _, reps = sched.build(c.plan.exercises, start=c.plan.schedule_start)
+    hold = reps[1].hold_from
+    c.rig.sampler.bus.inject("lockup", hold + 0.5, hold + 1.1)  # the I2C bus hangs 0.6 s inside rep 2
+    s = run_session(c.plan, c.rig, c.clock, c.sessions, c.progress)
+    spoiled = [r for r in s["reps"] if r["sensor_fault"]]
+    assert len(spoiled) == 1 and spoiled[0]["rep"] == 2 and spoiled[0]["reasons"][0] == "sensor_fault"
+    assert spoiled[0]["lost_s"] >= 0.1
+    assert s["sets"][0]["spoiled_by_device"] == 1 and s["dose"][0]["done"]["spoiled_by_device"] == 1
+
+
+def test_progression_leaves_out_the_reps_the_device_spoiled(tmp_path):
+    """3 good reps and 1 spoiled by the device: secure (3 of 3), where it was 3 of 4 = 75 % < 80 %."""
+    import datetime as _dt
+
+    from device.training.programme import load_programme
+    from device.training.progress import Progress
+
+    prog = load_programme("norwegian_intensive")
+    p = Progress.load(tmp_path, prog, _dt.date(2026, 12, 7))
+    reps = [{"exercise": "contact", "good": True, "sensor_fault": False}] * 3 + \
+        [{"exercise": "contact", "good": False, "sensor_fault": True}]
+    summary = {"completed": True, "dose": [{"exercise": "contact"}], "reps": reps}
+    changes = p.record(prog, summary, _dt.datetime(2026, 12, 7, 18))
+    assert changes, "secure: the spoiled rep counted neither for nor against her"
+    p2 = Progress.load(tmp_path / "b", prog, _dt.date(2026, 12, 7))
+    only_spoiled = {"completed": True, "dose": [{"exercise": "contact"}],
+                    "reps": [{"exercise": "contact", "good": False, "sensor_fault": True}] * 4}
+    assert p2.record(prog, only_spoiled, _dt.datetime(2026, 12, 7, 18)) == []
+    assert p2.state["secure"].get("contact", 0) == 0  # nothing learnt, nothing reset

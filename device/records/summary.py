@@ -31,6 +31,7 @@ class SetSummary(TypedDict):
     bear_down: int
     accessory: int
     not_relaxed: int
+    spoiled_by_device: int  # reps the device spoiled (sensor, bus, lost signal): neither for nor against her
     told: str | None     # the end-of-set cue she heard (set_done, set_done_fair, set_done_poor)
 
 
@@ -41,7 +42,7 @@ class DoseSummary(TypedDict):
     title: str
     kind: str
     prescribed: dict[str, Any]   # reps, sets, hold_s, quick_lifts, rest_s, set_rest_s, target_mvc_pct
-    done: dict[str, Any]         # reps, sets, good_reps, total_hold_s
+    done: dict[str, Any]         # reps, sets, good_reps, spoiled_by_device, total_hold_s
 
 
 class SessionSummary(TypedDict, total=False):

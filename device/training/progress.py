@@ -99,6 +99,10 @@ class Progress:
 
     def _progress(self, programme: Programme, base: Exercise, reps: list[dict]) -> list[str]:
         ex = with_targets(base, **self.state["targets"].get(base.name, {}))
+        # a rep the device spoiled (sensor, bus, lost signal) counts neither for nor against her
+        reps = [r for r in reps if not r.get("sensor_fault")]
+        if not reps:
+            return []
         good = [bool(r["good"]) for r in reps]
         run = best = 0
         for g in good:

@@ -45,6 +45,7 @@ QUIET_AFTER_S = 1.0    # breathing is learnt from this long into a rest (the rel
 BREATH_FROM_S = 0.0    # breath-holding is watched from the hold cue (the rise is over by then)
 MVC_RECHECK_PCT = 110  # a rep above this share of the measured MVC: the MVC should be measured again
 SENSOR_GIVE_UP_S = 10.0  # the pelvic sensor (or the bus) faulty this long without a break ends the session
+GAP_SPOILS_S = 0.1  # this much signal lost inside a rep (I2C faults, lateness, overflow) spoils it: the device's fault
 
 #: Why a rep is to be redone, in the order one is told (the first that applies is played).
 Reason = Literal["sensor_fault", "bear_down", "accessory", "breath_held", "not_felt", "too_weak",
@@ -91,7 +92,8 @@ class RepResult:
     good: bool = False
     below_rest: bool | None = None  # hypopressive: did the pressure fall below rest
     warnings: list[str] = field(default_factory=list)
-    sensor_fault: bool = False
+    sensor_fault: bool = False  # spoiled by the device (sensor, bus, lost signal): neither for nor against her
+    lost_s: float = 0.0  # signal lost inside it (the sampler's gaps)
     judged_at_s: float | None = None
     done: bool = False  # its hold was over before the session ended: it counts in the dose
     reasons: list[str] = field(default_factory=list)  # why it is to be redone (REASONS order)
@@ -176,6 +178,7 @@ class SessionRunner:
         self.stopped_at: float | None = None  # ended early: the patient held the button, or the sensor failed
         self.stopped_by: Literal["button", "sensor"] | None = None
         self._fault_since: float | None = None  # the pelvic sensor or the bus faulty since
+        self._index0: int | None = None  # the sampler's frame index of the first sample
         self._pressed_at: float | None = None
         self._held: list[Event] = []  # pipeline events that arrived during a pause
         self.started_wall = time.time()
@@ -195,8 +198,9 @@ class SessionRunner:
         if len(block.t) == 0 and not block.events:
             return False
         now = float(block.t[-1]) if len(block.t) else self.clock.now()
-        if self.t0 is None:
+        if self.t0 is None and len(block.t):
             self.t0 = float(block.t[0])
+            self._index0 = int(block.index[0]) if len(block.index) else 0
             ex = self.exercises
             start = self.t0 + 1.0 if self.schedule_start is None else self.schedule_start
             self.phases, self.reps = sched.build(ex, start=start)
@@ -209,6 +213,8 @@ class SessionRunner:
             self.sink.samples(block.t, block.values)
         for e in block.events:
             self._sensor_event(e)
+        for g in block.gaps:
+            self._gap(g)
         events = self.pipeline.process(block.t, block.values) if len(block.t) else []
         if self.sink is not None:
             for ev in events:
@@ -450,6 +456,19 @@ class SessionRunner:
         elif self._fault_since is None:
             self._fault_since = float(e.t)
 
+    def _gap(self, g) -> None:
+        """Frames the sampler lost (their reason is the device's): charged to the rep they fall in."""
+        if self._index0 is None or self.t0 is None:
+            return
+        start = self.t0 + (g.index - self._index0) / self.fs
+        end = start + g.count / self.fs
+        for r, res in zip(self.reps, self.results):
+            overlap = min(end, r.release_at) - max(start, r.squeeze_at - MATCH_EARLY_S)
+            if overlap > 0:
+                res.lost_s = round(res.lost_s + overlap, 4)
+                if res.lost_s >= GAP_SPOILS_S:
+                    res.sensor_fault = True
+
     def _warn(self, i: int, pattern: WarningKind, known_from: float) -> None:
         res = self.results[i]
         if pattern in res.warnings:
@@ -639,6 +658,7 @@ class SessionRunner:
                              "bear_down": sum(r.kind == "bear_down" for r in rs),
                              "accessory": sum(r.kind == "accessory" for r in rs),
                              "not_relaxed": sum(r.relaxed is False for r in rs),
+                             "spoiled_by_device": sum(r.sensor_fault for r in rs),
                              "told": self.told.get((ei, s))})
         dose: list[DoseSummary] = []
         for ei, ex in enumerate(self.exercises):
@@ -650,6 +670,7 @@ class SessionRunner:
                                         "set_rest_s": ex.set_rest_s, "target_mvc_pct": 100 * ex.target_mvc},
                          "done": {"reps": len(done), "sets": len({rp.set for _, rp in done}),
                                   "good_reps": sum(r.good for r, _ in done),
+                                  "spoiled_by_device": sum(r.sensor_fault for r, _ in done),
                                   "total_hold_s": round(sum(r.hold_s or 0.0 for r, _ in done), 1)}})
         return {
             "version": SUMMARY_VERSION,
