@@ -2,16 +2,21 @@
 and the directory fsynced, so a reader finds the old version or the new one, never a torn one."""
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
-__all__ = ["SYSTEM_CONFIG", "SYSTEM_DATA", "atomic_write", "clean_partials", "default_config_path",
-           "default_data_dir", "partial_name"]
+from device.errors import InputError
+
+__all__ = ["SYSTEM_CONFIG", "SYSTEM_DATA", "atomic_write", "check_input_file", "clean_partials",
+           "default_config_path", "default_data_dir", "json_out", "partial_name", "printable"]
 
 
 class atomic_write:
@@ -119,3 +124,46 @@ def clean_partials(directory: str | os.PathLike) -> list[Path]:
             continue
         removed.append(p)
     return removed
+
+
+# --- what comes in and what goes out --------------------------------------------------------------
+def check_input_file(path: str | os.PathLike, what: str, max_bytes: int) -> Path:
+    """``path`` as an input file: a regular file of at most ``max_bytes`` (a FIFO would hang the
+    reader forever, ``/dev/zero`` or a file of gigabytes would end in an OOM kill on a 512 MB Pi);
+    InputError naming what is wrong otherwise."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise InputError(f"{printable(str(p))}: no such file") from None
+    except OSError as e:
+        raise InputError(f"{printable(str(p))}: cannot read ({e.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{printable(str(p))}: not a regular file (a pipe, a device or a folder); a {what} is read "
+                         "from a file")
+    if st.st_size > max_bytes:
+        raise InputError(f"{printable(str(p))}: {st.st_size / 1e6:.0f} MB is more than a {what} can be "
+                         f"(at most {max_bytes / 1e6:.0f} MB)")
+    return p
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped, so an error line naming what it was given
+    cannot move the cursor, clear the screen or forge another line (terminal injection)."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+def _finite(o: Any) -> Any:
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    return o
+
+
+def json_out(obj: Any, **kw: Any) -> str:
+    """JSON as the standard defines it: a non-finite number (Infinity, NaN — which json.dumps
+    writes and no JSON reader accepts) becomes null."""
+    return json.dumps(_finite(obj), allow_nan=False, **kw)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from device.errors import InputError
-from device.files import atomic_write
+from device.files import atomic_write, check_input_file, printable
 
 ROLES = ("pelvic", "abdominal", "displacement")
 UNITS = ("cmH2O", "mmHg", "uV", "mm")
@@ -137,12 +137,21 @@ def validate(time_s: np.ndarray, data: np.ndarray, channels: tuple[Channel, ...]
                          f"{MIN_RATE_HZ:g}–{MAX_RATE_HZ:g} Hz")
 
 
+#: A recording's size at most: two hours at 2400 SPS × 3 channels is ~0.6 GB of CSV, beyond what a
+#: 512 MB Pi can parse; a longer one is refused, not an OOM kill.
+MAX_RECORDING_BYTES = 400_000_000
+MAX_HEADER = 4096
+
+
 def read_csv(path: str | os.PathLike) -> Recording:
     """Read an analysis-contract CSV: header ``time_s,<role>_<unit>,...`` then one row per sample."""
-    p = Path(path)
+    p = check_input_file(path, "CSV recording", MAX_RECORDING_BYTES)
     try:
         with open(p, encoding="utf-8") as f:
-            header = f.readline()
+            header = f.readline(MAX_HEADER)
+            if len(header) >= MAX_HEADER and not header.endswith("\n"):
+                raise InputError(f"{printable(str(p))}: the header row is longer than {MAX_HEADER} characters; "
+                                 "expected time_s,<role>_<unit>,…")
             cols = [c.strip() for c in header.strip().split(",")]
             if not header.strip():
                 raise InputError(f"{p}: the file is empty; expected a header row starting with time_s")
@@ -209,7 +218,7 @@ def read_edf(path: str | os.PathLike) -> Recording:
     """
     import edfio
 
-    p = Path(path)
+    p = check_input_file(path, "EDF+ recording", MAX_RECORDING_BYTES)
     try:
         edf = edfio.read_edf(p)
     except FileNotFoundError:
@@ -252,4 +261,10 @@ def read_recording(path: str | os.PathLike) -> Recording:
 
 
 def is_finite_number(v: object) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """A real number a float can hold (an integer beyond 1e308 cannot: not a number here)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 import re
+import stat
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -314,14 +315,25 @@ def parse_config(data: dict, source: str = "configuration", *,
                         factory)
 
 
+MAX_TOML_BYTES = 1_000_000
+
+
 def read_toml(path: str | Path) -> dict:
     """A TOML file as a dict; ConfigError naming the file when it cannot be read or parsed."""
     path = Path(path)
     try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_TOML_BYTES:
+            raise ConfigError(f"{path}: a device configuration is a regular file of at most "
+                              f"{MAX_TOML_BYTES // 1000} kB (not a pipe, a device or a folder)")
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the device configuration ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; a device configuration is a TOML file") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a device configuration") from None

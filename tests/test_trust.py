@@ -392,3 +392,78 @@ def test_progression_leaves_out_the_reps_the_device_spoiled(tmp_path):
                     "reps": [{"exercise": "contact", "good": False, "sensor_fault": True}] * 4}
     assert p2.record(prog, only_spoiled, _dt.datetime(2026, 12, 7, 18)) == []
     assert p2.state["secure"].get("contact", 0) == 0  # nothing learnt, nothing reset
+
+
+# --- finding 11: hostile input gets one clear line, never a traceback, a hang or non-JSON ---------
+REC = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev" / "e1_1000_00.csv"
+
+
+def _pfmt(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(PFMT + list(args), capture_output=True, text=True, cwd=ROOT, timeout=timeout)
+
+
+@pytest.mark.parametrize("text, says", [
+    ('{"pelvic": {"rest": 4.9, "mvc": 1' + "0" * 400 + "}}", "mvc"),          # an integer beyond 1e308
+    ('{"pelvic": {"rest": 4.9, "mvc": ' + "7" * 5000 + "}}", "not a calibration"),  # beyond 4300 digits
+    ("[" * 200_000 + "]" * 200_000, "not a calibration"),                     # nested past the stack
+    ('{"pelvic": {"rest": 4.9, "mvc": 69.2}, "\\u001b[2J\\u001b[31mOK": 1}', "pelvic"),  # escapes in a key
+])
+def test_hostile_calibrations(tmp_path, text, says):
+    cal = tmp_path / "cal.json"
+    cal.write_text(text)
+    r = _pfmt("analyze", str(REC), "--calibration", str(cal), "--json")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and says in r.stderr, r.stderr[-400:]
+    assert "\x1b" not in r.stderr and r.stdout == ""
+
+
+def test_a_fifo_or_a_device_is_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "rec.csv"
+    os.mkfifo(fifo)
+    for path in (str(fifo), "/dev/zero"):
+        r = _pfmt("analyze", path, timeout=60)
+        assert r.returncode == 2 and "not a regular file" in r.stderr
+    r = _pfmt("analyze", str(REC), "--calibration", str(fifo), timeout=60)
+    assert r.returncode == 2 and "not a regular file" in r.stderr
+
+
+def test_json_output_is_always_json(tmp_path):
+    """A calibration whose span is a denormal made "mvc_pct": Infinity, which no JSON reader takes."""
+    import json as _json
+
+    cal = tmp_path / "cal.json"
+    cal.write_text('{"pelvic": {"rest": 0, "mvc": 5e-324}}')
+    r = _pfmt("analyze", str(REC), "--calibration", str(cal), "--json")
+    if r.returncode == 0:
+        def strict(c):
+            raise ValueError(f"not JSON: {c}")
+
+        out = _json.loads(r.stdout, parse_constant=strict)
+        assert out["contractions"]
+    else:
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("content, says", [
+    (b"\xff\xfe[board]\n", "not UTF-8"),
+    (b"a = " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested too deeply"),
+])
+def test_hostile_device_configurations(tmp_path, content, says):
+    cfg = tmp_path / "device.toml"
+    cfg.write_bytes(content)
+    r = _pfmt("config", str(cfg))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and says in r.stderr, r.stderr[-300:]
+
+
+@pytest.mark.parametrize("edit, says", [
+    ('next_programme = 7\n', "next_programme must be a programme's name"),
+    ('name = "my programme"\n', "lower-case letters"),
+])
+def test_hostile_programmes(tmp_path, edit, says):
+    base = (ROOT / "device" / "training" / "programmes" / "maintenance.toml").read_text().splitlines(keepends=True)
+    key = edit.split("=")[0].strip()
+    lines = [ln for ln in base if not ln.startswith(f"{key} ")]
+    prog = tmp_path / "p.toml"
+    prog.write_text(edit + "".join(lines))
+    r = _pfmt("train", "--programme", str(prog), "--speed", "0", "--view", "quiet", "--emulate",
+              "--data", str(tmp_path / "d"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and says in r.stderr, r.stderr[-300:]

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from device.cli.args import calibration_file
+from device.files import json_out
 from device.pipeline import analyze
 from device.recording import read_recording
 
@@ -32,8 +32,7 @@ def main(args: argparse.Namespace) -> int:
                       for e in p.events if e.type == "artifact"],
     }
     if args.json:
-        json.dump(out, sys.stdout)
-        sys.stdout.write("\n")
+        sys.stdout.write(json_out(out) + "\n")
     else:
         print(format_table(out))
     return 0

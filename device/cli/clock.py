@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 
 from device.errors import HardwareError, InputError
+from device.files import json_out
 from drivers import rtc
 
 
@@ -25,7 +25,7 @@ def main(args: argparse.Namespace) -> int:
         now = dt.datetime.now().isoformat(timespec="seconds")
         state = rtc.clock_state()
         if args.json:
-            print(json.dumps({"now": now, **state}))
+            print(json_out({"now": now, **state}))
         else:
             print(f"{now}  source {state['source']}{' (' + state['rtc'] + ')' if state['rtc'] else ''}, "
                   f"{'trusted' if state['trusted'] else 'NOT trusted: set it with `pfmt clock set`'}")

@@ -118,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         _not_as_root_on_her_data(args)
         return int(args.func(args))
     except PfmtError as e:
-        print(f"pfmt {args.command}: error: {e}", file=sys.stderr)
+        from device.files import printable
+
+        print(f"pfmt {args.command}: error: {printable(str(e))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"pfmt {args.command}: interrupted", file=sys.stderr)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from calibration.console import TerminalConsole
@@ -10,6 +9,7 @@ from calibration.profile import PinGuard, ProfileStore
 from calibration.workflow import ask_physio, require_pin
 from device.cli.args import default_data, positive_int
 from device.errors import CalibrationError
+from device.files import json_out
 
 
 def add_arguments(pr: argparse.ArgumentParser) -> None:
@@ -40,7 +40,7 @@ def main(args: argparse.Namespace) -> int:
         if args.json:
             d = shown.to_dict()
             d.pop("pin", None)
-            print(json.dumps(d, indent=1))
+            print(json_out(d, indent=1))
         else:
             print(shown.summary())
             print(f"prescription {shown.signature_state}" + (f", signed with key {shown.key_fingerprint}" if

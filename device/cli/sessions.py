@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from device.cli.args import default_data, positive_int
 from device.errors import InputError
+from device.files import json_out
 from device.records.reports import dose, format_list, format_trend, session_line, trend
 from device.records.store import SessionStore
 from device.training.view import format_summary
@@ -27,13 +27,13 @@ def main(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         if args.action == "list":
             ss = db.sessions()
-            print(json.dumps([session_line(s) for s in ss]) if args.json else format_list(ss))
+            print(json_out([session_line(s) for s in ss]) if args.json else format_list(ss))
         elif args.action == "show":
             if args.id is None:
                 raise InputError("`pfmt sessions show` needs a session id (`pfmt sessions list` gives them)")
             s = db.session(args.id)
             if args.json:
-                print(json.dumps(dose(s), default=str))
+                print(json_out(dose(s), default=str))
             else:
                 summ = dict(s.info["summary"] or {})
                 print(f"session {s.id}: {s.info['started_at']}, {s.info['programme']}, {s.info['status']}"
@@ -48,5 +48,5 @@ def main(args: argparse.Namespace) -> int:
                           f"{ln['stored_s']} s of signal kept")
         else:
             w = trend(db.sessions(), args.weeks)
-            print(json.dumps(w) if args.json else format_trend(w))
+            print(json_out(w) if args.json else format_trend(w))
     return 0

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 
 from device.cli.args import default_data
 from device.errors import InputError
+from device.files import json_out
 from device.training.progress import MAX_LEAKS, Progress
 
 
@@ -47,13 +47,13 @@ def main(args: argparse.Namespace) -> int:
             raise InputError("`pfmt symptoms add` needs --leaks N (leakage episodes since the last entry; 0 = none)")
         e = progress.add_symptoms(args.date or today, args.leaks, today, args.note, args.by)
         progress.save()
-        print(json.dumps(e) if args.json else f"recorded: {e['date']}, {e['leaks']} leakage episode(s)"
+        print(json_out(e) if args.json else f"recorded: {e['date']}, {e['leaks']} leakage episode(s)"
               + (f" — {e['note']}" if e["note"] else ""))
         return 0
     diary = progress.state.get("symptoms") or []
     since = progress.symptom_free_since()
     if args.json:
-        print(json.dumps({"entries": diary, "symptom_free_since": since}))
+        print(json_out({"entries": diary, "symptom_free_since": since}))
         return 0
     if not diary:
         print("no symptom diary entries yet (`pfmt symptoms add --leaks N`)")

@@ -4,11 +4,11 @@ options are parsed here; the session is composed and run by ``device.appliance.c
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from device.appliance.compose import TrainOptions, run
 from device.cli.args import default_data, number, pause, positive_int, speed
+from device.files import json_out
 from device.sim.scripted import BEHAVIOURS
 from device.training.view import format_summary
 from drivers.bus import on_raspberry_pi
@@ -55,7 +55,7 @@ def main(args: argparse.Namespace) -> int:
                          pauses=args.pause, stop_at_s=args.stop_at))
     if args.json:
         s.pop("latency_s", None)
-        print(json.dumps(s, default=str))
+        print(json_out(s, default=str))
     else:
         print(format_summary(s))
     return 0

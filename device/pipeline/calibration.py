@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from device.errors import CalibrationError
+from device.errors import CalibrationError, InputError
+from device.files import check_input_file, printable
 from device.pipeline.kinds import KindModel
 from device.recording import is_finite_number
 
@@ -90,17 +90,24 @@ class Calibration:
         return cls(chans, kinds)
 
 
+MAX_JSON_BYTES = 2_000_000  # a calibration or a whole profile is a few kB
+
+
 def read_json(path: str | os.PathLike) -> object:
     """A calibration file's JSON; CalibrationError naming the file when it cannot be had."""
-    p = Path(path)
+    try:
+        p = check_input_file(path, "calibration or profile", MAX_JSON_BYTES)
+    except InputError as e:
+        raise CalibrationError(str(e)) from None
     try:
         return json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CalibrationError(f"{p}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise CalibrationError(f"{p}: cannot read ({e})") from None
+        raise CalibrationError(f"{printable(str(p))}: cannot read ({e})") from None
     except json.JSONDecodeError as e:
-        raise CalibrationError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
+        raise CalibrationError(f"{printable(str(p))}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except (ValueError, RecursionError) as e:  # a number of more than 4300 digits; nesting too deep
+        raise CalibrationError(f"{printable(str(p))}: not a calibration ({type(e).__name__}: "
+                               f"{printable(str(e))[:120]})") from None
 
 
 def load_calibration(path: str | os.PathLike) -> Calibration:

@@ -15,6 +15,7 @@ Exercise ``kind``:
 from __future__ import annotations
 
 import math
+import re
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from device.errors import InputError
+from device.files import check_input_file, printable
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -147,6 +149,10 @@ def parse_exercise(d: Any, where: str) -> Exercise:
     return e
 
 
+#: A programme's name: it is stored with every session and written into EDF+ headers and file names.
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
 def parse_programme(d: dict, where: str) -> Programme:
     unknown = sorted(set(d) - _PROGRAMME_KEYS)
     if unknown:
@@ -154,6 +160,12 @@ def parse_programme(d: dict, where: str) -> Programme:
     for key in ("name", "title", "source"):
         if not isinstance(d.get(key), str) or not d[key].strip():
             raise ProgrammeError(f"{where}: {key} is required (text)")
+    if not NAME_RE.match(d["name"]):
+        raise ProgrammeError(f"{where}: name {printable(d['name'])[:60]!r}: a programme's name travels into stored "
+                             "sessions and exports: 1–40 lower-case letters, digits and '_' (its title is free text)")
+    nxt = d.get("next_programme")
+    if nxt is not None and (not isinstance(nxt, str) or not nxt.strip()):
+        raise ProgrammeError(f"{where}: next_programme must be a programme's name (text), not {printable(repr(nxt))[:60]}")
     mode = d.get("mode", "all")
     if mode not in MODES:
         raise ProgrammeError(f"{where}: mode {mode!r}; allowed: {', '.join(MODES)}")
@@ -190,9 +202,14 @@ def load_programme(name_or_path: str | Path) -> Programme:
     p = Path(name_or_path)
     if p.suffix == ".toml" or p.exists():
         try:
+            check_input_file(p, "programme", 1_000_000)
             text, where = p.read_text(encoding="utf-8"), str(p)
+        except InputError as e:
+            raise ProgrammeError(str(e)) from None
         except OSError as e:
             raise ProgrammeError(f"{p}: cannot read the programme ({e.strerror})") from None
+        except UnicodeDecodeError:
+            raise ProgrammeError(f"{p}: not UTF-8 text; a programme is a TOML file") from None
     else:
         f = _builtin_dir() / f"{name_or_path}.toml"
         if not f.is_file():
@@ -203,6 +220,8 @@ def load_programme(name_or_path: str | Path) -> Programme:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ProgrammeError(f"{where}: not valid TOML ({e})") from None
+    except RecursionError:
+        raise ProgrammeError(f"{where}: nested too deeply to be a programme") from None
     prog = parse_programme(data, where)
     if prog.next_programme is not None and prog.next_programme not in builtin_names() \
             and not Path(prog.next_programme).exists():
