@@ -217,7 +217,9 @@ def test_training_follows_the_prescription_and_the_patient_cannot_change_it(cali
     with pytest.raises(AccessError, match="physiotherapist"):
         run(TrainOptions(data_dir=work, overrides={"reps": 2}, speed=0, view="quiet"))
     s = run(TrainOptions(data_dir=work, speed=0, view="quiet"))
-    assert s["programme"] == "norwegian_intensive" and s["profile"] == {"version": 1, "patient_code": "P-042"}
+    assert s["programme"] == "norwegian_intensive"
+    assert {k: s["profile"][k] for k in ("version", "patient_code", "signature")} == \
+        {"version": 1, "patient_code": "P-042", "signature": "verified"}  # the prescription, signed
     assert s["calibrated"]
     contact = [r for r in s["reps"] if r["exercise"] == "contact"]
     assert contact and all(r["target_mvc_pct"] == pytest.approx(30) for r in contact)
