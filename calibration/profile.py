@@ -365,8 +365,14 @@ class PinGuard:
             d = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {"failures": 0, "last_failure": None, "log": []}
-        if not isinstance(d, dict) or not isinstance(d.get("failures"), int) or not isinstance(d.get("log"), list):
-            return {"failures": PIN_FREE_TRIES + 4, "last_failure": self.clock(), "log": []}  # tampered: wait
+        if not isinstance(d, dict) or not isinstance(d.get("failures"), int) or not isinstance(d.get("log"), list) \
+                or not isinstance(d.get("last_failure"), (int, float, type(None))):
+            # edited by hand: as after several wrong tries, the wait counted from the edit
+            try:
+                since = self.path.stat().st_mtime
+            except OSError:
+                since = self.clock()
+            return {"failures": PIN_FREE_TRIES + 4, "last_failure": since, "log": []}
         return d
 
     def wait_s(self, state: dict | None = None) -> float:

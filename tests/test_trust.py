@@ -467,3 +467,19 @@ def test_hostile_programmes(tmp_path, edit, says):
     r = _pfmt("train", "--programme", str(prog), "--speed", "0", "--view", "quiet", "--emulate",
               "--data", str(tmp_path / "d"))
     assert r.returncode == 2 and "Traceback" not in r.stderr and says in r.stderr, r.stderr[-300:]
+
+
+def test_an_edited_attempt_counter_delays_but_never_locks_out(tmp_path):
+    from calibration.profile import PinGuard, Profile
+    from device.errors import AccessError
+
+    holder = Profile.__new__(Profile)
+    holder.pin = Profile.hash_pin("the-right-secret")
+    (tmp_path / "pin-attempts.json").write_text('{"failures": "none"}')
+    mtime = (tmp_path / "pin-attempts.json").stat().st_mtime
+    now = [mtime + 1]
+    guard = PinGuard(tmp_path, clock=lambda: now[0])
+    with pytest.raises(AccessError, match="allowed in"):
+        guard.check(holder, "the-right-secret", "console")
+    now[0] = mtime + 3600 + 1
+    assert guard.check(holder, "the-right-secret", "console") is True
