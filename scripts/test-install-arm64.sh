@@ -82,6 +82,8 @@ as_pfmt /opt/pfmt/venv/bin/pfmt --version >/dev/null
 pass "pfmt --version start-up under emulation: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 as_pfmt /opt/pfmt/venv/bin/pfmt selftest --emulate > /tmp/pfmt-arm64-selftest.log 2>&1 && \
     pass "pfmt selftest --emulate as pfmt: $(tail -1 /tmp/pfmt-arm64-selftest.log)" || bad "selftest (see /tmp/pfmt-arm64-selftest.log)"
+# a device fresh from the install: no profile, no sessions (a root kept from an earlier run has them)
+in_root sh -c 'rm -rf /var/lib/pfmt/profile /var/lib/pfmt/pfmt.sqlite3* /var/lib/pfmt/progress.json /var/lib/pfmt/pin-attempts.json'
 printf '%s' '{"new_pin": "bekken-2468-fysio", "new_pin_again": "bekken-2468-fysio", "accept": "y", "physio": "PT-7", "patient_code": "P-1",
   "retry": "n", "contact.reps": "3", "contact.sets": "1", "progression": "n"}' > "$ROOT/var/lib/pfmt/answers.json"
 in_root chown pfmt: /var/lib/pfmt/answers.json
