@@ -23,6 +23,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from calibration import signing
-from device.errors import AccessError, CalibrationError
+from device.errors import AccessError, CalibrationError, StorageError
 from device.files import atomic_write
 from device.pipeline.calibration import Calibration
 from device.recording import is_finite_number
@@ -526,9 +527,29 @@ class ProfileStore:
                 prof.signature = signing.sign(prof.to_dict(), secret, salt)
             d = prof.to_dict()
             Profile.from_dict(json.loads(json.dumps(d)), "the new profile", signed=secret is not None)  # refuse before writing
-            if _create_exclusively(self.path(prof.version), json.dumps(d, indent=1).encode()):
+            try:
+                created = _create_exclusively(self.path(prof.version), json.dumps(d, indent=1).encode())
+            except OSError as e:
+                raise StorageError(f"{self.dir}: cannot write the profile ({e.strerror or e}): is the card full or "
+                                   "read-only?") from None
+            if created:
                 return self.load(prof.version)
         raise CalibrationError(f"{self.dir}: could not claim a new profile version (1000 taken meanwhile)")
+
+    def check_writable(self, need: int = 1_000_000) -> None:
+        """StorageError unless a new version can be written here (the card writable, with room)."""
+        where = self.dir if self.dir.is_dir() else self.dir.parent
+        try:
+            where.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with tempfile.NamedTemporaryFile(dir=where, prefix=".write-test-"):
+                pass
+            free = shutil.disk_usage(where).free
+        except OSError as e:
+            raise StorageError(f"{where}: the profile cannot be saved here ({e.strerror or e}): the card is read-only "
+                               "or missing; nothing was asked") from None
+        if free < need:
+            raise StorageError(f"{where}: only {free / 1e6:.1f} MB free on the card; free space (export and remove "
+                               "old sessions) before calibrating — nothing was asked")
 
     def restore(self, version: int, by: str, secret: str | None = None) -> Profile:
         old = self.load(version)

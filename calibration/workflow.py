@@ -52,7 +52,7 @@ from calibration.profile import (
     SensorTransfer,
 )
 from device.config import ChannelConfig, DeviceConfig, recorded_channels
-from device.errors import Aborted, AccessError, CalibrationError, InputError
+from device.errors import Aborted, AccessError, CalibrationError, InputError, StorageError
 from device.pipeline import Pipeline
 from device.pipeline.calibration import Calibration, ChannelCalibration
 from device.pipeline.conditioning import decimation_factor, make_conditioner
@@ -69,6 +69,7 @@ from drivers.ads import FULL_SCALE_V
 
 STEPS = ("sensor", "patient", "prescription")
 STEP_TRIES = 3              # a step refused this often ends the workflow (the cause is not chance)
+SAVE_TRIES = 3              # accepting on a full or read-only card: saved again after she frees it
 
 # sensor checks
 REF_SETTLE_S = 1.5          # after the physio presses Enter, before the reference is measured
@@ -128,6 +129,7 @@ class Workflow:
     def run(self) -> Profile:
         """Authorise, run the steps, review; the saved profile. Raises :class:`Aborted` when the
         physio aborts and :class:`CalibrationError` when a step is refused and not repeated."""
+        self.store.check_writable()  # before she spends twenty minutes on it, not at accept
         self._authorise()
         prev = self.previous
         if prev is not None:
@@ -192,7 +194,16 @@ class Workflow:
             raise CalibrationError(f"the staged profile is not valid, nothing was saved: {e}") from None
         if not self._yes("Accept and save this profile?", "accept", default=False):
             raise Aborted("profile not accepted; nothing was saved")
-        saved = self.store.save(prof, ask_physio(self.console), self.stage.changes, self.now(), secret=self.secret)
+        by = ask_physio(self.console)
+        for attempt in range(1, SAVE_TRIES + 1):
+            try:
+                saved = self.store.save(prof, by, self.stage.changes, self.now(), secret=self.secret)
+                break
+            except StorageError as e:  # a full or read-only card: her work is kept here, to save again
+                self.console.say(f"Not saved: {e}")
+                if attempt == SAVE_TRIES or not self._yes("Free space on the card (or make it writable), then save "
+                                                          "again?", "retry_save", default=True):
+                    raise StorageError(f"{e}; the profile was not saved (the previous one stays in force)") from None
         self.console.say(f"Saved profile version {saved.version} ({self.store.path(saved.version)}).")
         if saved.key_fingerprint:
             self.console.say(f"Signed with your key {saved.key_fingerprint}. Every session and export names the key "

@@ -483,3 +483,40 @@ def test_an_edited_attempt_counter_delays_but_never_locks_out(tmp_path):
         guard.check(holder, "the-right-secret", "console")
     now[0] = mtime + 3600 + 1
     assert guard.check(holder, "the-right-secret", "console") is True
+
+
+# --- finding 6 (part): the physio's work survives a full or read-only card ----------------------
+def test_calibrate_refuses_a_read_only_card_before_asking_anything(tmp_path, monkeypatch):
+    from calibration.profile import ProfileStore
+    from tests.test_calibration import calibrate
+
+    wf, store, con, *_ = calibrate(tmp_path / "ro")
+
+    def read_only(self, need=1_000_000):
+        raise StorageError(f"{self.dir}: the profile cannot be saved here (Read-only file system)")
+
+    monkeypatch.setattr(ProfileStore, "check_writable", read_only)
+    with pytest.raises(StorageError, match="Read-only"):
+        wf.run()
+    assert con.transcript == []  # refused before the first question
+
+
+def test_a_card_full_at_accept_keeps_her_work_to_save_again(tmp_path, monkeypatch):
+    """The whole workflow done, the card full at accept: she is told, frees space, saves again."""
+    import calibration.profile as profile_mod
+    from tests.test_calibration import calibrate
+
+    real = profile_mod._create_exclusively
+    fails = [1]
+
+    def full_once(path, data):
+        if fails[0]:
+            fails[0] -= 1
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, data)
+
+    monkeypatch.setattr(profile_mod, "_create_exclusively", full_once)
+    wf, store, con, *_ = calibrate(tmp_path / "full", answers={"retry_save": "y"})
+    saved = wf.run()
+    assert any(line.startswith("Not saved:") and "full or read-only" in line for line in con.transcript)
+    assert saved.version == 1 and store.versions() == [1] and saved.signature_state == "verified"
