@@ -10,6 +10,7 @@ __all__ = [
     "Aborted",
     "AccessError",
     "CalibrationError",
+    "CardFullError",
     "ConfigError",
     "HardwareError",
     "InputError",
@@ -28,3 +29,7 @@ class AccessError(PfmtError):
 
 class Aborted(PfmtError):
     """The user stopped a guided workflow; nothing it staged was kept."""
+
+
+class CardFullError(StorageError):
+    """The card has no room for what is about to be stored (nothing was begun)."""

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from calibration.profile import ProfileStore
 from device.appliance.compose import Composed, TrainOptions, compose, current_programme, prescribed_programme
 from device.config import recorded_channels
-from device.errors import HardwareError, PfmtError, StorageError
+from device.errors import CardFullError, HardwareError, PfmtError, StorageError
 from device.records.store import space_needed
 from device.training.programme import Programme
 from device.training.progress import Progress
@@ -241,22 +241,32 @@ class DeviceLoop:
         """Why a press could not start a session now: (pattern, reason in words), or None."""
         try:
             self._today()
-        except HardwareError as e:
-            return "cannot_train_fault", str(e)
         except PfmtError as e:  # no profile, a damaged one, a prescription that cannot be read
-            return "cannot_train_calibration", str(e)
-        opts = self.w.options()
-        try:
-            c = compose(self._session_options(opts))
-        except StorageError as e:
-            return "cannot_train_card_full" if "free" in str(e) else "cannot_train_fault", str(e)
-        except PfmtError as e:
-            return "cannot_train_calibration", str(e)
-        try:
-            return self._check_before(c)
-        finally:
+            return refusal(e)
+        c, refused = self._prepare()
+        if c is not None:
             c.rig.close()
             c.sessions.close()
+        return refused
+
+    def _prepare(self) -> tuple[Composed | None, tuple[str, str] | None]:
+        """The session due now composed, with the card's room and the probe checked: (composed,
+        None), or (None, the refusal) with nothing left open."""
+        try:
+            c = compose(self._session_options(self.w.options()))
+        except PfmtError as e:
+            return None, refusal(e)
+        try:
+            refused = self._check_before(c)
+        except BaseException:
+            c.rig.close()
+            c.sessions.close()
+            raise
+        if refused is not None:
+            c.rig.close()
+            c.sessions.close()
+            return None, refused
+        return c, None
 
     def _check_before(self, c: Composed) -> tuple[str, str] | None:
         """The card's room and the probe, read for a moment before anything is stored."""
@@ -282,7 +292,7 @@ class DeviceLoop:
         try:
             programme, progress = self._today()
         except PfmtError as e:
-            self._refuse("cannot_train_calibration", str(e))
+            self._refuse(*refusal(e))
             return None
         due = progress.adherence(programme, self.w.wall().date())
         if due["due_today"] == 0 and not extra:
@@ -291,22 +301,9 @@ class DeviceLoop:
             self._extra_until = self.clock.now() + EXTRA_OFFER_S
             self._note("nothing_due", {"today_done": due["today_done"]})
             return None
-        opts = self._session_options(self.w.options())
-        try:
-            c = compose(opts)
-        except StorageError as e:
-            self._refuse("cannot_train_card_full" if "free" in str(e) else "cannot_train_fault", str(e))
-            return None
-        except HardwareError as e:
-            self._refuse("cannot_train_fault", str(e))
-            return None
-        except PfmtError as e:
-            self._refuse("cannot_train_calibration", str(e))
-            return None
-        refused = self._check_before(c)
-        if refused is not None:
-            c.rig.close()
-            c.sessions.close()
+        c, refused = self._prepare()
+        if c is None:
+            assert refused is not None, "a session not composed has its refusal"
             self._refuse(*refused)
             return None
         self.fb.button_changes.clear()
@@ -315,8 +312,7 @@ class DeviceLoop:
             summary = run_session(c.plan, c.rig, c.clock, c.sessions, c.progress)
         except StorageError as e:  # the card filled or failed mid-session: what was stored is kept
             self._state = None
-            self._refuse("cannot_train_card_full" if "free" in str(e) or "full" in str(e) else
-                         "cannot_train_fault", str(e))
+            self._refuse(*refusal(e))
             return None
         except (PfmtError, OSError, ValueError, RuntimeError) as e:
             # stored as stopped by run_session; the device goes back to waiting, the fault in the journal
@@ -421,7 +417,7 @@ class DeviceLoop:
         try:
             programme, progress = self._today()
         except PfmtError as e:
-            self._refuse("cannot_train_calibration", str(e))
+            self._refuse(*refusal(e))
             return
         if item == "progress":
             lit = self._show_week(programme, progress)
@@ -438,6 +434,17 @@ class DeviceLoop:
             self._quiet_day = today
             self.fb.player.play("saved")
             self._note("quiet_today")
+
+
+def refusal(e: PfmtError) -> tuple[str, str]:
+    """The pattern (and the reason in words) a press is answered with when ``e`` stopped it: a full
+    card — refused before a session, or SQLite's "database or disk is full" during one — a fault
+    of the storage or the hardware, else no usable calibration or prescription."""
+    if isinstance(e, CardFullError) or (isinstance(e, StorageError) and "full" in str(e)):
+        return "cannot_train_card_full", str(e)
+    if isinstance(e, (StorageError, HardwareError)):
+        return "cannot_train_fault", str(e)
+    return "cannot_train_calibration", str(e)
 
 
 def sensor_check(sampler: Sampler, clock: Clock, seconds: float = SENSOR_CHECK_S) -> dict[str, str]:

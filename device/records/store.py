@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from device.errors import StorageError
+from device.errors import CardFullError, StorageError
 from device.recording import Channel
 from device.records.summary import SUMMARY_VERSION, upgrade
 
@@ -218,7 +218,7 @@ class SessionStore:
         need = space_needed(rate_hz, len(channels))
         free = self.free_bytes()
         if free < need:
-            raise StorageError(f"{self.dir}: {free / 1e6:.0f} MB free on the card, a session needs up to "
+            raise CardFullError(f"{self.dir}: {free / 1e6:.0f} MB free on the card, a session needs up to "
                                f"{need / 1e6:.0f} MB; export and remove old sessions (`pfmt export`, "
                                "`pfmt sessions`) before training")
         lock = SessionLock(self.dir, wait=False)
