@@ -32,7 +32,7 @@ from typing import Any
 
 from calibration import signing
 from device.errors import AccessError, CalibrationError, StorageError
-from device.files import atomic_write
+from device.files import atomic_write, fsync_dir
 from device.pipeline.calibration import Calibration
 from device.recording import is_finite_number
 from device.training.programme import (
@@ -432,11 +432,7 @@ def _create_exclusively(path: Path, data: bytes) -> bool:
             os.link(tmp, path)
         except FileExistsError:
             return False
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        fsync_dir(path.parent)
         return True
     finally:
         os.unlink(tmp)

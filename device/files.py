@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, Literal
 from device.errors import InputError
 
 __all__ = ["SYSTEM_CONFIG", "SYSTEM_DATA", "atomic_write", "check_input_file", "clean_partials",
-           "default_config_path", "default_data_dir", "json_out", "partial_name", "printable"]
+           "default_config_path", "default_data_dir", "fsync_dir", "json_out", "partial_name", "printable"]
 
 
 class atomic_write:
@@ -40,11 +40,7 @@ class atomic_write:
             self.f.close()
             if exc_type is None:
                 os.replace(self.tmp, self.path)
-                dfd = os.open(self.path.parent, os.O_RDONLY)
-                try:
-                    os.fsync(dfd)
-                finally:
-                    os.close(dfd)
+                fsync_dir(self.path.parent)
         finally:
             if os.path.exists(self.tmp):
                 os.unlink(self.tmp)
@@ -77,6 +73,15 @@ def default_config_path() -> Path | None:
     if env:
         return Path(env)
     return SYSTEM_CONFIG if SYSTEM_CONFIG.is_file() else None
+
+
+def fsync_dir(directory: str | os.PathLike) -> None:
+    """Make a rename or a new name in ``directory`` survive power loss (its entry is on disk)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # --- things built under a temporary name ---------------------------------------------------------

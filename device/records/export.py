@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from device.errors import InputError, StorageError
-from device.files import atomic_write, clean_partials, partial_name
+from device.files import atomic_write, clean_partials, fsync_dir, partial_name
 from device.recording import Recording, write_csv
 from device.records.reports import dose, trend
 from device.records.store import SessionData, SessionStore
@@ -111,7 +111,7 @@ def export(store: SessionStore, sessions: list[SessionData], out_dir: str | os.P
         if read_manifest_checked(folder) != {f.path: f.sha256 for f in files}:
             raise StorageError(f"{out_dir}: the export reads back different from what was written; nothing was kept")
         os.rename(folder, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
     except OSError as e:
         shutil.rmtree(folder, ignore_errors=True)
         raise StorageError(f"{out_dir}: the export could not be written ({e.strerror or e}); nothing was kept "
@@ -120,14 +120,6 @@ def export(store: SessionStore, sessions: list[SessionData], out_dir: str | os.P
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return final, files
-
-
-def _fsync_dir(d: Path) -> None:
-    fd = os.open(d, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_manifest_checked(folder: Path) -> dict[str, str]:
