@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from device.errors import ConfigError, InputError
+from device.files import default_config_path
 from device.recording import Channel
 from drivers import config as hw
 from drivers.config import AdcConfig, ChannelConfig, DeviceConfig, PinsConfig
@@ -17,6 +18,7 @@ __all__ = [
     "DeviceConfig",
     "PinsConfig",
     "default_config",
+    "device_config",
     "load_config",
     "parse_config",
     "recorded_channels",
@@ -69,3 +71,12 @@ def default_config(modality: str = "pressure", abdominal: bool = True) -> Device
                      "valid_v": valid} for i, r in enumerate(roles)],
     }
     return parse_config(data, "built-in configuration")
+
+
+def device_config(path: str | Path | None, modality: str = "pressure") -> tuple[str | None, DeviceConfig]:
+    """The configuration in force: ``path`` (``--config``), else ``$PFMT_CONFIG`` or the installed
+    ``/etc/pfmt/device.toml``, else the reference build for ``modality``; with the file it came from."""
+    chosen = path or default_config_path()
+    if chosen:
+        return str(chosen), load_config(chosen)
+    return None, default_config(modality, abdominal=True)

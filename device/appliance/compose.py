@@ -14,9 +14,9 @@ from calibration.emulated import emulated_sensors
 from calibration.load import calibration_file
 from calibration.profile import Profile, ProfileStore
 from calibration.workflow import apply_sensor
-from device.config import default_config, load_config
+from device.config import device_config
 from device.errors import AccessError, InputError
-from device.files import default_config_path, default_data_dir
+from device.files import default_data_dir
 from device.pipeline.calibration import Calibration
 from device.records.store import SessionStore
 from device.records.summary import SessionSummary
@@ -119,8 +119,7 @@ def compose(opts: TrainOptions) -> Composed:
         # without a configuration, the reference build of the probe the physio calibrated
         probe = "emg" if profile is not None and profile.sensor.get("pelvic") is not None and \
             profile.sensor["pelvic"].unit == "uV" else "pressure"
-        config_path = opts.config or default_config_path()
-        base_config = load_config(config_path) if config_path else default_config(probe, abdominal=True)
+        _, base_config = device_config(opts.config, probe)
         config = apply_sensor(base_config, profile) if profile is not None else base_config
         truth = None
         if opts.hardware and (opts.pauses or opts.stop_at_s is not None):

@@ -16,9 +16,8 @@ from device.appliance.emulation import Card, Power, Script, load_script, one_ses
 from device.appliance.loop import ButtonWaiter, DeviceLoop, FingerWaiter, Outcome, World
 from device.appliance.service import Notifier, setup_logging, stop_on_signals
 from device.cli.args import default_data, speed
-from device.config import DeviceConfig, default_config, load_config
+from device.config import device_config
 from device.errors import InputError
-from device.files import default_config_path
 from device.records.store import SessionStore
 from drivers.bus import on_raspberry_pi
 from drivers.clock import RealClock, VirtualClock
@@ -58,11 +57,6 @@ def _when(v: str) -> dt.datetime:
     return d
 
 
-def _config(path: str | None) -> tuple[str | None, DeviceConfig]:
-    chosen = path or default_config_path()
-    return (str(chosen) if chosen else None), (load_config(chosen) if chosen else default_config("pressure"))
-
-
 def main(args: argparse.Namespace) -> int:
     setup_logging(logging.INFO if not (args.emulate or not on_raspberry_pi()) else logging.WARNING)
     data = Path(args.data)
@@ -75,7 +69,7 @@ def main(args: argparse.Namespace) -> int:
 
 def _off(args: argparse.Namespace) -> int:
     """Every output pin of the feedback driven low, then released."""
-    _, config = _config(args.config)
+    _, config = device_config(args.config)
     emulated = args.emulate or not on_raspberry_pi()
     feedback = Feedback(config.pins, RealClock(), pin_factory=pin_factory("mock" if emulated else config.pin_factory))
     feedback.close()
@@ -86,7 +80,7 @@ def _off(args: argparse.Namespace) -> int:
 def _device(args: argparse.Namespace, data: Path) -> int:  # pragma: no cover - needs a Pi
     notifier = Notifier()
     stop_on_signals()
-    config_path, config = _config(args.config)
+    config_path, config = device_config(args.config)
     factory = pin_factory(config.pin_factory)
     clock = RealClock()
     feedback = Feedback(config.pins, clock, pin_factory=factory)
@@ -113,7 +107,7 @@ def _emulated(args: argparse.Namespace, data: Path) -> int:
         raise InputError("--start boots a script's days again; give the --script too")
     else:
         script = one_session(dt.datetime.now(), args.patient)
-    config_path, config = _config(args.config)
+    config_path, config = device_config(args.config)
     notifier = Notifier()
     stop_on_signals()
     clock = VirtualClock()

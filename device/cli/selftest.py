@@ -8,8 +8,7 @@ import argparse
 
 import numpy as np
 
-from device.config import default_config, load_config
-from device.files import default_config_path
+from device.config import device_config
 from drivers import rig as rigs
 from drivers.bus import on_raspberry_pi
 from drivers.clock import Clock, RealClock, VirtualClock
@@ -27,8 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    path = args.config or default_config_path()
-    config = load_config(path) if path else default_config("pressure")
+    _, config = device_config(args.config)
     clock: Clock
     if args.emulate or not on_raspberry_pi():
         clock = VirtualClock()
