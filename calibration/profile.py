@@ -504,7 +504,7 @@ class ProfileStore:
         two physiotherapists saving at once both keep their work (issue 19, finding 12)."""
         if secret is None and prof.pin is not None and prof.pin.get("kdf") == "scrypt":
             raise AccessError("saving a profile needs the physiotherapist's secret, to sign it")
-        signed_before = prof.signature or self._last_signature()
+        signed_before = prof.signature or self._signature_before()
         prof = copy.copy(prof)
         prof.created_at = (now or dt.datetime.now()).isoformat(timespec="seconds")
         prof.by, prof.changes = by, list(changes)
@@ -551,8 +551,11 @@ class ProfileStore:
         old = self.load(version)
         return self.save(old, by, [f"restored version {version}"], secret=secret)
 
-    def _last_signature(self) -> dict | None:
+    def _signature_before(self, version: int | None = None) -> dict | None:
+        """The signature of the newest intact signed version (before ``version`` when given)."""
         for v in reversed(self.versions()):
+            if version is not None and v >= version:
+                continue
             try:
                 sig = self.load(v).signature
             except CalibrationError:
@@ -566,14 +569,8 @@ class ProfileStore:
         or a profile not made by the physiotherapist who signed before."""
         if not prof.signature:
             return False
-        for v in reversed([v for v in self.versions() if v < prof.version]):
-            try:
-                sig = self.load(v).signature
-            except CalibrationError:
-                continue
-            if sig:
-                return sig["key"] != prof.signature["key"]
-        return False
+        before = self._signature_before(prof.version)
+        return before is not None and before["key"] != prof.signature["key"]
 
     def provenance(self, prof: Profile) -> dict:
         """What a session records of the prescription it trained under, and every export carries."""
