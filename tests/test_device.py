@@ -79,6 +79,12 @@ def world(data: Path, script: Script, **kw) -> tuple[World, Feedback, VirtualClo
     return w, fb, clock
 
 
+def play(data: Path, script: Script, **kw) -> tuple[list, Feedback]:
+    """The emulated device through ``script``'s days: what it did, and its feedback to look at."""
+    w, fb, _ = world(data, script, **kw)
+    return DeviceLoop(w).run(until=script.t(script.until)), fb
+
+
 def day_script(start: str, events: list[tuple[str, str, float]], hours: float = 3) -> Script:
     s = dt.datetime.fromisoformat(start)
     return Script(s, s + dt.timedelta(hours=hours), "correct", 1,
@@ -143,9 +149,7 @@ def test_a_week_on_the_emulated_device(prescribed, tmp_path):
 # --- the loop in process ---------------------------------------------------------------------
 def test_no_prescription_is_refused_with_its_pattern(tmp_path):
     s = day_script("2026-12-07T09:00:00", [("2026-12-07T09:01:00", "press", 0.3)], hours=1)
-    w, fb, clock = world(tmp_path / "empty", s)
-    loop = DeviceLoop(w)
-    out = loop.run(until=s.t(s.until))
+    out, fb = play(tmp_path / "empty", s)
     refused = [o for o in out if o.event == "cannot_train"]
     assert [o.detail["pattern"] for o in refused] == ["cannot_train_calibration"]
     assert "physiotherapist" in refused[0].detail["why"]
@@ -160,8 +164,7 @@ def test_unplugged_probe_is_refused_before_anything_is_stored(prescribed, tmp_pa
     s = day_script("2026-12-07T09:00:00", [("2026-12-07T09:00:30", "unplug", 600),
                                            ("2026-12-07T09:01:00", "press", 0.3),
                                            ("2026-12-07T09:20:00", "press", 0.3)], hours=1)
-    w, fb, clock = world(data, s)
-    out = DeviceLoop(w).run(until=s.t(s.until))
+    out, fb = play(data, s)
     events = [(o.event, o.detail.get("pattern"), o.detail.get("status")) for o in out if o.event != "ready"]
     assert events == [("cannot_train", "cannot_train_sensor", None), ("session_start", None, None),
                       ("session", None, "completed")]
@@ -177,8 +180,7 @@ def test_menu_steps_with_short_presses_and_acts_on_a_hold(prescribed, tmp_path):
     s = day_script("2026-12-07T10:00:00", [(t0 + "05", "hold", 2.5), (t0 + "10", "press", 0.3), (t0 + "12", "hold", 2.5),
                                            (t0 + "30", "hold", 2.5), (t0 + "34", "press", 0.3), (t0 + "36", "press", 0.3),
                                            (t0 + "38", "press", 0.3), (t0 + "40", "hold", 2.5)], hours=10)
-    w, fb, clock = world(data, s)
-    out = DeviceLoop(w).run(until=s.t(s.until))
+    out, fb = play(data, s)
     names = [o.event for o in out]
     assert names == ["ready", "menu", "diary", "menu", "quiet_today"]
     assert out[2].detail["leaks"] == 1 and out[2].detail["by"] == "patient"
@@ -191,8 +193,7 @@ def test_menu_steps_with_short_presses_and_acts_on_a_hold(prescribed, tmp_path):
 def test_menu_closes_by_itself(prescribed, tmp_path):
     data = fresh(prescribed, tmp_path)
     s = day_script("2026-12-07T10:00:00", [("2026-12-07T10:00:05", "hold", 3.0)], hours=1)
-    w, fb, clock = world(data, s)
-    out = DeviceLoop(w).run(until=s.t(s.until))
+    out, fb = play(data, s)
     assert [o.event for o in out] == ["ready", "menu", "menu_closed"]
     opened, closed = (dt.datetime.fromisoformat(out[k].at) for k in (1, 2))
     assert 11 <= (closed - opened).total_seconds() <= 13.5
@@ -208,8 +209,7 @@ def test_reminders_follow_the_slots_and_stop_once_trained():
 def test_reminder_then_a_press_then_quiet(prescribed, tmp_path):
     data = fresh(prescribed, tmp_path)
     s = day_script("2026-12-07T17:50:00", [("2026-12-07T18:40:00", "press", 0.3)], hours=4)
-    w, fb, clock = world(data, s)
-    out = DeviceLoop(w).run(until=s.t(s.until))
+    out, fb = play(data, s)
     rem = [o.at[11:16] for o in out if o.event == "reminder"]
     assert rem == ["18:00", "18:30"]  # the third would have been 19:00: she trained at 18:40
     assert [n for _, n in fb.player.started].count("reminder") == 2
@@ -220,8 +220,7 @@ def test_nothing_due_then_a_second_press_trains_an_extra_session(prescribed, tmp
     s = day_script("2026-12-07T09:00:00", [("2026-12-07T09:01:00", "press", 0.3),
                                            ("2026-12-07T09:10:00", "press", 0.3),
                                            ("2026-12-07T09:10:03", "press", 0.3)], hours=1)
-    w, fb, clock = world(data, s)
-    out = DeviceLoop(w).run(until=s.t(s.until))
+    out, fb = play(data, s)
     assert [o.event for o in out][1:] == ["session_start", "session", "nothing_due", "session_start", "session"]
     assert out[4].detail["extra"] is True
     with SessionStore(data) as store:
