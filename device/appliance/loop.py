@@ -163,13 +163,12 @@ class DeviceLoop:
             now = self.clock.now()  # a session may have run
             self._expire(now)
             self._remind(now)
-            self.fb.player.tick(now)
-            self.w.waiter.wait(self._next_wake(now, until))
+            due = self.fb.player.tick(now)  # the pattern's next step, if one is playing
+            self.w.waiter.wait(self._next_wake(now, until, due))
         return self.outcomes
 
-    def _next_wake(self, now: float, until: float | None) -> float:
+    def _next_wake(self, now: float, until: float | None, due: float | None) -> float:
         times = [now + WAKE_S, *self._reminder_times(now)]
-        due = self.fb.player.tick(now)
         for t in (due, until, self._bar_until, self._extra_until,
                   self._menu_until if self._menu is not None else None,
                   self._down + LONG_PRESS_S if self._down is not None and not self._long_sent else None):
