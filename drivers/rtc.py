@@ -10,11 +10,14 @@ import os
 import time
 from pathlib import Path
 
+from drivers.errors import InputError
+
 RTC_SYS = Path("/sys/class/rtc")
 NTP_SYNCED = Path("/run/systemd/timesync/synchronized")  # touched by systemd-timesyncd once synced
 RTC_ADDRESS = 0x68  # the DS3231 on I2C
 #: A wall clock before this cannot be right (this release was built after it).
 EARLIEST = dt.datetime(2026, 1, 1)
+LATEST = dt.datetime(2100, 1, 1)  # a time set by hand beyond this is a typing error
 
 
 def rtc_name(sys_rtc: Path = RTC_SYS) -> str | None:
@@ -51,6 +54,18 @@ SET_MARK = Path(os.environ.get("RUNTIME_DIRECTORY", "/run/pfmt")) / "clock-set"
 
 def _set_by_hand_since_boot() -> bool:
     return SET_MARK.exists()  # /run is emptied at every boot
+
+
+def local_time(text: str) -> dt.datetime:
+    """The time a physio types to set the clock: local (no zone), EARLIEST…LATEST; InputError else."""
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{text!r} is not a local date and time (YYYY-MM-DDTHH:MM:SS)") from None
+    if when.tzinfo is not None or not EARLIEST <= when < LATEST:
+        raise InputError(f"the time is the device's local time, without a zone, from {EARLIEST.year} to "
+                         f"{LATEST.year - 1}")
+    return when
 
 
 def set_clock(when: dt.datetime) -> str:

@@ -32,12 +32,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if not args.when:
         raise InputError("`pfmt clock set` needs the local time, e.g. 2026-12-07T18:05:00")
-    try:
-        when = dt.datetime.fromisoformat(args.when)
-    except ValueError:
-        raise InputError(f"{args.when!r} is not a local date and time (YYYY-MM-DDTHH:MM:SS)") from None
-    if when.tzinfo is not None or not dt.datetime(2026, 1, 1) <= when < dt.datetime(2100, 1, 1):
-        raise InputError("give the device's local time, without a zone, from 2026 to 2099")
+    when = rtc.local_time(args.when)
     try:
         print(rtc.set_clock(when))
     except PermissionError:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from device.errors import PfmtError
 from device.records.store import SessionStore, db_path
+from drivers.rtc import local_time
 
 MAX_LINE = 512
 MAX_ID = 2**31 - 1  # a session id is an SQLite rowid the device made: far below this
@@ -208,12 +209,7 @@ class SerialConsole:
             return ["OK " + json.dumps({"now": dt.datetime.now().isoformat(timespec="seconds"), "clock": state})]
         if len(args) != 3 or args[0].upper() != "SET":
             return ["ERR TIME shows the clock; TIME SET <YYYY-MM-DDTHH:MM:SS> <PIN> sets it"]
-        try:
-            when = dt.datetime.fromisoformat(args[1])
-        except ValueError:
-            return [f"ERR {args[1]!r} is not a local date and time (YYYY-MM-DDTHH:MM:SS)"]
-        if when.tzinfo is not None or not dt.datetime(2026, 1, 1) <= when < dt.datetime(2100, 1, 1):
-            return ["ERR the time is the device's local time, without a zone, from 2026 to 2099"]
+        when = local_time(args[1])  # an InputError is the ERR line
         if self.cfg.check_pin is None or self.cfg.set_clock is None:
             return ["ERR setting the clock needs the physiotherapist's PIN: calibrate the device first"]
         if not self.cfg.check_pin(args[2]):
