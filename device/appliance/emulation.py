@@ -77,7 +77,8 @@ class Script:
         return named[-1].patient if named else self.patient  # type: ignore[return-value]  # named: not None
 
 
-def _datetime(v: object, where: str) -> dt.datetime:
+def local_datetime(v: object, where: str) -> dt.datetime:
+    """A script's (or ``--start``'s) local date and time: a TOML datetime or ISO text, no zone."""
     if isinstance(v, dt.datetime) and v.tzinfo is None:
         return v
     if isinstance(v, str):
@@ -95,8 +96,8 @@ def parse_script(data: dict, source: str = "script") -> Script:
     unknown = set(data) - {"start", "until", "patient", "seed", "event"}
     if unknown:
         raise InputError(f"{source}: unknown key {sorted(unknown)[0]!r}; allowed: start, until, patient, seed, event")
-    start = _datetime(data.get("start"), f"{source}: start")
-    until = _datetime(data.get("until"), f"{source}: until")
+    start = local_datetime(data.get("start"), f"{source}: start")
+    until = local_datetime(data.get("until"), f"{source}: until")
     if until <= start or until - start > dt.timedelta(days=62):
         raise InputError(f"{source}: until must come after start, within 62 days")
     patient = data.get("patient", "correct")
@@ -116,7 +117,7 @@ def parse_script(data: dict, source: str = "script") -> Script:
         do = e.get("do")
         if do not in ACTIONS:
             raise InputError(f"{where}: do = {do!r}; allowed: {', '.join(ACTIONS)}")
-        at = _datetime(e.get("at"), f"{where}: at")
+        at = local_datetime(e.get("at"), f"{where}: at")
         if not start <= at < until:
             raise InputError(f"{where}: at {at.isoformat()} is outside start … until")
         for_s = e.get("for_s", ACTIONS[do])

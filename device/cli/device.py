@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from device.appliance.compose import TrainOptions
-from device.appliance.emulation import Card, Power, Script, load_script, one_session
+from device.appliance.emulation import Card, Power, Script, load_script, local_datetime, one_session
 from device.appliance.loop import ButtonWaiter, DeviceLoop, FingerWaiter, Outcome, World
 from device.appliance.service import Notifier, setup_logging, stop_on_signals
 from device.cli.args import default_data, speed
@@ -49,12 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _when(v: str) -> dt.datetime:
     try:
-        d = dt.datetime.fromisoformat(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{v!r} is not a date and time (2026-12-07T18:05:00)") from None
-    if d.tzinfo is not None:
-        raise argparse.ArgumentTypeError(f"{v!r}: give the device's local time, without a zone")
-    return d
+        return local_datetime(v, "--start")
+    except InputError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def main(args: argparse.Namespace) -> int:
