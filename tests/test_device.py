@@ -314,6 +314,12 @@ def test_device_command_errors_are_one_line(tmp_path):
     r = subprocess.run(PFMT + ["device", "--emulate", "--start", "2026-12-07T08:00:00", "--data", str(tmp_path / "d")],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 2 and "--script" in r.stderr
+    for hostile in ("/dev/zero", str(bad.with_suffix(".bin"))):
+        if hostile.endswith(".bin"):
+            Path(hostile).write_bytes(b"\xff\xfe" + b"[" * 3000)
+        r = subprocess.run(PFMT + ["device", "--emulate", "--script", hostile, "--data", str(tmp_path / "d")],
+                           capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert r.returncode == 2 and "Traceback" not in r.stderr and ("not a regular file" in r.stderr or "UTF-8" in r.stderr)
     r = subprocess.run(PFMT + ["device", "--emulate", "--off"], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0 and "Traceback" not in r.stderr
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from device.errors import InputError
+from device.files import check_input_file
 from device.sim.scripted import BEHAVIOURS
 
 if sys.version_info >= (3, 11):
@@ -132,14 +133,19 @@ def parse_script(data: dict, source: str = "script") -> Script:
 
 
 def load_script(path: str | Path) -> Script:
+    p = check_input_file(path, "script of days", 1_000_000)  # never a FIFO or /dev/zero
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise InputError(f"{path}: cannot read the script ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text; a script of days is a TOML file") from None
     try:
         return parse_script(tomllib.loads(text), str(path))
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"{path}: not valid TOML ({e})") from None
+    except RecursionError:
+        raise InputError(f"{path}: nested too deeply to be a script of days") from None
 
 
 def one_session(now: dt.datetime, patient: str = "correct") -> Script:
