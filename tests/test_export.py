@@ -28,6 +28,7 @@ from device.records.serial_console import ConsoleConfig, SerialConsole
 from device.records.store import _STOP, SessionData, SessionStore
 from drivers import usb
 
+SECRET = "bekken-2468-fysio"  # the physiotherapist's secret in every test
 MONDAY = dt.date(2026, 11, 2)
 
 
@@ -374,7 +375,8 @@ def test_serial_console_over_a_pty(data, tmp_path):
         published.append(image)
         return str(image)
 
-    console = SerialConsole(ConsoleConfig(d, tmp_path / "exports", publish))
+    console = SerialConsole(ConsoleConfig(d, tmp_path / "exports", publish, unlock=lambda s: s == SECRET,
+                                          patient_code=lambda: "P-042"))
     server = threading.Thread(target=console.serve, args=(slave, slave), daemon=True)
     server.start()
     buf = b""
@@ -387,11 +389,14 @@ def test_serial_console_over_a_pty(data, tmp_path):
         out, buf = buf.split(until, 1)
         return out.decode()
 
-    assert json.loads(ask("HELLO")[3:])["sessions"] == 3
+    assert json.loads(ask("HELLO")[3:])["locked"] is True
+    assert ask("LIST").startswith("ERR locked: UNLOCK")
+    assert ask("UNLOCK not-the-secret").startswith("ERR wrong secret")
+    assert json.loads(ask(f"UNLOCK {SECRET}")[3:]) == {"patient_code": "P-042", "sessions": 3}
     assert len(json.loads(ask("list")[3:])) == 3
     assert json.loads(ask("SHOW 1")[3:])["patient_code"] == "P-042"
     assert ask("SHOW x").startswith("ERR SHOW needs one session id")
-    assert ask("SHOW 77").startswith("ERR no session 77")
+    assert ask("SHOW 77").startswith("ERR no session 77 of the current patient")
     assert ask("FORMAT C:").startswith("ERR unknown request 'FORMAT'; allowed: HELLO")
     assert ask("GET trend.json").startswith("ERR nothing exported yet")
     assert "2026-W45" in ask("TREND")

@@ -28,6 +28,7 @@ TMP = Path(tempfile.mkdtemp(prefix="pfmt-fuzz-"))
 atexit.register(shutil.rmtree, TMP, True)
 
 words = st.sampled_from(["HELLO", "LIST", "SHOW", "TREND", "EXPORT", "GET", "TIME", "HELP", "SET", "all",
+                         "UNLOCK", "LOCK", "DELETE", "WIPE", "QUIT",
                          "1", "0", "-1", "99999999999999999999", "json,edf", "../x", "a\x00b", "\x1b[2J"])
 lines = st.one_of(st.binary(max_size=600), st.lists(words, max_size=5).map(lambda w: " ".join(w).encode()))
 
@@ -35,7 +36,10 @@ lines = st.one_of(st.binary(max_size=600), st.lists(words, max_size=5).map(lambd
 @FUZZ
 @given(lines)
 def test_serial_console_lines(line):
-    con = SerialConsole(ConsoleConfig(TMP / "data", TMP / "exports"))
+    con = SerialConsole(ConsoleConfig(TMP / "data", TMP / "exports", unlock=lambda s: s == "open sesame",
+                                      patient_code=lambda: "P-042"))
+    if line[:1] in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ":  # half the requests as an unlocked physio's
+        assert con.handle(b"UNLOCK open sesame")[0].startswith(("OK", "ERR"))
     out = con.handle(line)
     assert isinstance(out, list) and all(isinstance(x, str) for x in out)
     for x in out:

@@ -101,22 +101,24 @@ def test_clock_state(tmp_path):
     assert rtc.clock_state(sys_rtc=sys_rtc, now=dt.datetime(2000, 1, 1))["trusted"] is False  # no RTC battery
 
 
-def test_console_sets_the_clock_only_with_the_pin(tmp_path):
+def test_console_sets_the_clock_only_after_unlock(tmp_path):
     set_to = []
-    cfg = ConsoleConfig(tmp_path, tmp_path / "x", check_pin=lambda p: p == "2468",
+    cfg = ConsoleConfig(tmp_path, tmp_path / "x", unlock=lambda p: p == "bekken-2468-fysio",
                         set_clock=lambda when: set_to.append(when) or "system clock and RTC set",
                         clock_state=lambda: {"source": "rtc", "trusted": True, "rtc": "rtc-ds1307"})
     con = SerialConsole(cfg)
     assert con.handle(b"TIME")[0].startswith('OK {"now"')
-    assert con.handle(b"TIME SET 2026-12-07T18:05:00 1111") == ["ERR wrong PIN; the clock is unchanged"]
+    assert "UNLOCK <secret> first" in con.handle(b"TIME SET 2026-12-07T18:05:00")[0]
+    assert con.handle(b"UNLOCK 1111")[0].startswith("ERR wrong secret")
     assert set_to == []
-    assert "not a local date" in con.handle(b"TIME SET yesterday 2468")[0]
-    assert "from 2026" in con.handle(b"TIME SET 1999-01-01T00:00:00 2468")[0]
+    assert con.handle(b"UNLOCK bekken-2468-fysio")[0].startswith("OK")
+    assert "not a local date" in con.handle(b"TIME SET yesterday")[0]
+    assert "from 2026" in con.handle(b"TIME SET 1999-01-01T00:00:00")[0]
     assert "TIME SET" in con.handle(b"TIME NOW")[0]
-    ok = con.handle(b"TIME SET 2026-12-07T18:05:00 2468")[0]
+    ok = con.handle(b"TIME SET 2026-12-07T18:05:00")[0]
     assert ok.startswith("OK") and "RTC set" in ok and set_to == [dt.datetime(2026, 12, 7, 18, 5)]
     bare = SerialConsole(ConsoleConfig(tmp_path, tmp_path / "x"))
-    assert "calibrate the device first" in bare.handle(b"TIME SET 2026-12-07T18:05:00 2468")[0]
+    assert "it is set when she calibrates it" in bare.handle(b"UNLOCK bekken-2468-fysio")[0]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the guard is for root")

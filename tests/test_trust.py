@@ -3,6 +3,7 @@ name and renamed once verified — and nothing of a patient's is written outside
 killed build left is removed by the next one."""
 import datetime as dt
 import errno
+import json
 import os
 import random
 import signal
@@ -11,11 +12,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from device.appliance.compose import TrainOptions, run
 from device.errors import StorageError
 from device.files import clean_partials, partial_name
+from device.recording import Channel
 from device.records import export as export_mod
 from device.records.serial_console import ConsoleConfig, SerialConsole
 from device.records.store import SessionStore
@@ -105,7 +108,8 @@ def test_kill_9_at_random_instants_of_export_leaves_nothing_half_written(session
 def test_the_serial_console_keeps_its_exports_in_the_data_dir_and_only_the_last(sessions, tmp_path):
     exports = sessions / ".serial-exports-test"
     exports.mkdir(exist_ok=True)
-    con = SerialConsole(ConsoleConfig(sessions, exports))
+    con = SerialConsole(ConsoleConfig(sessions, exports, unlock=lambda s: True))
+    assert con.handle(b"UNLOCK x")[0].startswith("OK")
     assert con.handle(b"EXPORT all json")[0].startswith("OK")
     first = con.last_export
     time.sleep(1.05)
@@ -520,3 +524,171 @@ def test_a_card_full_at_accept_keeps_her_work_to_save_again(tmp_path, monkeypatc
     saved = wf.run()
     assert any(line.startswith("Not saved:") and "full or read-only" in line for line in con.transcript)
     assert saved.version == 1 and store.versions() == [1] and saved.signature_state == "verified"
+
+
+# --- finding 3: nothing leaves before the physio's secret; only the current patient's; delete, wipe --
+SECRET = "bekken-2468-fysio"
+MARK = np.float32(4321.125)  # a sample value only the earlier patient's session holds
+
+
+@pytest.fixture(scope="module")
+def two_patients(signed, tmp_path_factory) -> Path:
+    """The signed device with two sessions of the current patient (P-042) and one of an earlier
+    patient (P-007) whose samples all read MARK."""
+    import shutil
+
+    d = tmp_path_factory.mktemp("two") / "data"
+    shutil.copytree(signed[0], d)
+    for seed in (1, 2):
+        run(TrainOptions(data_dir=d, speed=0, view="quiet", seed=seed))
+    with SessionStore(d) as db:
+        w = db.begin(programme="swedish", rate_hz=250.0, channels=(Channel.parse("pelvic_cmH2O"),), config={},
+                     calibration=None, prescription=[], patient_code="P-007", profile_version=None,
+                     simulated_patient=None)
+        w.samples(np.arange(2500) / 250.0, np.full((2500, 1), MARK))
+        w.finish(None, "stopped")
+    return d
+
+
+class _Pty:
+    """`pfmt serial` (the real command) on a pty, as the gadget's tty is on the Pi."""
+
+    def __init__(self, data: Path, image: Path) -> None:
+        import tty
+
+        self.master, self.slave = os.openpty()  # the slave held open here too: the line stays up
+        tty.setraw(self.slave)
+        self.proc = subprocess.Popen(PFMT + ["serial", "--tty", os.ttyname(self.slave), "--image", str(image),
+                                             "--data", str(data)], cwd=ROOT, stderr=subprocess.PIPE)
+        self.buf = b""
+
+    def ask(self, line: str, until: bytes = b"\r\n") -> str:
+        import select
+
+        os.write(self.master, line.encode() + b"\n")
+        deadline = time.monotonic() + 120
+        while until not in self.buf:
+            assert time.monotonic() < deadline, f"no answer to {line!r}"
+            if select.select([self.master], [], [], 1.0)[0]:
+                self.buf += os.read(self.master, 65536)
+        out, self.buf = self.buf.split(until, 1)
+        return out.decode()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        os.close(self.master)
+        os.close(self.slave)
+
+
+def _image_files(image: Path) -> list[str]:
+    return sorted(n for n in usb.list_image(image) if not n.endswith("/"))
+
+
+def _ok(answer: str):
+    assert answer.startswith("OK "), answer
+    return json.loads(answer[3:])
+
+
+def test_the_console_gives_nothing_before_the_secret_and_only_the_current_patients(two_patients, tmp_path):
+    import shutil
+
+    d = tmp_path / "data"
+    shutil.copytree(two_patients, d)
+    image = d / "gadget.img"
+    with SessionStore(d) as db:
+        theirs = {s.info["patient_code"]: s.id for s in db.sessions()}
+        ids = db.ids()
+    con = _Pty(d, image)
+    try:
+        hello = _ok(con.ask("HELLO"))
+        assert hello["locked"] is True and "sessions" not in hello
+        for req in ("LIST", "SHOW 1", "TREND", "EXPORT all", "GET trend.json", "DELETE 1", "WIPE", "TIME SET 2026-12-07T18:05:00"):
+            assert con.ask(req).startswith("ERR"), req
+        assert _image_files(image) == ["pfmt/MANIFEST.sha256", "pfmt/README.txt"] or \
+            _image_files(image) == ["/pfmt/MANIFEST.sha256", "/pfmt/README.txt"]  # nothing of hers on the disk
+        assert con.ask("UNLOCK bekken-2468-fysia").startswith("ERR wrong secret")
+        assert _ok(con.ask(f"UNLOCK {SECRET}")) == {"patient_code": "P-042", "sessions": 2}
+        listed = [s["id"] for s in _ok(con.ask("LIST"))]
+        assert theirs["P-007"] not in listed and len(listed) == 2
+        assert "of the current patient" in con.ask(f"SHOW {theirs['P-007']}")
+        assert "of the current patient" in con.ask(f"EXPORT {theirs['P-007']}")
+        ex = _ok(con.ask("EXPORT all json"))
+        assert ex["image"] == str(image) and not [f for f in ex["files"] if "P-007" in f]
+        assert any("P-042" in f for f in _image_files(image))
+        deleted = _ok(con.ask(f"DELETE {listed[0]}"))["deleted"]
+        assert deleted == [listed[0]] and [s["id"] for s in _ok(con.ask("LIST"))] == listed[1:]
+        assert not any("P-042" in f for f in _image_files(image))  # what held it is gone from the disk
+        assert con.ask("LOCK") == "OK locked" and con.ask("LIST").startswith("ERR locked")
+        assert con.ask("QUIT") == "OK bye"
+        assert con.proc.wait(timeout=30) == 0
+    finally:
+        con.close()
+    with SessionStore(d) as db:
+        assert db.ids() == [i for i in ids if i != listed[0]]
+    log = json.loads((d / "pin-attempts.json").read_text())["log"]
+    assert log[-1]["where"] == "serial console"
+
+
+def test_deleted_sessions_are_gone_from_the_file_and_their_ids_never_come_back(two_patients, tmp_path, pfmt_cmd):
+    import shutil
+
+    d = tmp_path / "data"
+    shutil.copytree(two_patients, d)
+    with SessionStore(d) as db:
+        p007 = next(s.id for s in db.sessions() if s.info["patient_code"] == "P-007")
+        top = max(db.ids())
+    mark = MARK.tobytes() * 64
+    assert mark in (d / "pfmt.sqlite3").read_bytes() + ((d / "pfmt.sqlite3-wal").read_bytes()
+                                                         if (d / "pfmt.sqlite3-wal").exists() else b"")
+    r = subprocess.run(pfmt_cmd + ["sessions", "delete", str(p007), "--data", str(d)], input=f"{SECRET}\nyes\n",
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0 and f"deleted session(s) {p007} for good" in r.stdout, r.stderr
+    on_card = b"".join(p.read_bytes() for p in d.iterdir() if p.name.startswith("pfmt.sqlite3"))
+    assert mark not in on_card  # overwritten, not only unlinked from the b-tree
+    r = subprocess.run(pfmt_cmd + ["sessions", "delete", "1", "--data", str(d)], input="wrong-secret-1\n" * 3,
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 2 and "wrong physio secret three times" in r.stderr
+    run(TrainOptions(data_dir=d, speed=0, view="quiet", seed=5))
+    with SessionStore(d) as db:
+        assert max(db.ids()) == top + 1 and p007 not in db.ids()  # never a deleted session's id again
+
+
+def test_the_hand_over_wipe_leaves_nothing_of_hers(two_patients, tmp_path, pfmt_cmd):
+    import shutil
+
+    d = tmp_path / "data"
+    shutil.copytree(two_patients, d)
+    (d / "gadget.img").write_bytes(b"P-042 her export" * 1000)
+    r = subprocess.run(pfmt_cmd + ["wipe", "--data", str(d)], input=f"{SECRET}\nP-04\n",
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 1 and "nothing was wiped" in r.stdout and (d / "profile").is_dir()
+    r = subprocess.run(pfmt_cmd + ["wipe", "--data", str(d)], input=f"{SECRET}\nP-042\n",
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in d.iterdir()) == [".session.lock"]
+    # a new patient's calibration starts from nothing: the device asks for a new secret
+    con = SerialConsole(ConsoleConfig(d, d / ".serial-exports", unlock=None))
+    assert "it is set when she calibrates it" in con.handle(f"UNLOCK {SECRET}".encode())[0]
+
+
+def test_the_console_wipes_for_hand_over_after_a_code(two_patients, tmp_path):
+    import shutil
+
+    d = tmp_path / "data"
+    shutil.copytree(two_patients, d)
+    image = d / "gadget.img"
+    con = _Pty(d, image)
+    try:
+        _ok(con.ask(f"UNLOCK {SECRET}"))
+        code = _ok(con.ask("WIPE"))["confirm"]
+        assert con.ask("WIPE 000000").startswith("ERR") and (d / "profile").is_dir()  # a wrong code forgets it
+        code = _ok(con.ask("WIPE"))["confirm"]
+        assert _ok(con.ask(code)) == {"wiped": True, "locked": True}
+        assert con.ask("LIST").startswith("ERR locked")
+        assert "no physiotherapist's secret on this device" in con.ask(f"UNLOCK {SECRET}")
+    finally:
+        con.close()
+    assert sorted(p.name for p in d.iterdir()) == [".serial-exports", ".session.lock", "gadget.img"]
+    assert len(_image_files(image)) == 2 and not list((d / ".serial-exports").iterdir())

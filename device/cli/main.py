@@ -27,8 +27,9 @@ COMMANDS: dict[str, str] = {
     "calibrate": "the physiotherapist's guided calibration and prescription (PIN protected; emulated "
                  "ADC and a simulated patient when no Pi is present)",
     "profile": "show the patient's profile, its history, or restore a version (PIN)",
-    "sessions": "stored sessions: list, show one, or the trend across weeks",
+    "sessions": "stored sessions: list, show one, the trend across weeks, or delete (secret)",
     "symptoms": "the symptom diary: leakage episodes, by the patient or the physiotherapist",
+    "wipe": "the hand-over of a loaned device: every session, the diary, the profile and the logs removed (secret)",
     "export": "export sessions (EDF+, CSV, JSON dose/trend, PNG) pseudonymised by patient code: to a "
               "folder, a USB stick, or the USB gadget's disk image",
     "device": "the appliance: wait for the button, remind when a session is due, train the prescription "

@@ -8,22 +8,29 @@ from pathlib import Path
 
 from calibration.profile import PinGuard, ProfileStore
 from device.cli.args import default_data
+from device.errors import AccessError
 from device.files import clean_partials, partial_name
-from device.records.serial_console import ConsoleConfig, SerialConsole
+from device.records import store
+from device.records.export import manifest
+from device.records.serial_console import SERIAL_EXPORTS, ConsoleConfig, SerialConsole
 from drivers import rtc, usb
 
-#: The serial console's exports, inside the data directory (the last one only; see SerialConsole).
-SERIAL_EXPORTS = ".serial-exports"
+#: What the gadget's disk shows while the console is locked.
+BLANK_README = ("This pfmt device holds no sessions on this disk until the physiotherapist unlocks it.\r\n"
+                "Open the device's serial port (115200 8N1 or any), type UNLOCK followed by your secret,\r\n"
+                "then EXPORT. The disk is emptied again at LOCK, QUIT, unplugging, or 10 minutes idle.\r\n")
 
 
 def add_arguments(sr: argparse.ArgumentParser) -> None:
     sr.add_argument("--tty", default="/dev/ttyGS0", help="serial line (default: the gadget's /dev/ttyGS0)")
-    sr.add_argument("--image", help="the gadget's FAT image, rebuilt on EXPORT")
+    sr.add_argument("--image", help="the gadget's FAT image: empty while locked, rebuilt on EXPORT")
     sr.add_argument("--lun", help="configfs LUN to swap the rebuilt image into")
     sr.add_argument("--data", default=default_data(), metavar="DIR")
 
 
 def main(args: argparse.Namespace) -> int:
+    data = Path(args.data)
+
     def publish(folder: Path) -> str | None:
         if not args.image:
             return None
@@ -34,21 +41,51 @@ def main(args: argparse.Namespace) -> int:
             usb.swap_gadget_image(Path(args.lun), Path(args.image))
         return str(args.image)
 
-    def check_pin(pin: str) -> bool:
-        holder = ProfileStore(Path(args.data)).pin_holder()
-        return holder is not None and PinGuard(Path(args.data)).check(holder, pin, "serial console")
+    def blank() -> None:
+        if not args.image:
+            return
+        work = partial_name(data / "blank-disk")
+        shutil.rmtree(work, ignore_errors=True)
+        folder = work / "pfmt"
+        folder.mkdir(mode=0o700, parents=True)
+        try:
+            (folder / "README.txt").write_text(BLANK_README, encoding="ascii")
+            manifest(folder)
+            publish(folder)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def unlock(secret: str) -> bool:
+        holder = ProfileStore(data).pin_holder()
+        if holder is None or holder.pin is None:  # never calibrated, or wiped for hand-over
+            raise AccessError("no physiotherapist's secret on this device: it is set when she calibrates "
+                              "it (`pfmt calibrate`); until then nothing leaves the device")
+        return PinGuard(data).check(holder, secret, "serial console")
+
+    def patient_code() -> str | None:
+        holder = ProfileStore(data).pin_holder()  # the newest intact version's patient
+        return holder.patient_code if holder is not None else None
+
+    def wipe() -> None:
+        keep = (Path(args.image).name,) if args.image and Path(args.image).parent.resolve() == data.resolve() else ()
+        store.wipe(data, keep=keep)
+        exports.mkdir(mode=0o700, parents=True, exist_ok=True)
+        blank()
 
     # the exports it makes stay inside the data directory (never /tmp, which on Raspberry Pi OS is
     # the card too, and outlives a kill); what a killed console left there is removed at start
-    exports = Path(args.data) / SERIAL_EXPORTS
+    exports = data / SERIAL_EXPORTS
     if exports.exists():
         shutil.rmtree(exports, ignore_errors=True)
     exports.mkdir(mode=0o700, parents=True, exist_ok=True)
+    console = SerialConsole(ConsoleConfig(data, exports, publish, blank=blank, unlock=unlock,
+                                          patient_code=patient_code, wipe=wipe, set_clock=rtc.set_clock,
+                                          clock_state=rtc.clock_state))
     try:
+        console.lock()  # whatever an earlier export left on the gadget's disk is not for any host
         fd = usb.open_tty(args.tty)
         try:
-            SerialConsole(ConsoleConfig(Path(args.data), exports, publish, check_pin=check_pin,
-                                        set_clock=rtc.set_clock, clock_state=rtc.clock_state)).serve(fd, fd)
+            console.serve(fd, fd)
         finally:
             os.close(fd)
     finally:

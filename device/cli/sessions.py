@@ -1,4 +1,5 @@
-"""``pfmt sessions``: stored sessions — one line each, one session's summary, the weekly trend."""
+"""``pfmt sessions``: stored sessions — one line each, one session's summary, the weekly trend,
+or deleting sessions for good (the physiotherapist's secret, when the device has one)."""
 from __future__ import annotations
 
 import argparse
@@ -13,14 +14,20 @@ from device.training.view import format_summary
 
 
 def add_arguments(se: argparse.ArgumentParser) -> None:
-    se.add_argument("action", nargs="?", default="list", choices=("list", "show", "trend"))
-    se.add_argument("id", nargs="?", type=positive_int, help="session id (show)")
+    se.add_argument("action", nargs="?", default="list", choices=("list", "show", "trend", "delete"))
+    se.add_argument("ids", nargs="*", type=positive_int, metavar="ID", help="session id (show), ids (delete)")
+    se.add_argument("--yes", action="store_true", help="delete: do not ask again (the secret is still asked)")
     se.add_argument("--weeks", type=positive_int, help="trend: only the last N weeks")
     se.add_argument("--json", action="store_true")
     se.add_argument("--data", default=default_data(), metavar="DIR")
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.action != "delete" and len(args.ids) > 1:
+        raise InputError(f"`pfmt sessions {args.action}` takes at most one session id")
+    args.id = args.ids[0] if args.ids else None
+    if args.action == "delete":
+        return _delete(args)
     with SessionStore(args.data, create=False) as db:
         if db.recovered:
             print(f"recovered after power loss: session {', '.join(map(str, db.recovered))} (marked interrupted)",
@@ -49,4 +56,31 @@ def main(args: argparse.Namespace) -> int:
         else:
             w = trend(db.sessions(), args.weeks)
             print(json_out(w) if args.json else format_trend(w))
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    """Sessions removed for good, after the physio's secret (health data she relies on; the card
+    full message sends her here)."""
+    from pathlib import Path
+
+    from calibration.console import TerminalConsole
+    from calibration.profile import PinGuard, ProfileStore
+    from calibration.workflow import require_pin
+
+    if not args.ids:
+        raise InputError("`pfmt sessions delete` needs the ids of the sessions to delete (`pfmt sessions list`)")
+    with SessionStore(args.data, create=False) as db:
+        chosen = [db.session(i) for i in dict.fromkeys(args.ids)]  # each must exist, before the secret
+        con = TerminalConsole()
+        require_pin(con, ProfileStore(Path(args.data)).pin_holder(), PinGuard(Path(args.data)))
+        for s in chosen:
+            con.say(f"  session {s.id}: {s.info['started_at']}, {s.info['programme']}, patient "
+                    f"{s.info['patient_code'] or '—'}, {s.info['status']}")
+        if not args.yes and con.ask(f"Delete these {len(chosen)} session(s) for good? Export them first "
+                                    "(`pfmt export`). Type yes", "confirm").lower() != "yes":
+            print("nothing was deleted")
+            return 1
+        done = db.delete([s.id for s in chosen])
+    print(f"deleted session(s) {', '.join(map(str, done))} for good")
     return 0

@@ -1,7 +1,18 @@
 """The CDC serial console: what a physiotherapist's computer can ask the device over the USB
-cable (``/dev/ttyGS0`` on the Pi; a pty in the tests). Line based, ASCII, one request per line:
+cable (``/dev/ttyGS0`` on the Pi; a pty in the tests). Line based, ASCII, one request per line.
 
-    HELLO                      → OK {"device": "pfmt", "version": ..., "sessions": N}
+Nothing of a patient's leaves the device before the physiotherapist's secret is given: a host
+that is merely plugged in (a charger, a stranger's laptop) gets only these:
+
+    HELLO                      → OK {"device": "pfmt", "version": ..., "locked": true|false}
+    UNLOCK <secret>            → OK {"patient_code": ..., "sessions": N}  (wrong ones are counted and
+                                  delayed across restarts, and logged for the physio)
+    TIME                       → OK {"now": ..., "clock": {"source": ..., "trusted": ...}}
+    HELP | LOCK | QUIT
+
+Unlocked, and only for the current patient (the patient code of the profile in force; sessions
+of an earlier patient are never listed, shown or sent):
+
     LIST                       → OK [{session line}, ...]
     SHOW <id>                  → OK {dose of the session}
     TREND [<weeks>]            → OK [{week}, ...]
@@ -9,35 +20,46 @@ cable (``/dev/ttyGS0`` on the Pi; a pty in the tests). Line based, ASCII, one re
                                → OK {"folder": ..., "files": [...], "image": ...}  (the gadget's
                                   disk is rebuilt and swapped in when the device has one)
     GET <file>                 → OK <size> <sha256>, then base64 lines of ≤ 76 characters, then END
-    TIME                       → OK {"now": ..., "clock": {"source": ..., "trusted": ...}}
-    TIME SET <iso> <PIN>       → OK {"now": ..., "did": ...}  (the physiotherapist's PIN; the RTC too)
-    HELP | QUIT
+    DELETE <id>,<id>...        → OK {"deleted": [...]}  (gone for good; export them first)
+    WIPE                       → OK {"confirm": "WIPE <code>"}; then WIPE <code> deletes every
+                                  session, the diary, the profile and the logs: the hand-over of a
+                                  loaned device to the next patient
+    TIME SET <iso>             → OK {"now": ..., "did": ...}  (the system clock and the RTC)
 
-Every failure is one line ``ERR <what is wrong and what is allowed>``; the console never stops on
-bad input. It reads stored sessions and writes exports only: it cannot change the prescription,
-the calibration or any stored session; setting the clock needs the physiotherapist's PIN. No network is involved — a cable is the only way in.
+LOCK, QUIT, the end of the line (unplugged) and IDLE_LOCK_S without a request lock it again: the
+last export is removed and the gadget's disk is swapped back to an empty one. Every failure is
+one line ``ERR <what is wrong and what is allowed>``; the console never stops on bad input. It
+cannot change the prescription or the calibration, nor alter a stored session. No network is
+involved — a cable is the only way in.
 """
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
 import re
+import secrets
+import select
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from device.errors import PfmtError
-from device.records.store import SessionStore, db_path
+from device.errors import AccessError, PfmtError
+from device.records.store import SessionData, SessionStore, db_path
 from drivers.rtc import local_time
 
 MAX_LINE = 512
 MAX_ID = 2**31 - 1  # a session id is an SQLite rowid the device made: far below this
 MAX_WEEKS = 520
+IDLE_LOCK_S = 600.0  # an unlocked console left alone this long locks itself (the cable left in)
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+#: The serial console's exports, inside the data directory (the last one only).
+SERIAL_EXPORTS = ".serial-exports"
 
 log = logging.getLogger("pfmt.serial")
 
@@ -45,7 +67,18 @@ log = logging.getLogger("pfmt.serial")
 def _session_id(v: str) -> int | None:
     """A session id as a request names it (1 … MAX_ID), else None."""
     return int(v) if v.isdigit() and len(v) <= 10 and 1 <= int(v) <= MAX_ID else None
-COMMANDS = ("HELLO", "LIST", "SHOW", "TREND", "EXPORT", "GET", "TIME", "HELP", "QUIT")
+
+
+def _session_ids(v: str) -> list[int] | None:
+    """Comma-separated session ids (at most 1000), else None."""
+    parts = v.split(",")
+    ids = [i for i in (_session_id(x) for x in parts[:1000]) if i is not None]
+    return ids if len(ids) == len(parts) else None
+
+
+#: Answered to any host; everything else needs UNLOCK first.
+OPEN_COMMANDS = ("HELLO", "UNLOCK", "TIME", "HELP", "LOCK", "QUIT")
+COMMANDS = OPEN_COMMANDS + ("LIST", "SHOW", "TREND", "EXPORT", "GET", "DELETE", "WIPE")
 B64_LINE = 57  # bytes per base64 line (76 characters)
 
 
@@ -54,47 +87,77 @@ class ConsoleConfig:
     data_dir: Path
     export_dir: Path
     publish: Callable[[Path], str | None] | None = None  # folder → image path (the gadget's disk)
-    check_pin: Callable[[str], bool] | None = None  # the physiotherapist's PIN (None: no profile yet)
+    blank: Callable[[], None] | None = None  # swap an empty disk into the gadget
+    unlock: Callable[[str], bool] | None = None  # the physio's secret right? (None: no profile, no secret yet)
+    patient_code: Callable[[], str | None] = lambda: None  # the current patient's code
+    wipe: Callable[[], None] | None = None  # the hand-over wipe of the data directory
     set_clock: Callable[[dt.datetime], str] | None = None  # sets the system clock (and the RTC); what it did
     clock_state: Callable[[], dict] | None = None
+    idle_lock_s: float = IDLE_LOCK_S
+    clock: Callable[[], float] = time.monotonic
 
 
 class SerialConsole:
     def __init__(self, cfg: ConsoleConfig) -> None:
         self.cfg = cfg
         self.last_export: Path | None = None
+        self.unlocked = False
+        self.last_request = cfg.clock()
+        self._wipe_code: str | None = None
 
     def serve(self, fd_in: int, fd_out: int) -> None:
-        """Answer requests until QUIT or the line closes (host unplugged). A line longer than
-        MAX_LINE is refused whole: its tail is discarded up to its newline, never run."""
+        """Answer requests until QUIT or the line closes (host unplugged), then lock. A line
+        longer than MAX_LINE is refused whole: its tail is discarded up to its newline, never
+        run. Left unlocked and idle, it locks itself after ``idle_lock_s``."""
         buf = b""
         discarding = False  # inside an over-long line: drop bytes until its newline
         too_long = f"ERR line longer than {MAX_LINE} characters; one request per line\r\n".encode()
-        while True:
-            try:
-                chunk = os.read(fd_in, 4096)
-            except OSError:  # EIO: the other end of the tty went away
-                return
-            if not chunk:
-                return
-            buf += chunk
-            while b"\n" in buf:
-                raw, buf = buf.split(b"\n", 1)
-                if discarding:  # the end of a line already refused
-                    discarding = False
-                    continue
-                if len(raw) > MAX_LINE:
-                    _write_all(fd_out, too_long)
-                    continue
-                for line in self.handle(raw.rstrip(b"\r")):
-                    _write_all(fd_out, line.encode("ascii", "replace") + b"\r\n")
-                if raw.strip().upper() == b"QUIT":
+        try:
+            while True:
+                if self.unlocked:
+                    left = self.cfg.idle_lock_s - (self.cfg.clock() - self.last_request)
+                    ready, _, _ = select.select([fd_in], [], [], max(0.0, left))
+                    if not ready:
+                        self.lock()
+                        continue
+                try:
+                    chunk = os.read(fd_in, 4096)
+                except OSError:  # EIO: the other end of the tty went away
                     return
-            if len(buf) > MAX_LINE:
-                buf = b""
-                if not discarding:
-                    _write_all(fd_out, too_long)
-                discarding = True
+                if not chunk:
+                    return
+                buf += chunk
+                while b"\n" in buf:
+                    raw, buf = buf.split(b"\n", 1)
+                    if discarding:  # the end of a line already refused
+                        discarding = False
+                        continue
+                    if len(raw) > MAX_LINE:
+                        _write_all(fd_out, too_long)
+                        continue
+                    for line in self.handle(raw.rstrip(b"\r")):
+                        _write_all(fd_out, line.encode("ascii", "replace") + b"\r\n")
+                    if raw.strip().upper() == b"QUIT":
+                        return
+                if len(buf) > MAX_LINE:
+                    buf = b""
+                    if not discarding:
+                        _write_all(fd_out, too_long)
+                    discarding = True
+        finally:
+            self.lock()
+
+    def lock(self) -> None:
+        """Back to answering only the open requests: the last export removed, the disk emptied."""
+        self.unlocked, self._wipe_code = False, None
+        if self.last_export is not None:
+            shutil.rmtree(self.last_export, ignore_errors=True)
+            self.last_export = None
+        if self.cfg.blank is not None:
+            try:
+                self.cfg.blank()
+            except PfmtError as e:  # the console must go on; the journal says why
+                log.error("the gadget's disk could not be emptied: %s", e)
 
     def handle(self, raw: bytes) -> list[str]:
         try:
@@ -109,7 +172,14 @@ class SerialConsole:
         cmd = cmd.upper()
         if cmd not in COMMANDS:
             return [f"ERR unknown request {cmd[:20]!r}; allowed: {', '.join(COMMANDS)}"]
+        if self.unlocked and self.cfg.clock() - self.last_request > self.cfg.idle_lock_s:
+            self.lock()
+        self.last_request = self.cfg.clock()
+        if cmd not in OPEN_COMMANDS and not self.unlocked:
+            return [f"ERR locked: UNLOCK <the physiotherapist's secret> first (open requests: {', '.join(OPEN_COMMANDS)})"]
         try:
+            if cmd == "UNLOCK":  # the secret may hold spaces: the rest of the line is it
+                return self._unlock(line[len("UNLOCK"):].strip())
             return getattr(self, f"_{cmd.lower()}")(args)
         except PfmtError as e:
             return [f"ERR {e}"]
@@ -117,10 +187,7 @@ class SerialConsole:
             log.exception("serial console request %s failed", cmd)
             return [f"ERR {cmd} failed ({type(e).__name__}); the console goes on"]
 
-    # --- requests ----------------------------------------------------------------------------
-    def _store(self) -> SessionStore:
-        return SessionStore(self.cfg.data_dir, create=False)
-
+    # --- requests open to any host -----------------------------------------------------------
     def _hello(self, args: list[str]) -> list[str]:
         from importlib.metadata import PackageNotFoundError, version
 
@@ -128,23 +195,78 @@ class SerialConsole:
             v = version("pfmt")
         except PackageNotFoundError:
             v = "unknown (not installed)"
-        n = 0
-        if db_path(self.cfg.data_dir).is_file():  # a new device has no database yet
-            with self._store() as db:
-                n = len(db.ids())
-        return ["OK " + json.dumps({"device": "pfmt", "version": v, "sessions": n})]
+        return ["OK " + json.dumps({"device": "pfmt", "version": v, "locked": not self.unlocked})]
 
     def _help(self, args: list[str]) -> list[str]:
-        return ["OK " + json.dumps({"requests": list(COMMANDS)})]
+        return ["OK " + json.dumps({"requests": list(COMMANDS if self.unlocked else OPEN_COMMANDS),
+                                    "locked": not self.unlocked})]
 
     def _quit(self, args: list[str]) -> list[str]:
         return ["OK bye"]
+
+    def _lock(self, args: list[str]) -> list[str]:
+        self.lock()
+        return ["OK locked"]
+
+    def _unlock(self, secret: str) -> list[str]:
+        if self.cfg.unlock is None:
+            return ["ERR no physiotherapist's secret on this device yet: it is set when she calibrates it "
+                    "(`pfmt calibrate`); until then nothing leaves the device"]
+        if not secret:
+            return ["ERR UNLOCK needs the physiotherapist's secret after it"]
+        try:
+            right = self.cfg.unlock(secret)
+        except AccessError as e:  # a wait after repeated wrong ones
+            return [f"ERR {e}"]
+        if not right:
+            return ["ERR wrong secret (each wrong one is counted, delayed after three, and logged for the physio)"]
+        self.unlocked = True
+        n = 0
+        if db_path(self.cfg.data_dir).is_file():  # a new device has no database yet
+            with self._store() as db:
+                n = len(self._sessions(db))
+        return ["OK " + json.dumps({"patient_code": self.cfg.patient_code(), "sessions": n})]
+
+    def _time(self, args: list[str]) -> list[str]:
+        state = self.cfg.clock_state() if self.cfg.clock_state else None
+        if not args:
+            return ["OK " + json.dumps({"now": dt.datetime.now().isoformat(timespec="seconds"), "clock": state})]
+        if len(args) != 2 or args[0].upper() != "SET":
+            return ["ERR TIME shows the clock; TIME SET <YYYY-MM-DDTHH:MM:SS> sets it (after UNLOCK)"]
+        when = local_time(args[1])  # an InputError is the ERR line
+        if not self.unlocked:
+            return ["ERR setting the clock is the physiotherapist's: UNLOCK <secret> first"]
+        if self.cfg.set_clock is None:
+            return ["ERR this device's clock cannot be set from the console"]
+        try:
+            did = self.cfg.set_clock(when)
+        except OSError as e:
+            return [f"ERR the clock cannot be set here ({e.strerror or e}); the console service needs CAP_SYS_TIME"]
+        return ["OK " + json.dumps({"now": dt.datetime.now().isoformat(timespec="seconds"), "did": did})]
+
+    # --- the current patient's, after UNLOCK ---------------------------------------------------
+    def _store(self) -> SessionStore:
+        return SessionStore(self.cfg.data_dir, create=False)
+
+    def _sessions(self, db: SessionStore) -> list[SessionData]:
+        """The current patient's sessions: those recorded under the patient code in force."""
+        code = self.cfg.patient_code()
+        return [s for s in db.sessions() if s.info["patient_code"] == code]
+
+    def _theirs(self, db: SessionStore, ids: list[int]) -> list[SessionData]:
+        mine = {s.id: s for s in self._sessions(db)}
+        for i in ids:
+            if i not in mine:
+                known = ", ".join(map(str, sorted(mine)[:20])) or "none"
+                raise AccessError(f"no session {i} of the current patient ({self.cfg.patient_code()}); "
+                                  f"hers: {known}")
+        return [mine[i] for i in ids]
 
     def _list(self, args: list[str]) -> list[str]:
         from device.records.reports import session_line
 
         with self._store() as db:
-            return ["OK " + json.dumps([session_line(s) for s in db.sessions()])]
+            return ["OK " + json.dumps([session_line(s) for s in self._sessions(db)])]
 
     def _show(self, args: list[str]) -> list[str]:
         from device.records.reports import dose
@@ -153,7 +275,7 @@ class SerialConsole:
         if sid is None:
             return ["ERR SHOW needs one session id (a number; LIST gives them)"]
         with self._store() as db:
-            return ["OK " + json.dumps(dose(db.session(sid)), default=str)]
+            return ["OK " + json.dumps(dose(self._theirs(db, [sid])[0]), default=str)]
 
     def _trend(self, args: list[str]) -> list[str]:
         from device.records.reports import trend
@@ -161,22 +283,27 @@ class SerialConsole:
         if len(args) > 1 or (args and not (args[0].isdigit() and len(args[0]) <= 4 and 1 <= int(args[0]) <= MAX_WEEKS)):
             return [f"ERR TREND takes an optional number of weeks (1–{MAX_WEEKS})"]
         with self._store() as db:
-            return ["OK " + json.dumps(trend(db.sessions(), int(args[0]) if args else None))]
+            return ["OK " + json.dumps(trend(self._sessions(db), int(args[0]) if args else None))]
 
     def _export(self, args: list[str]) -> list[str]:
-        from device.records.export import FORMATS, available_formats, export, parse_formats, select
+        from device.records.export import FORMATS, available_formats, export, parse_formats
 
         if len(args) > 2:
             return [f"ERR EXPORT [all|<id>,<id>...] [<formats: {','.join(FORMATS)}>]"]
         ids = None
         if args and args[0].lower() != "all":
-            parts = args[0].split(",")
-            ids = [i for i in (_session_id(x) for x in parts[:1000]) if i is not None]
-            if len(ids) != len(parts):
+            ids = _session_ids(args[0])
+            if ids is None:
                 return [f"ERR session ids are numbers (1–{MAX_ID}) separated by commas (at most 1000), or 'all'"]
         formats = parse_formats(args[1]) if len(args) > 1 else available_formats()
         with self._store() as db:
-            folder, files = export(db, select(db, ids), self.cfg.export_dir, formats)
+            chosen = self._theirs(db, ids) if ids else self._sessions(db)
+            live = [s.id for s in chosen if s.info["status"] == "running"]
+            if live:
+                return [f"ERR session {live[0]} is still being recorded; export it once it has ended"]
+            if not chosen:
+                return ["ERR the current patient has no stored session yet"]
+            folder, files = export(db, chosen, self.cfg.export_dir, formats)
         if self.last_export is not None and self.last_export != folder:  # only the last one is kept
             shutil.rmtree(self.last_export, ignore_errors=True)
         self.last_export = folder
@@ -190,39 +317,49 @@ class SerialConsole:
         if not _FILE_NAME.match(name):
             return ["ERR a file name of the last export: letters, digits, '.', '_' and '-' (no folders)"]
         if self.last_export is None:
-            return ["ERR nothing exported yet in this connection; EXPORT first"]
+            return ["ERR nothing exported yet since UNLOCK; EXPORT first"]
         p = (self.last_export / name).resolve()
         if self.last_export.resolve() not in p.parents or not p.is_file():
             return [f"ERR {name!r} is not a file of the last export ({self.last_export.name})"]
-        import hashlib
-
         data = p.read_bytes()
         lines = [f"OK {len(data)} {hashlib.sha256(data).hexdigest()}"]
         lines += [base64.b64encode(data[i:i + B64_LINE]).decode() for i in range(0, len(data), B64_LINE)]
         lines.append("END")
         return lines
 
+    def _delete(self, args: list[str]) -> list[str]:
+        ids = _session_ids(args[0]) if len(args) == 1 else None
+        if ids is None:
+            return [f"ERR DELETE <id>,<id>... (numbers 1–{MAX_ID}, at most 1000; LIST gives them)"]
+        with self._store() as db:
+            self._theirs(db, ids)
+            done = db.delete(ids)
+        if self.last_export is not None:  # it may hold them: sent again only by a new EXPORT
+            shutil.rmtree(self.last_export, ignore_errors=True)
+            self.last_export = None
+        if self.cfg.blank is not None:
+            self.cfg.blank()
+        log.info("serial console: deleted sessions %s", done)
+        return ["OK " + json.dumps({"deleted": done})]
 
-    def _time(self, args: list[str]) -> list[str]:
-        state = self.cfg.clock_state() if self.cfg.clock_state else None
+    def _wipe(self, args: list[str]) -> list[str]:
+        if self.cfg.wipe is None:
+            return ["ERR this console cannot wipe the device"]
         if not args:
-            return ["OK " + json.dumps({"now": dt.datetime.now().isoformat(timespec="seconds"), "clock": state})]
-        if len(args) != 3 or args[0].upper() != "SET":
-            return ["ERR TIME shows the clock; TIME SET <YYYY-MM-DDTHH:MM:SS> <PIN> sets it"]
-        when = local_time(args[1])  # an InputError is the ERR line
-        if self.cfg.check_pin is None or self.cfg.set_clock is None:
-            return ["ERR setting the clock needs the physiotherapist's PIN: calibrate the device first"]
-        if not self.cfg.check_pin(args[2]):
-            return ["ERR wrong PIN; the clock is unchanged"]
-        try:
-            did = self.cfg.set_clock(when)
-        except OSError as e:
-            return [f"ERR the clock cannot be set here ({e.strerror or e}); the console service needs CAP_SYS_TIME"]
-        return ["OK " + json.dumps({"now": dt.datetime.now().isoformat(timespec="seconds"), "did": did})]
+            self._wipe_code = secrets.token_hex(3).upper()
+            return ["OK " + json.dumps({"confirm": f"WIPE {self._wipe_code}",
+                                        "wipes": "every session, the symptom diary, the profile (calibration, "
+                                                 "prescription, secret) and the logs: the hand-over to the next patient"})]
+        if len(args) != 1 or self._wipe_code is None or args[0].upper() != self._wipe_code:
+            self._wipe_code = None
+            return ["ERR WIPE first, then WIPE <the code it gave>; nothing was wiped"]
+        self.lock()
+        self.cfg.wipe()
+        log.warning("serial console: the device was wiped for hand-over")
+        return ["OK " + json.dumps({"wiped": True, "locked": True})]
 
 
 def _write_all(fd: int, data: bytes) -> None:
     while data:
         n = os.write(fd, data)
         data = data[n:]
-

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from device.errors import CardFullError, StorageError
+from device.files import fsync_dir
 from device.recording import Channel
 from device.records.summary import SUMMARY_VERSION, upgrade
 
@@ -220,15 +221,18 @@ class SessionStore:
         if free < need:
             raise CardFullError(f"{self.dir}: {free / 1e6:.0f} MB free on the card, a session needs up to "
                                f"{need / 1e6:.0f} MB; export and remove old sessions (`pfmt export`, "
-                               "`pfmt sessions`) before training")
+                               "`pfmt sessions delete`) before training")
         lock = SessionLock(self.dir, wait=False)
         if not lock.acquire():
             raise StorageError(f"{self.dir}: another session is being recorded into this data directory")
         started = started or dt.datetime.now()
+        # never the id of a deleted session again (an export named s5 is one session for good)
         cur = self.db.execute(
-            "INSERT INTO sessions(started_at, started_wall, programme, patient_code, profile_version, "
+            "INSERT INTO sessions(id, started_at, started_wall, programme, patient_code, profile_version, "
             "simulated_patient, status, rate_hz, channels, config, calibration, prescription) "
-            "VALUES (?,?,?,?,?,?,'running',?,?,?,?,?)",
+            "VALUES (1 + MAX(COALESCE((SELECT MAX(id) FROM sessions), 0), "
+            "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key='last_id'), 0)),"
+            "?,?,?,?,?,?,'running',?,?,?,?,?)",
             (started.isoformat(timespec="seconds"), time.time(), programme, patient_code,
              profile_version, simulated_patient, float(rate_hz), dumps([c.name for c in channels]), dumps(config),
              None if calibration is None else dumps(calibration),
@@ -283,6 +287,37 @@ class SessionStore:
         return [json.loads(d) for (d,) in self.db.execute(
             "SELECT data FROM reps WHERE session_id=? ORDER BY idx", (sid,))]
 
+    def delete(self, ids: list[int]) -> list[int]:
+        """Remove sessions and everything stored with them, for good: SQLite overwrites the freed
+        pages (``secure_delete``) and the write-ahead log is emptied, so the samples are not left
+        in the file's free space or its -wal. A session being recorded is refused."""
+        known = set(self.ids())
+        missing = [i for i in ids if i not in known]
+        if missing:
+            raise StorageError(f"no session {missing[0]} in {self.path}; `pfmt sessions` lists them")
+        with SessionLock(self.dir, wait=False) as free:
+            live = [i for i in ids if self.db.execute("SELECT status FROM sessions WHERE id=?", (i,)).fetchone()[0]
+                    == "running"]
+            if live and not free:
+                raise StorageError(f"session {live[0]} is being recorded; delete it once it has ended")
+            self.db.execute("PRAGMA secure_delete=ON")
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute("INSERT OR REPLACE INTO meta(key, value) SELECT 'last_id', MAX(COALESCE(MAX(id), 0), "
+                                "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key='last_id'), 0)) "
+                                "FROM sessions")
+                for sid in ids:
+                    for table in ("samples", "events", "reps"):
+                        self.db.execute(f"DELETE FROM {table} WHERE session_id=?", (sid,))
+                    self.db.execute("DELETE FROM sessions WHERE id=?", (sid,))
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return sorted(set(ids))
+
     def integrity(self) -> str:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0]
 
@@ -325,6 +360,47 @@ class SessionLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def wipe(data_dir: str | os.PathLike, keep: tuple[str, ...] = ()) -> list[str]:
+    """The hand-over of a loaned device: everything in the data directory — sessions, symptom
+    diary, profile, logs, exports — is overwritten with zeros, fsynced and removed (``keep``:
+    names left alone, e.g. the gadget's disk that is emptied instead). Refused while a session
+    records. On flash, the card's wear levelling may keep old blocks the file system no longer
+    sees: zeroing is the most software can do. Returns the names removed."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise StorageError(f"{root}: no data directory to wipe")
+    with SessionLock(root, wait=False) as free:
+        if not free:
+            raise StorageError(f"{root}: a session is being recorded; wipe once it has ended")
+        gone = []
+        for entry in sorted(root.iterdir()):
+            if entry.name in keep or entry.name == LOCK_NAME:
+                continue
+            files = [entry] if not entry.is_dir() or entry.is_symlink() else \
+                [p for p in entry.rglob("*") if p.is_file() and not p.is_symlink()]
+            for f in files:
+                if f.is_file() and not f.is_symlink():
+                    _zero(f)
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            gone.append(entry.name)
+        fsync_dir(root)
+    return gone
+
+
+def _zero(path: Path) -> None:
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        block = bytes(1 << 20)
+        left = size
+        while left > 0:
+            left -= f.write(block[:min(left, len(block))])
+        f.flush()
+        os.fsync(f.fileno())
 
 
 _STOP = object()
