@@ -692,3 +692,74 @@ def test_the_console_wipes_for_hand_over_after_a_code(two_patients, tmp_path):
         con.close()
     assert sorted(p.name for p in d.iterdir()) == [".serial-exports", ".session.lock", "gadget.img"]
     assert len(_image_files(image)) == 2 and not list((d / ".serial-exports").iterdir())
+
+
+# --- finding 6: a card that fills during a session -----------------------------------------------
+def _check_filled_session(d: Path, summary: dict) -> None:
+    assert summary["stopped_by"] == "card_full" and not summary["completed"]
+    assert "cannot_train_card_full" in [n for _, n in summary["patterns"]]  # she hears why it ended
+    with SessionStore(d, create=False) as db:
+        s = db.session(summary["session_id"])
+        assert s.info["status"] == "stopped" and s.info["summary"]["stopped_by"] == "card_full"
+        assert len(s.info["summary"]["reps"]) == len(summary["reps"]) and s.info["samples"] > 0
+        assert db.integrity() == "ok"
+
+
+def test_a_session_that_fills_the_card_is_stored_as_ended_by_it(tmp_path):
+    """It ended with "cannot rollback - no transaction is active", lost its summary and stayed
+    `running`. Now it stops, plays the card-full pattern, and is stored with its summary (the
+    emulated card: the database may not grow past a page count)."""
+    d = tmp_path / "data"
+    run(TrainOptions(data_dir=d, speed=0, view="quiet", seed=1, overrides={"reps": 1, "sets": 1}))
+    with SessionStore(d) as db:
+        pages = db.db.execute("PRAGMA page_count").fetchone()[0]
+    summary = run(TrainOptions(data_dir=d, speed=0, view="quiet", seed=2, card_pages=pages + 60))
+    _check_filled_session(d, summary)
+    assert summary["duration_s"] < 120  # far from the whole programme: it stopped when the card filled
+
+
+@pytest.fixture
+def small_card(tmp_path):
+    """A real file system of 8 MB (tmpfs; needs root, as on the CI machine)."""
+    mnt = tmp_path / "card"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _fill(mnt: Path, leave: int = 0) -> None:
+    st = os.statvfs(mnt)
+    (mnt / "filler").write_bytes(bytes(max(0, st.f_bavail * st.f_frsize - leave)))
+    try:  # the last blocks
+        with open(mnt / "filler", "ab") as f:
+            while leave == 0:
+                f.write(bytes(4096))
+                f.flush()
+    except OSError as e:
+        assert e.errno == errno.ENOSPC
+
+
+def test_a_real_card_filling_mid_session_then_full_to_the_last_byte(small_card, tmp_path):
+    d = small_card / "data"
+    run(TrainOptions(data_dir=d, speed=0, view="quiet", seed=1, overrides={"reps": 1, "sets": 1},
+                     free_bytes=lambda: 10**12))
+    _fill(small_card, leave=(4 << 20) + 600_000)  # the reserve and ~40 s of signal
+    summary = run(TrainOptions(data_dir=d, speed=0, view="quiet", seed=2, free_bytes=lambda: 10**12))
+    _check_filled_session(d, summary)
+    (small_card / "filler").unlink()
+    _fill(small_card)  # not one byte left: the readers still read, deleting says why it cannot
+    for args in (["sessions"], ["sessions", "show", str(summary["session_id"])],
+                 ["export", "--all", "--to", str(tmp_path / "out"), "--formats", "json"],
+                 ["sessions", "delete", "1", "--yes"]):
+        r = subprocess.run(PFMT + args + ["--data", str(d)], capture_output=True, text=True, cwd=ROOT, input="",
+                           timeout=300)
+        assert "Traceback" not in r.stderr, (args, r.stderr)
+        if args[-1] == "--yes":
+            assert r.returncode == 2 and "the card is full" in r.stderr
+        else:
+            assert r.returncode == 0, (args, r.stderr)
+    assert "ended early: the card is full" in subprocess.run(PFMT + ["sessions", "show", str(summary["session_id"]), "--data", str(d)],
+                                         capture_output=True, text=True, cwd=ROOT).stdout

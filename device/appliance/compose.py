@@ -60,6 +60,7 @@ class TrainOptions:
     unplugged: list[tuple[float, float]] = field(default_factory=list)  # emulation: probe out (clock times)
     now: Callable[[], dt.datetime] | None = None  # its wall clock (emulation: the scripted days)
     free_bytes: Callable[[], int] | None = None  # emulation: the room left on its card
+    card_pages: int | None = None  # emulation: the card fills when the database reaches this many pages
     heartbeat: Callable[[], None] | None = None  # fed at every block (the watchdog)
     require_prescription: bool = False           # the appliance trains only what a physio prescribed
     lead_s: float = 0.0                          # emulation: the patient starts this much later (the probe is read first)
@@ -105,7 +106,7 @@ def compose(opts: TrainOptions) -> Composed:
     """Everything one session needs, brought up (the database closed again if anything fails)."""
     profiles = ProfileStore(opts.data_dir)
     profile = profiles.current()  # a damaged or re-signed-badly profile is refused, with the way back
-    sessions = SessionStore(opts.data_dir, free_bytes=opts.free_bytes)  # also marks a cut-off session interrupted
+    sessions = SessionStore(opts.data_dir, free_bytes=opts.free_bytes, max_pages=opts.card_pages)  # also marks a cut-off session interrupted
     try:
         programme = prescribed_programme(opts, profile)
         now = opts.now() if opts.now is not None else dt.datetime.now()

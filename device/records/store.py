@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from device.errors import CardFullError, StorageError
-from device.files import fsync_dir
+from device.files import atomic_write, fsync_dir
 from device.recording import Channel
 from device.records.summary import SUMMARY_VERSION, upgrade
 
@@ -51,6 +51,9 @@ STATUSES = ("running", "completed", "stopped", "interrupted")
 DRAIN_MAX = 2_000  # queued items taken into one batch at most
 QUEUE_MAX = 4_000  # items waiting for the card (~2 MB; minutes of real time) before the runner waits
 SPACE_FOR_S = 2 * 3600  # refuse to start a session without room for this much signal
+RESERVE_NAME = ".reserve"  # room kept back on the card, freed when a session fills it
+RESERVE_BYTES = 4 * 2**20  # for the summary, status, events and reps of the session the card filled
+SQLITE_FULL = 13
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -142,11 +145,13 @@ class SessionStore:
     """The session database of one data directory."""
 
     def __init__(self, data_dir: str | os.PathLike, recover: bool = True, create: bool = True,
-                 free_bytes: Callable[[], int] | None = None) -> None:
+                 free_bytes: Callable[[], int] | None = None, max_pages: int | None = None) -> None:
         """``create=False`` for readers (list, export, serial console): a mistyped ``--data`` must
         not leave an empty database behind and answer "no sessions". ``free_bytes`` tells the room
-        left on the card (the emulated device's card may be full; default: the file system's)."""
+        left on the card (the emulated device's card may be full; default: the file system's);
+        ``max_pages`` makes the emulated card fill when the database reaches that many pages."""
         self.dir = Path(data_dir)
+        self.max_pages = max_pages
         self.free_bytes = free_bytes or (lambda: shutil.disk_usage(self.dir).free)
         self.path = db_path(self.dir)
         if not create and not self.path.is_file():
@@ -161,12 +166,13 @@ class SessionStore:
         except OSError as e:
             raise StorageError(f"{self.dir}: cannot use this data directory ({e.strerror}); it must be "
                                "a writable directory on the device") from None
-        self.db = self._connect()
+        self.read_only = False  # opened as it is on a card too full for SQLite's side files
+        self.db = self._connect(create)
         self.recovered: list[int] = []
-        if recover:
+        if recover and not self.read_only:
             self.recovered = self._recover()
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, create: bool = True) -> sqlite3.Connection:
         try:
             db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
@@ -180,8 +186,30 @@ class SessionStore:
                 steps = SCHEMA if version == 0 else "".join(MIGRATIONS[v] for v in range(version, SCHEMA_VERSION))
                 db.executescript("BEGIN;" + steps + f"PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
         except sqlite3.DatabaseError as e:
+            if not create and (ro := self._read_only_on_a_full_card()) is not None:
+                return ro
+            if self.free_bytes() < RESERVE_BYTES:
+                raise StorageError(f"{self.path}: the card is full ({self.free_bytes() / 1e6:.1f} MB free), so "
+                                   f"the session database cannot be opened ({e}); free some room on it") from None
             raise StorageError(f"{self.path}: the session database cannot be opened ({e}); keep the "
                                "file for recovery and start with another --data directory") from None
+        return db
+
+    def _read_only_on_a_full_card(self) -> sqlite3.Connection | None:
+        """A reader on a card too full for SQLite's -shm: the file as it stands, read-only, when
+        that is all of it (no write-ahead log holding newer pages, no session recording)."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        if self.free_bytes() >= RESERVE_BYTES or (wal.exists() and wal.stat().st_size > 0):
+            return None
+        with SessionLock(self.dir, wait=False) as free:
+            if not free:
+                return None
+        try:
+            db = sqlite3.connect(f"{self.path.resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False)
+            db.execute("SELECT count(*) FROM sessions").fetchone()
+        except sqlite3.DatabaseError:
+            return None
+        self.read_only = True
         return db
 
     # --- power-loss recovery -----------------------------------------------------------------
@@ -225,6 +253,11 @@ class SessionStore:
         lock = SessionLock(self.dir, wait=False)
         if not lock.acquire():
             raise StorageError(f"{self.dir}: another session is being recorded into this data directory")
+        try:
+            self._keep_reserve()
+        except BaseException:
+            lock.release()
+            raise
         started = started or dt.datetime.now()
         # never the id of a deleted session again (an export named s5 is one session for good)
         cur = self.db.execute(
@@ -238,7 +271,23 @@ class SessionStore:
              None if calibration is None else dumps(calibration),
              None if prescription is None else dumps(prescription)))
         assert cur.lastrowid is not None, "an INSERT always gives a row id"
-        return SessionWriter(self.path, cur.lastrowid, len(channels), lock)
+        return SessionWriter(self.path, cur.lastrowid, len(channels), lock, release=self._free_reserve,
+                             max_pages=self.max_pages)
+
+    def _keep_reserve(self) -> None:
+        """Set room aside (zeros, fsynced) that a session filling the card frees to store how it ended."""
+        path = self.dir / RESERVE_NAME
+        if path.is_file() and path.stat().st_size >= RESERVE_BYTES:
+            return
+        try:
+            with atomic_write(path) as f:
+                f.write(bytes(RESERVE_BYTES))
+        except OSError as e:
+            raise CardFullError(f"{self.dir}: no room on the card for a session ({e.strerror}); export and "
+                                "delete old sessions (`pfmt export`, `pfmt sessions delete`) before training") from None
+
+    def _free_reserve(self) -> None:
+        (self.dir / RESERVE_NAME).unlink(missing_ok=True)
 
     # --- reading -----------------------------------------------------------------------------
     def ids(self) -> list[int]:
@@ -291,6 +340,9 @@ class SessionStore:
         """Remove sessions and everything stored with them, for good: SQLite overwrites the freed
         pages (``secure_delete``) and the write-ahead log is emptied, so the samples are not left
         in the file's free space or its -wal. A session being recorded is refused."""
+        if self.read_only:
+            raise CardFullError(f"{self.dir}: the card is full ({self.free_bytes() / 1e6:.1f} MB free): even "
+                                "deleting needs a little room for SQLite's journal; remove another file first")
         known = set(self.ids())
         missing = [i for i in ids if i not in known]
         if missing:
@@ -362,6 +414,10 @@ class SessionLock:
         self.release()
 
 
+def _card_full(e: sqlite3.Error) -> bool:
+    return getattr(e, "sqlite_errorcode", None) == SQLITE_FULL or "full" in str(e)
+
+
 def wipe(data_dir: str | os.PathLike, keep: tuple[str, ...] = ()) -> list[str]:
     """The hand-over of a loaned device: everything in the data directory — sessions, symptom
     diary, profile, logs, exports — is overwritten with zeros, fsynced and removed (``keep``:
@@ -410,8 +466,14 @@ class SessionWriter:
     """Takes a session's samples, events and judgements from the runner's thread and commits them
     in batches on its own thread and connection. ``finish`` waits for the last commit."""
 
-    def __init__(self, path: Path, sid: int, n_channels: int, lock: SessionLock) -> None:
+    def __init__(self, path: Path, sid: int, n_channels: int, lock: SessionLock,
+                 release: Callable[[], None] = lambda: None, max_pages: int | None = None) -> None:
         self.id, self.path, self.nch, self.lock = sid, path, n_channels, lock
+        self.release, self.max_pages = release, max_pages
+        #: The card filled: samples are no longer stored (the runner ends the session); the events,
+        #: reps and the summary still are, into the room the reserve freed.
+        self.full = False
+        self.lost_samples = 0
         # Bounded: a card that stalls (or emulation faster than the card) makes the runner wait
         # rather than memory grow without limit.
         self.q: queue.Queue = queue.Queue(maxsize=QUEUE_MAX)
@@ -475,6 +537,8 @@ class SessionWriter:
             db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA cache_size=-256")  # KiB: it only appends; the Pi's memory is for the session
+            if self.max_pages is not None:
+                db.execute(f"PRAGMA max_page_count={int(self.max_pages)}")
             seq = {"s": 0, "e": 0}
             pending: list = []
             first_t: float | None = None
@@ -503,7 +567,13 @@ class SessionWriter:
                 if pending and (stop or span >= FLUSH_S or time.monotonic() - last_commit >= FLUSH_S
                                 or pending[-1][0] == "f"):
                     c0 = time.perf_counter()
-                    self._commit(db, pending, seq)
+                    try:
+                        self._commit(db, pending, seq)
+                    except sqlite3.OperationalError as e:
+                        if self.full or not _card_full(e):
+                            raise
+                        self._filled(db, pending)
+                        self._commit(db, [it for it in pending if it[0] != "s"], seq)
                     self.commit_s.append(time.perf_counter() - c0)
                     pending, first_t, last_t, last_commit = [], None, 0.0, time.monotonic()
         except BaseException as e:  # kept, and raised in the runner's thread on its next call
@@ -512,7 +582,20 @@ class SessionWriter:
             if db is not None:
                 db.close()
 
+    def _filled(self, db: sqlite3.Connection, pending: list) -> None:
+        """The card is full: from now on samples are dropped (counted) and the reserve is freed
+        for what is left to store — the events, the reps, the summary and the final status."""
+        self.full = True
+        self.lost_samples += sum(len(it[1]) for it in pending if it[0] == "s")
+        self.release()
+        if self.max_pages is not None:  # the emulated card: the reserve's pages
+            page = db.execute("PRAGMA page_size").fetchone()[0]
+            db.execute(f"PRAGMA max_page_count={int(self.max_pages) + RESERVE_BYTES // page}")
+
     def _commit(self, db: sqlite3.Connection, items: list, seq: dict) -> None:
+        if self.full:
+            self.lost_samples += sum(len(it[1]) for it in items if it[0] == "s")
+            items = [it for it in items if it[0] != "s"]
         ts = [it[1] for it in items if it[0] == "s"]
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -542,7 +625,8 @@ class SessionWriter:
                                 None if it[1] is None else dumps(it[1]), self.id))
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite rolls back by itself on some errors (a full disk among them)
+                db.execute("ROLLBACK")
             raise
         self.commits += 1
         self.stored_samples += sum(len(x) for x in ts)

@@ -9,7 +9,7 @@ Versions
   1  (no ``version`` key) the simulated person was ``trainee``.
   2  ``simulated_patient`` (the glossary's one name: the patient, real or simulated); the
      sampler's ``elapsed_s``.
-  3  ``stopped_by`` (``button``, ``sensor`` or None: what ended it early); ``clock``, the state of
+  3  ``stopped_by`` (``button``, ``sensor``, ``card_full`` or None: what ended it early); ``clock``, the state of
      the wall clock that dated it (``device.clockstate``; None where it was not known).
 """
 from __future__ import annotations
@@ -56,7 +56,7 @@ class SessionSummary(TypedDict, total=False):
     interrupted: bool
     duration_s: float
     stopped_by_button: bool
-    stopped_by: str | None              # button | sensor (unplugged for too long) | None
+    stopped_by: str | None              # button | sensor (unplugged for too long) | card_full | None
     pauses: list[dict[str, Any]]
     calibrated: bool
     reps: list[dict[str, Any]]          # each rep's judgement (``training.session.RepResult``)

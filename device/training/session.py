@@ -176,7 +176,7 @@ class SessionRunner:
         self.paused_at: float | None = None
         self.pauses: list[dict] = []  # {"at_s", "for_s", "restarted"}: each pause, for the summary
         self.stopped_at: float | None = None  # ended early: the patient held the button, or the sensor failed
-        self.stopped_by: Literal["button", "sensor"] | None = None
+        self.stopped_by: Literal["button", "sensor", "card_full"] | None = None
         self._fault_since: float | None = None  # the pelvic sensor or the bus faulty since
         self._index0: int | None = None  # the sampler's frame index of the first sample
         self._pressed_at: float | None = None
@@ -221,7 +221,7 @@ class SessionRunner:
                 self.sink.event(ev.type, ev.time_s, ev.known_at_s, ev.data)
         self.level, self.rise = self._live_level()
         self._track_rest(block)
-        if self._button(now) or self._sensor_gone(now):
+        if self._button(now) or self._sensor_gone(now) or self._card_full(now):
             done = True
         elif self.paused_at is None:
             for ev in events:
@@ -256,6 +256,15 @@ class SessionRunner:
         self.feedback.player.play("cannot_train_sensor")
         if self.sink is not None:
             self.sink.event("stopped", now, now, {"by": "sensor", "faulty": sorted(self.faulty)})
+        return True
+
+    def _card_full(self, now: float) -> bool:
+        """The card filled during the session: nothing more can be stored, so it ends here (the
+        store kept room for its summary) with the card-full pattern, as a press would be refused."""
+        if not getattr(self.sink, "full", False):
+            return False
+        self.stopped_at, self.stopped_by = now, "card_full"
+        self.feedback.player.play("cannot_train_card_full")
         return True
 
     @property

@@ -182,6 +182,8 @@ def format_summary(s: Mapping[str, Any]) -> str:
     the runner's part only: what it lacks is said, not assumed."""
     ended = "completed" if s.get("completed") else \
         "ended early with the button" if s.get("stopped_by_button") else \
+        "ended early: the card is full (export and delete old sessions)" if s.get("stopped_by") == "card_full" else \
+        "ended early: the probe was unplugged or faulty" if s.get("stopped_by") == "sensor" else \
         "interrupted" if s.get("interrupted") else "stopped early"
     calibrated = s.get("calibrated", True)
     lines = [f"{s.get('programme_title') or s.get('programme', '?')} — {ended} in "
