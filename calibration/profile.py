@@ -32,7 +32,7 @@ from typing import Any
 
 from calibration import signing
 from device.errors import AccessError, CalibrationError, StorageError
-from device.files import atomic_write, fsync_dir
+from device.files import atomic_write, clean_partials, fsync_dir
 from device.pipeline.calibration import Calibration
 from device.recording import is_finite_number
 from device.training.programme import (
@@ -421,7 +421,7 @@ def _create_exclusively(path: Path, data: bytes) -> bool:
     """Write ``data`` to ``path`` only if no file has that name: complete and fsynced under a
     temporary name first, then hard-linked (atomic, and refused when the name exists). False
     when the name was taken."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".partial-{os.getpid()}", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -510,6 +510,7 @@ class ProfileStore:
         prof.by, prof.changes = by, list(changes)
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
+        clean_partials(self.dir)  # what a killed save left (never a live one's)
         for _ in range(1000):
             prof.version = (self.versions() or [0])[-1] + 1
             prof.signature = None

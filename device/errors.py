@@ -12,6 +12,7 @@ __all__ = [
     "CalibrationError",
     "CardFullError",
     "ConfigError",
+    "DamagedError",
     "HardwareError",
     "InputError",
     "PfmtError",
@@ -33,3 +34,7 @@ class Aborted(PfmtError):
 
 class CardFullError(StorageError):
     """The card has no room for what is about to be stored (nothing was begun)."""
+
+
+class DamagedError(StorageError):
+    """Stored data failed its checksum or SQLite found the file damaged: named, never used as good."""

@@ -27,7 +27,9 @@ class atomic_write:
 
     def __enter__(self) -> BinaryIO:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        # a partial name (``clean_partials`` removes what a kill left), unique per writer
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=f".partial-{os.getpid()}",
+                                        dir=self.path.parent)
         self.f = os.fdopen(fd, "wb")
         return self.f
 

@@ -215,6 +215,7 @@ def test_a_schema_1_database_and_its_version_1_summaries_still_read(tmp_path):
     without a ``version``) opens, is migrated in place, and reads as the current version."""
     con = sqlite3.connect(tmp_path / DB_NAME)
     old = store.SCHEMA.replace("simulated_patient TEXT,", "trainee TEXT,")
+    old = "\n".join(ln for ln in old.splitlines() if "crc INTEGER" not in ln).replace("summary TEXT,", "summary TEXT ")
     con.executescript(old + "PRAGMA user_version=1;")
     v1 = {"programme": "swedish", "programme_title": "Swedish", "completed": True, "trainee": "weak",
           "reps": [], "sets": [], "dose": [], "warnings": []}

@@ -13,6 +13,7 @@ from calibration.workflow import STEPS, Workflow
 from device.cli.args import default_data, read_answers, speed
 from device.config import default_config, load_config
 from device.errors import Aborted
+from device.files import clean_partials
 from device.sim.patient import SimulatedPatient
 from device.sim.simulate import random_patient
 from drivers import rig as rigs
@@ -56,6 +57,7 @@ def main(args: argparse.Namespace) -> int:
                               seed=args.seed, roles=tuple(c.role for c in config.channels))
         rig = emulated_rig(config, sp, clock=VirtualClock(), pace=args.speed, seed=args.seed)
         actor = Clinic(sp, args.seed)
+    clean_partials(args.data)  # what a killed calibration left (its profile versions are cleaned at save)
     try:
         Workflow(rig, config, console, ProfileStore(Path(args.data)), actor=actor, steps=args.steps or STEPS).run()
     except Aborted as e:

@@ -4,11 +4,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import shutil
+import sys
 from pathlib import Path
 
 from device.cli.args import default_data, positive_int
 from device.errors import InputError, StorageError
-from device.files import clean_partials, partial_name
+from device.files import clean_partials, partial_name, printable
 from device.records.export import available_formats, export, parse_formats, select
 from device.records.store import SessionStore
 from drivers import usb
@@ -60,18 +61,22 @@ def main(args: argparse.Namespace) -> int:
     if not args.ids and not args.all and not args.since:
         raise InputError("which sessions? give their ids (`pfmt sessions list`), --all, or --since YYYY-MM-DD")
     since = _since(args.since)
+    damaged: dict[int, str] = {}
     with SessionStore(args.data, create=False) as db:
-        chosen = select(db, args.ids or None, since)
+        chosen = select(db, args.ids or None, since, damaged)
         if args.to:
-            folder, files = export(db, chosen, Path(args.to), formats)
-            print(f"exported {len(chosen)} session(s), {len(files)} files, to {folder}")
+            folder, files = export(db, chosen, Path(args.to), formats, damaged=damaged)
+            print(f"exported {len(chosen) - len(set(damaged) & {s.id for s in chosen})} session(s), "
+                  f"{len(files)} files, to {folder}")
+            _say_damaged(damaged)
             return 0
         # built inside the data directory (never /tmp); what a killed build left there is removed
         clean_partials(db.dir)
         work = partial_name(db.dir / "export")
         work.mkdir(mode=0o700)
         try:
-            folder, files = export(db, chosen, work, formats)
+            folder, files = export(db, chosen, work, formats, damaged=damaged)
+            _say_damaged(damaged)
             if args.usb:
                 stick = _the_stick(args.device)
                 on = usb.write_to_stick(folder, stick, usb.SystemMounter(), Path(args.mount_root))
@@ -89,3 +94,11 @@ def main(args: argparse.Namespace) -> int:
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _say_damaged(damaged: dict[int, str]) -> None:
+    for _, what in sorted(damaged.items()):
+        print(f"pfmt export: left out, damaged: {printable(what)}", file=sys.stderr)
+    if damaged:
+        print(f"pfmt export: {len(damaged)} damaged session(s) named in DAMAGED.txt; `pfmt sessions check` "
+              "and `pfmt sessions repair` on the device", file=sys.stderr)

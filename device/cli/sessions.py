@@ -7,14 +7,14 @@ import sys
 
 from device.cli.args import default_data, positive_int
 from device.errors import InputError
-from device.files import json_out
+from device.files import json_out, printable
 from device.records.reports import dose, format_list, format_trend, session_line, trend
-from device.records.store import SessionStore
+from device.records.store import SessionStore, repair
 from device.training.view import format_summary
 
 
 def add_arguments(se: argparse.ArgumentParser) -> None:
-    se.add_argument("action", nargs="?", default="list", choices=("list", "show", "trend", "delete"))
+    se.add_argument("action", nargs="?", default="list", choices=("list", "show", "trend", "delete", "check", "repair"))
     se.add_argument("ids", nargs="*", type=positive_int, metavar="ID", help="session id (show), ids (delete)")
     se.add_argument("--yes", action="store_true", help="delete: do not ask again (the secret is still asked)")
     se.add_argument("--weeks", type=positive_int, help="trend: only the last N weeks")
@@ -28,12 +28,20 @@ def main(args: argparse.Namespace) -> int:
     args.id = args.ids[0] if args.ids else None
     if args.action == "delete":
         return _delete(args)
+    if args.action == "repair":
+        return _repair(args)
     with SessionStore(args.data, create=False) as db:
         if db.recovered:
             print(f"recovered after power loss: session {', '.join(map(str, db.recovered))} (marked interrupted)",
                   file=sys.stderr)
+        if args.action == "check":
+            return _check(db, args)
+        ss, damaged = db.readable()  # a damaged session is named, the others still listed
+        for i, what in damaged.items():
+            print(f"session {i}: DAMAGED — {printable(what)}", file=sys.stderr)
+        if damage := db.damage_found():
+            print(f"the database is marked damaged ({printable(damage)}): `pfmt sessions repair`", file=sys.stderr)
         if args.action == "list":
-            ss = db.sessions()
             print(json_out([session_line(s) for s in ss]) if args.json else format_list(ss))
         elif args.action == "show":
             if args.id is None:
@@ -54,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
                     print(f"{ln['reps']} reps judged before the interruption, {ln['good']} good; "
                           f"{ln['stored_s']} s of signal kept")
         else:
-            w = trend(db.sessions(), args.weeks)
+            w = trend(ss, args.weeks)
             print(json_out(w) if args.json else format_trend(w))
     return 0
 
@@ -83,4 +91,34 @@ def _delete(args: argparse.Namespace) -> int:
             return 1
         done = db.delete([s.id for s in chosen])
     print(f"deleted session(s) {', '.join(map(str, done))} for good")
+    return 0
+
+
+def _check(db: SessionStore, args: argparse.Namespace) -> int:
+    """Every page (SQLite's quick_check) and every stored checksum; exit 1 when anything is damaged."""
+    r = db.check()
+    if args.json:
+        print(json_out(r))
+    else:
+        print(f"database file: {'intact' if r['file'] == ['ok'] else 'DAMAGED — ' + printable('; '.join(r['file'][:3]))}")
+        if r.get("unreadable"):
+            print(f"the list of sessions: {printable(r['unreadable'])}")
+        print(f"sessions: {len(r['sessions'])} checked, {len(r['damaged'])} damaged")
+        for i, what in r["damaged"].items():
+            print(f"  session {i}: {printable(what)}")
+        if r["file"] != ["ok"] or r["damaged"] or r.get("unreadable"):
+            print("export what is readable (`pfmt export --all`), then `pfmt sessions repair`")
+    return 0 if r["file"] == ["ok"] and not r["damaged"] and not r.get("unreadable") else 1
+
+
+def _repair(args: argparse.Namespace) -> int:
+    r = repair(args.data)
+    if args.json:
+        print(json_out(r))
+        return 0
+    print(f"repaired: {len(r['kept'])} session(s) kept in a new database; the damaged file is kept as {r['kept_file']}")
+    for i, lost in r["damage"].items():
+        print(f"  session {i}: kept without {len(lost)} damaged part(s): {printable('; '.join(lost[:3]))}")
+    for i, why in r["lost"].items():
+        print(f"  session {i}: lost — {printable(why)}")
     return 0

@@ -10,7 +10,9 @@ One export is a folder ``pfmt-export-<code>-<stamp>/`` holding, per session ``<c
 - ``_dose.json``: prescribed vs done; ``.png``: the signal with the contractions marked;
 
 plus ``trend.json`` across the exported sessions and ``MANIFEST.sha256`` (``sha256sum -c``
-format) that the USB writers verify the copy against. The patient's name is never stored, so it
+format) that the USB writers verify the copy against. A session whose stored data fails its
+checksums is left out whole and named, with the damage, in ``DAMAGED.txt``: it is never exported
+as good data, and it does not stop the export of the others. The patient's name is never stored, so it
 cannot leak; the code the physiotherapist chose is the only identity in the files.
 """
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from device.errors import InputError, StorageError
+from device.errors import DamagedError, InputError, StorageError
 from device.files import atomic_write, clean_partials, fsync_dir, partial_name
 from device.recording import Recording, write_csv
 from device.records.reports import dose, trend
@@ -36,6 +38,7 @@ from device.records.store import SessionData, SessionStore
 
 FORMATS = ("edf", "csv", "json", "png")
 MANIFEST = "MANIFEST.sha256"
+DAMAGED_FILE = "DAMAGED.txt"
 KIND_COLOUR = {"lift": "tab:green", "accessory": "tab:orange", "bear_down": "tab:red", None: "tab:blue"}
 CODE_SAFE = re.compile(r"[^A-Za-z0-9.-]+")  # file-name safe; "_" separates the name's fields
 
@@ -67,16 +70,27 @@ def parse_formats(spec: str) -> tuple[str, ...]:
     return got
 
 
-def select(store: SessionStore, ids: list[int] | None, since: dt.date | None = None) -> list[SessionData]:
+def select(store: SessionStore, ids: list[int] | None, since: dt.date | None = None,
+           damaged: dict[int, str] | None = None) -> list[SessionData]:
     """The sessions to export: the ids given (each must exist), else all; then those since a date.
-    A session still recording is never exported half-written."""
-    chosen = [store.session(i) for i in ids] if ids else store.sessions()
+    A session still recording is never exported half-written. With ``damaged``, a session whose
+    record is damaged is put there (id → what) instead of stopping the selection."""
+    if ids:
+        missing = [i for i in ids if i not in set(store.ids())]
+        if missing:
+            store.session(missing[0])  # the error naming the sessions there are
+    good, bad = store.readable(ids or None)
+    if bad and damaged is None:
+        raise DamagedError(next(iter(bad.values())))
+    if damaged is not None:
+        damaged.update(bad)
+    chosen = good
     if since is not None:
         chosen = [s for s in chosen if dt.datetime.fromisoformat(s.info["started_at"]).date() >= since]
     live = [s.id for s in chosen if s.info["status"] == "running"]
     if live:
         raise StorageError(f"session {live[0]} is still being recorded; export it once it has ended")
-    if not chosen:
+    if not chosen and not bad:
         raise InputError("no stored session matches; `pfmt sessions` lists them")
     return chosen
 
@@ -88,10 +102,18 @@ def stem(s: SessionData) -> str:
 
 
 def export(store: SessionStore, sessions: list[SessionData], out_dir: str | os.PathLike,
-           formats: tuple[str, ...] | None = None, stamp: dt.datetime | None = None) -> tuple[Path, list[ExportedFile]]:
+           formats: tuple[str, ...] | None = None, stamp: dt.datetime | None = None,
+           damaged: dict[int, str] | None = None) -> tuple[Path, list[ExportedFile]]:
     """Write an export folder inside ``out_dir``; returns it and its files with their checksums
-    (``formats``: default every one this installation can write)."""
+    (``formats``: default every one this installation can write). ``damaged`` (id → what) names
+    sessions already found damaged; those found while writing are added, and all of them are
+    listed in DAMAGED.txt instead of exported."""
     formats = available_formats() if formats is None else formats
+    damaged = {} if damaged is None else damaged
+    if not sessions:
+        if damaged:
+            raise DamagedError("every chosen session is damaged, so nothing was exported: " + "; ".join(damaged.values()))
+        raise InputError("no session to export")
     codes = sorted({s.info["patient_code"] or "unassigned" for s in sessions})
     label = CODE_SAFE.sub("-", codes[0]) if len(codes) == 1 else "several"
     final = Path(out_dir) / f"pfmt-export-{label}-{(stamp or dt.datetime.now()).strftime('%Y%m%d-%H%M%S')}"
@@ -107,7 +129,7 @@ def export(store: SessionStore, sessions: list[SessionData], out_dir: str | os.P
     except OSError as e:
         raise StorageError(f"{out_dir}: cannot create the export folder ({e.strerror})") from None
     try:
-        files = _write_export(store, sessions, folder, formats, codes)
+        files = _write_export(store, sessions, folder, formats, codes, damaged)
         if read_manifest_checked(folder) != {f.path: f.sha256 for f in files}:
             raise StorageError(f"{out_dir}: the export reads back different from what was written; nothing was kept")
         os.rename(folder, final)
@@ -132,11 +154,17 @@ def read_manifest_checked(folder: Path) -> dict[str, str]:
 
 
 def _write_export(store: SessionStore, sessions: list[SessionData], folder: Path, formats: tuple[str, ...],
-                  codes: list[str]) -> list[ExportedFile]:
+                  codes: list[str], damaged: dict[int, str]) -> list[ExportedFile]:
+    good = []
     for s in sessions:
         name = stem(s)
-        t, v = store.samples(s.id)
-        events = store.events(s.id)
+        try:  # all of it read, every checksum checked, before anything of it is written
+            t, v = store.samples(s.id)
+            events = store.events(s.id)
+        except DamagedError as e:
+            damaged[s.id] = str(e)
+            continue
+        good.append(s)
         if "edf" in formats:
             write_edf(folder / f"{name}.edf", s, t, v, events)
         if "csv" in formats:
@@ -149,13 +177,22 @@ def _write_export(store: SessionStore, sessions: list[SessionData], folder: Path
             _write_json(folder / f"{name}_dose.json", dose(s))
         if "png" in formats and len(t):
             write_png(folder / f"{name}.png", s, t, v, events)
+    if not good:
+        raise DamagedError("every chosen session is damaged, so nothing was exported: "
+                           + "; ".join(damaged.values()))
+    if damaged:
+        (folder / DAMAGED_FILE).write_text(
+            "Sessions left out of this export because their stored data is damaged (they are not\n"
+            "exported as good data; `pfmt sessions check` on the device names the damage):\n\n"
+            + "".join(f"session {i}: {what}\n" for i, what in sorted(damaged.items())), encoding="utf-8")
     if "json" in formats:
         # Weeks without training are listed (0 % adherence) only when every session is exported:
         # between chosen sessions they may hold ones left out.
-        everything = {s.id for s in sessions} == set(store.ids())
-        _write_json(folder / "trend.json", {"patients": codes, "sessions": [s.id for s in sessions],
-                                            "weeks": trend(sessions, fill=everything),
-                                            "doses": [dose(s) for s in sessions]})
+        everything = {s.id for s in good} == set(store.ids())
+        _write_json(folder / "trend.json", {"patients": codes, "sessions": [s.id for s in good],
+                                            "damaged": sorted(damaged),
+                                            "weeks": trend(good, fill=everything),
+                                            "doses": [dose(s) for s in good]})
     return manifest(folder)
 
 

@@ -16,6 +16,7 @@ any instant.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import json
@@ -25,6 +26,7 @@ import shutil
 import sqlite3
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -33,18 +35,23 @@ from typing import Any
 
 import numpy as np
 
-from device.errors import CardFullError, StorageError
-from device.files import atomic_write, fsync_dir
+from device.errors import CardFullError, DamagedError, PfmtError, StorageError
+from device.files import atomic_write, clean_partials, fsync_dir, partial_name
 from device.recording import Channel
 from device.records.summary import SUMMARY_VERSION, upgrade
 
 DB_NAME = "pfmt.sqlite3"
 LOCK_NAME = ".session.lock"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: How a database of an older schema is brought to the next one (``SCHEMA`` creates the newest).
 MIGRATIONS = {
     1: "ALTER TABLE sessions RENAME COLUMN trainee TO simulated_patient;",  # one name: the patient
+    # checksums of what each row holds; rows from before stay NULL (read, but never "verified")
+    2: "ALTER TABLE sessions ADD COLUMN crc INTEGER; ALTER TABLE samples ADD COLUMN crc INTEGER; "
+       "ALTER TABLE events ADD COLUMN crc INTEGER; ALTER TABLE reps ADD COLUMN crc INTEGER;",
 }
+DAMAGED_NAME = "damaged.json"  # written when damage is found: training refuses the database until repaired
+WAL_AUTOCHECKPOINT = 256  # pages (1 MiB): what a deleted -wal could take with it
 FLUSH_S = 0.25  # longest batch of samples (signal or wall seconds) held before a commit
 SAMPLE_DTYPE = np.float32  # 24-bit mantissa: exact for a 16-bit ADC code times its scale
 STATUSES = ("running", "completed", "stopped", "interrupted")
@@ -77,7 +84,8 @@ CREATE TABLE IF NOT EXISTS sessions(
     config TEXT NOT NULL,                -- JSON: the device configuration used
     calibration TEXT,                    -- JSON: the calibration used (NULL: uncalibrated)
     prescription TEXT,                   -- JSON: the exercises as prescribed for this session
-    summary TEXT                         -- JSON: the session summary, once it ended
+    summary TEXT,                        -- JSON: the session summary, once it ended
+    crc INTEGER                          -- CRC-32 of what the session was begun with and its summary
 );
 CREATE TABLE IF NOT EXISTS samples(
     session_id INTEGER NOT NULL REFERENCES sessions(id),
@@ -86,6 +94,7 @@ CREATE TABLE IF NOT EXISTS samples(
     n INTEGER NOT NULL,
     t BLOB NOT NULL,                     -- float64[n] seconds on the session clock
     v BLOB NOT NULL,                     -- float32[n, channels] in each channel's unit
+    crc INTEGER,                         -- CRC-32 of the block and its place (session, seq, n)
     PRIMARY KEY (session_id, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events(
@@ -95,6 +104,7 @@ CREATE TABLE IF NOT EXISTS events(
     time_s REAL NOT NULL,                -- signal time it refers to
     known_at_s REAL,                     -- when it became known
     data TEXT NOT NULL,                  -- JSON
+    crc INTEGER,
     PRIMARY KEY (session_id, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS reps(
@@ -103,6 +113,7 @@ CREATE TABLE IF NOT EXISTS reps(
     exercise TEXT NOT NULL, set_no INTEGER NOT NULL, rep INTEGER NOT NULL,
     good INTEGER NOT NULL, hold_s REAL, peak REAL, mvc_pct REAL, kind TEXT,
     data TEXT NOT NULL,                  -- JSON: the whole judgement
+    crc INTEGER,
     PRIMARY KEY (session_id, idx)
 ) WITHOUT ROWID;
 """
@@ -122,6 +133,53 @@ def _jsonable(o: Any) -> Any:
 
 def dumps(o: Any) -> str:
     return json.dumps(o, default=_jsonable, separators=(",", ":"))
+
+
+def crc(*parts: object) -> int:
+    """CRC-32 over the parts in order (bytes as they are, anything else by its repr): a row's
+    checksum binds what it holds to where it belongs (session, sequence number)."""
+    h = 0
+    for x in parts:
+        h = zlib.crc32(x if isinstance(x, bytes) else repr(x).encode(), h)
+        h = zlib.crc32(b"\x1f", h)
+    return h
+
+
+#: The session row's columns its checksum covers: all of them (resealed by every commit).
+SEALED = ("id", "started_at", "started_wall", "first_wall", "programme", "patient_code", "profile_version",
+          "simulated_patient", "status", "ended_at", "recovered_at", "rate_hz", "channels", "t_first", "t_last",
+          "samples", "config", "calibration", "prescription", "summary")
+
+
+def seal(db: sqlite3.Connection, sid: int) -> None:
+    """Set the session row's checksum from what it holds now (inside the caller's transaction)."""
+    row = db.execute(f"SELECT {', '.join(SEALED)} FROM sessions WHERE id=?", (sid,)).fetchone()
+    db.execute("UPDATE sessions SET crc=? WHERE id=?", (crc(*row), sid))
+
+
+def _record(data: object, sid: int, what: str) -> dict:
+    """A stored JSON record (an event's or a rep's data) as a dict, else DamagedError."""
+    try:
+        d = json.loads(data) if isinstance(data, str) else None
+    except ValueError:
+        d = None
+    if not isinstance(d, dict):
+        raise DamagedError(f"session {sid}: its {what} cannot be read; the session is not used as good data")
+    return d
+
+
+def mark_damaged(data_dir: Path, what: str) -> None:
+    """Say (``damaged.json``) that the database file is damaged: no session is added to it."""
+    try:
+        with atomic_write(data_dir / DAMAGED_NAME) as f:
+            f.write(json.dumps({"at": dt.datetime.now().isoformat(timespec="seconds"), "what": what[:500]}).encode())
+    except OSError:
+        pass  # a card too damaged or full to say so: the next reader finds the damage again
+
+
+def _damaged(e: sqlite3.DatabaseError) -> bool:
+    """SQLite found the file itself damaged (not busy, not full)."""
+    return getattr(e, "sqlite_errorcode", None) in (11, 26) or "malformed" in str(e) or "not a database" in str(e)
 
 
 @dataclass
@@ -166,11 +224,18 @@ class SessionStore:
         except OSError as e:
             raise StorageError(f"{self.dir}: cannot use this data directory ({e.strerror}); it must be "
                                "a writable directory on the device") from None
+        clean_partials(self.dir)  # temporaries a killed process left (a live one's are left to it)
         self.read_only = False  # opened as it is on a card too full for SQLite's side files
+        self.wal_found = self.path.with_name(self.path.name + "-wal").exists()
         self.db = self._connect(create)
         self.recovered: list[int] = []
         if recover and not self.read_only:
-            self.recovered = self._recover()
+            try:
+                self.recovered = self._recover()
+            except sqlite3.DatabaseError as e:  # damaged or full: the readers still read what they can
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                self._storage_error(e, "marking an interrupted session")
 
     def _connect(self, create: bool = True) -> sqlite3.Connection:
         try:
@@ -226,15 +291,23 @@ class SessionStore:
                 span = (t_last - t_first) if t_last is not None else 0.0
                 ended = dt.datetime.fromtimestamp(wall0 + span).isoformat(timespec="seconds")
                 summary = self._partial_summary(sid, span)
+                if not self.wal_found:  # a -wal removed after a kill took the newest commits with it
+                    summary["damage"] = ["the write-ahead log (pfmt.sqlite3-wal) was missing when the device "
+                                         "started again: the last seconds to minutes of this session may be lost"]
+                self.db.execute("BEGIN IMMEDIATE")
                 self.db.execute("UPDATE sessions SET status='interrupted', recovered_at=?, ended_at=?, "
                                 "summary=? WHERE id=? AND status='running'",
                                 (now, ended, dumps(summary), sid))
+                seal(self.db, sid)
+                self.db.execute("COMMIT")
             return [r[0] for r in rows]
 
     def _partial_summary(self, sid: int, span: float) -> dict:
         row = self.db.execute("SELECT programme FROM sessions WHERE id=?", (sid,)).fetchone()
-        reps = [json.loads(d) for (d,) in self.db.execute(
-            "SELECT data FROM reps WHERE session_id=? ORDER BY idx", (sid,))]
+        try:
+            reps = self.reps(sid)
+        except DamagedError:
+            reps = []
         return {"version": SUMMARY_VERSION, "programme": row[0], "completed": False, "interrupted": True,
                 "duration_s": round(span, 1), "reps": reps, "sets": [], "dose": [], "warnings": []}
 
@@ -244,6 +317,10 @@ class SessionStore:
               profile_version: int | None, simulated_patient: str | None,
               started: dt.datetime | None = None) -> SessionWriter:
         """Open a session for writing (refused when the card has no room for ``SPACE_FOR_S``)."""
+        if (self.dir / DAMAGED_NAME).exists():
+            raise DamagedError(f"{self.path}: the session database is damaged ({self.damage_found()}); no session "
+                               "is added to it. Export what is readable (`pfmt export --all`), then `pfmt sessions "
+                               "repair` keeps every intact session in a new database")
         need = space_needed(rate_hz, len(channels))
         free = self.free_bytes()
         if free < need:
@@ -255,11 +332,27 @@ class SessionStore:
             raise StorageError(f"{self.dir}: another session is being recorded into this data directory")
         try:
             self._keep_reserve()
+            sid = self._insert_session(started or dt.datetime.now(), programme, patient_code, profile_version,
+                                       simulated_patient, rate_hz, channels, config, calibration, prescription)
+        except sqlite3.DatabaseError as e:
+            lock.release()
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise self._storage_error(e, "a new session cannot be added") from None
         except BaseException:
             lock.release()
             raise
-        started = started or dt.datetime.now()
+        # the row into the database file itself: a -wal lost later cannot take the session with it
+        self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        return SessionWriter(self.path, sid, len(channels), lock, release=self._free_reserve,
+                             max_pages=self.max_pages)
+
+    def _insert_session(self, started: dt.datetime, programme: str, patient_code: str | None,
+                        profile_version: int | None, simulated_patient: str | None, rate_hz: float,
+                        channels: tuple[Channel, ...], config: dict, calibration: dict | None,
+                        prescription: list[dict] | None) -> int:
         # never the id of a deleted session again (an export named s5 is one session for good)
+        self.db.execute("BEGIN IMMEDIATE")
         cur = self.db.execute(
             "INSERT INTO sessions(id, started_at, started_wall, programme, patient_code, profile_version, "
             "simulated_patient, status, rate_hz, channels, config, calibration, prescription) "
@@ -271,8 +364,9 @@ class SessionStore:
              None if calibration is None else dumps(calibration),
              None if prescription is None else dumps(prescription)))
         assert cur.lastrowid is not None, "an INSERT always gives a row id"
-        return SessionWriter(self.path, cur.lastrowid, len(channels), lock, release=self._free_reserve,
-                             max_pages=self.max_pages)
+        seal(self.db, cur.lastrowid)
+        self.db.execute("COMMIT")
+        return cur.lastrowid
 
     def _keep_reserve(self) -> None:
         """Set room aside (zeros, fsynced) that a session filling the card frees to store how it ended."""
@@ -290,13 +384,21 @@ class SessionStore:
         (self.dir / RESERVE_NAME).unlink(missing_ok=True)
 
     # --- reading -----------------------------------------------------------------------------
+    # Every reader verifies what it reads: a row whose checksum does not match, a block whose size
+    # does not fit its channels, JSON that does not parse, or a page SQLite finds damaged is a
+    # DamagedError naming the session (and block) — never data handed on as good.
     def ids(self) -> list[int]:
-        return [r[0] for r in self.db.execute("SELECT id FROM sessions ORDER BY id")]
+        try:
+            return [r[0] for r in self.db.execute("SELECT id FROM sessions ORDER BY id")]
+        except sqlite3.DatabaseError as e:
+            raise self._storage_error(e, "the list of sessions cannot be read") from None
 
     def session(self, sid: int) -> SessionData:
         self.db.row_factory = sqlite3.Row
         try:
             row = self.db.execute("SELECT * FROM sessions WHERE id=?", (sid,)).fetchone()
+        except sqlite3.DatabaseError as e:
+            raise self._storage_error(e, f"session {sid} cannot be read", sid) from None
         finally:
             self.db.row_factory = None
         if row is None:
@@ -304,13 +406,31 @@ class SessionStore:
             allowed = f"{known[0]}–{known[-1]}" if known else "none stored yet"
             raise StorageError(f"no session {sid} in {self.path} (sessions: {allowed})")
         info = dict(row)
-        for k in ("channels", "config", "calibration", "prescription", "summary"):
-            info[k] = json.loads(info[k]) if info[k] is not None else None
-        info["summary"] = upgrade(info["summary"])
-        return SessionData(info, tuple(Channel.parse(n) for n in info["channels"]))
+        if info.get("crc") is not None and crc(*(info[k] for k in SEALED)) != info["crc"]:
+            raise DamagedError(f"session {sid}: its record is damaged (checksum mismatch); it is not used as good data")
+        try:
+            for k in ("channels", "config", "calibration", "prescription", "summary"):
+                info[k] = json.loads(info[k]) if info[k] is not None else None
+            info["summary"] = upgrade(info["summary"])
+            channels = tuple(Channel.parse(n) for n in info["channels"])
+        except (ValueError, TypeError, KeyError, AttributeError, PfmtError) as e:
+            raise DamagedError(f"session {sid}: its record cannot be read ({type(e).__name__}); it is not used "
+                               "as good data") from None
+        return SessionData(info, channels)
 
     def sessions(self) -> list[SessionData]:
         return [self.session(i) for i in self.ids()]
+
+    def readable(self, ids: list[int] | None = None) -> tuple[list[SessionData], dict[int, str]]:
+        """The sessions that read intact, and why each other one does not (damage contained to
+        the session it hits)."""
+        good, damaged = [], {}
+        for i in self.ids() if ids is None else ids:
+            try:
+                good.append(self.session(i))
+            except DamagedError as e:
+                damaged[i] = str(e)
+        return good, damaged
 
     def samples(self, sid: int) -> tuple[np.ndarray, np.ndarray]:
         """(time_s, values[n, channels]) of a session, in storage order."""
@@ -320,21 +440,96 @@ class SessionStore:
         return np.concatenate([t for t, _ in chunks]), np.concatenate([v for _, v in chunks])
 
     def chunks(self, sid: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """The stored samples batch by batch (modest memory for long sessions)."""
+        """The stored samples batch by batch (modest memory for long sessions), each verified."""
         ch = len(self.session(sid).channels)
-        for t, v, n in self.db.execute("SELECT t, v, n FROM samples WHERE session_id=? ORDER BY seq", (sid,)):
-            yield np.frombuffer(t, dtype=np.float64, count=n), \
-                np.frombuffer(v, dtype=SAMPLE_DTYPE, count=n * ch).reshape(n, ch).astype(np.float64)
+        try:
+            rows = self.db.execute("SELECT seq, t_first, t, v, n, crc FROM samples WHERE session_id=? ORDER BY seq",
+                                   (sid,))
+            for seq, t_first, t, v, n, c in rows:
+                if not (isinstance(t, bytes) and isinstance(v, bytes) and isinstance(n, int)
+                        and len(t) == 8 * n and len(v) == 4 * n * ch) \
+                        or (c is not None and c != crc(sid, seq, n, t, v)):
+                    raise DamagedError(f"session {sid}: its sample block {seq} (from {t_first!r} s) is damaged "
+                                       "(checksum mismatch); the session is not used as good data")
+                yield np.frombuffer(t, dtype=np.float64, count=n), \
+                    np.frombuffer(v, dtype=SAMPLE_DTYPE, count=n * ch).reshape(n, ch).astype(np.float64)
+        except sqlite3.DatabaseError as e:
+            raise self._storage_error(e, f"the samples of session {sid} cannot be read", sid) from None
 
     def events(self, sid: int, types: tuple[str, ...] | None = None) -> list[dict]:
-        rows = self.db.execute("SELECT type, time_s, known_at_s, data FROM events WHERE session_id=? "
-                               "ORDER BY seq", (sid,))
-        return [{"type": ty, "time_s": t, "known_at_s": k, **json.loads(d)} for ty, t, k, d in rows
-                if types is None or ty in types]
+        out = []
+        for seq, (ty, t, k, d) in self._rows("events", sid, "seq, type, time_s, known_at_s, data"):
+            if types is None or ty in types:
+                out.append({"type": ty, "time_s": t, "known_at_s": k, **_record(d, sid, f"event {seq}")})
+        return out
 
     def reps(self, sid: int) -> list[dict]:
-        return [json.loads(d) for (d,) in self.db.execute(
-            "SELECT data FROM reps WHERE session_id=? ORDER BY idx", (sid,))]
+        return [_record(d, sid, f"rep {idx}") for idx, (d,) in self._rows("reps", sid, "idx, data")]
+
+    def _rows(self, table: str, sid: int, columns: str) -> list[tuple[int, tuple]]:
+        """(key, the other columns) of a session's events or reps, each row's checksum verified."""
+        out = []
+        try:
+            for row in self.db.execute(f"SELECT {columns}, crc FROM {table} WHERE session_id=? ORDER BY 1", (sid,)):
+                key, rest, c = row[0], row[1:-1], row[-1]
+                if c is not None and c != crc(sid, key, *rest):
+                    raise DamagedError(f"session {sid}: its {table[:-1]} {key} is damaged (checksum mismatch); "
+                                       "the session is not used as good data")
+                out.append((key, rest))
+        except sqlite3.DatabaseError as e:
+            raise self._storage_error(e, f"the {table} of session {sid} cannot be read", sid) from None
+        return out
+
+    def verify(self, sid: int) -> None:
+        """Read all of a session, every checksum checked (DamagedError on the first fault)."""
+        for _ in self.chunks(sid):
+            pass
+        self.events(sid)
+        self.reps(sid)
+
+    def check(self) -> dict:
+        """The whole database: SQLite's own check of every page, then every session read and
+        verified. Damage SQLite finds marks the database (training refuses it until repaired)."""
+        try:
+            problems = [r[0] for r in self.db.execute("PRAGMA quick_check(20)")]
+        except sqlite3.DatabaseError as e:
+            problems = [str(e)]
+        if problems != ["ok"]:
+            self._mark_damaged("; ".join(problems[:3]))
+        damaged: dict[int, str] = {}
+        try:
+            ids = self.ids()
+        except StorageError as e:
+            return {"file": problems, "sessions": [], "damaged": {}, "unreadable": str(e)}
+        for i in ids:
+            try:
+                self.verify(i)
+            except DamagedError as e:
+                damaged[i] = str(e)
+        return {"file": problems, "sessions": ids, "damaged": damaged}
+
+    def damage_found(self) -> str:
+        """What damage was found and when (``damaged.json``), '' when none."""
+        try:
+            d = json.loads((self.dir / DAMAGED_NAME).read_text(encoding="utf-8"))
+            return f"{d['what']}, found {d['at']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "found earlier" if (self.dir / DAMAGED_NAME).exists() else ""
+
+    def _mark_damaged(self, what: str) -> None:
+        mark_damaged(self.dir, what)
+
+    def _storage_error(self, e: sqlite3.DatabaseError, what: str, sid: int | None = None) -> StorageError:
+        """An SQLite error as the device says it: damage is marked and named, a full card is a
+        CardFullError, anything else a StorageError."""
+        if _damaged(e):
+            self._mark_damaged(f"{what}: {e}")
+            return DamagedError(f"{self.path}: {what}: the database file is damaged ({e}); "
+                                + ("the session is not used as good data" if sid is not None else
+                                   "`pfmt sessions repair` keeps every intact session in a new database"))
+        if _card_full(e):
+            return CardFullError(f"{self.path}: {what}: the card is full; export and delete old sessions")
+        return StorageError(f"{self.path}: {what} ({e})")
 
     def delete(self, ids: list[int]) -> list[int]:
         """Remove sessions and everything stored with them, for good: SQLite overwrites the freed
@@ -418,6 +613,15 @@ def _card_full(e: sqlite3.Error) -> bool:
     return getattr(e, "sqlite_errorcode", None) == SQLITE_FULL or "full" in str(e)
 
 
+@contextlib.contextmanager
+def no_session_recording(root: Path, what: str) -> Iterator[None]:
+    """Hold the session lock for ``what`` (no session starts meanwhile); refused while one records."""
+    with SessionLock(root, wait=False) as free:
+        if not free:
+            raise StorageError(f"{root}: a session is being recorded; {what} once it has ended")
+        yield
+
+
 def wipe(data_dir: str | os.PathLike, keep: tuple[str, ...] = ()) -> list[str]:
     """The hand-over of a loaned device: everything in the data directory — sessions, symptom
     diary, profile, logs, exports — is overwritten with zeros, fsynced and removed (``keep``:
@@ -427,9 +631,7 @@ def wipe(data_dir: str | os.PathLike, keep: tuple[str, ...] = ()) -> list[str]:
     root = Path(data_dir)
     if not root.is_dir():
         raise StorageError(f"{root}: no data directory to wipe")
-    with SessionLock(root, wait=False) as free:
-        if not free:
-            raise StorageError(f"{root}: a session is being recorded; wipe once it has ended")
+    with no_session_recording(root, "wipe"):
         gone = []
         for entry in sorted(root.iterdir()):
             if entry.name in keep or entry.name == LOCK_NAME:
@@ -446,6 +648,145 @@ def wipe(data_dir: str | os.PathLike, keep: tuple[str, ...] = ()) -> list[str]:
             gone.append(entry.name)
         fsync_dir(root)
     return gone
+
+
+PROBE_GAP = 64  # consecutive missing keys that end a search past damage (keys are dense from 0)
+
+
+def repair(data_dir: str | os.PathLike) -> dict:
+    """Keep every intact session of a damaged database in a new one: each session whose record
+    reads intact is copied with its sample blocks, events and reps that pass their checksums;
+    what was lost is said in its summary (``damage``). The damaged file is kept beside it
+    (``pfmt.sqlite3.damaged-<when>``) and training may use the new database."""
+    root = Path(data_dir)
+    path = db_path(root)
+    if not path.is_file():
+        raise StorageError(f"{root}: no session database here ({DB_NAME})")
+    with no_session_recording(root, "repair"):
+        new_path = partial_name(path)
+        new_path.unlink(missing_ok=True)
+        report: dict = {"kept": [], "lost": {}, "damage": {}}
+        new = sqlite3.connect(new_path, isolation_level=None)
+        try:
+            os.chmod(new_path, 0o600)
+            new.executescript("BEGIN;" + SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+            try:
+                old = SessionStore(root, recover=False, create=False)
+            except StorageError as e:  # not even the header: nothing to salvage
+                report["lost"]["all"] = str(e)
+            else:
+                with old:
+                    for sid in _probe_ids(old):
+                        _salvage(old, new, sid, report)
+            new.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            new.close()
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        for suffix in ("", "-wal", "-shm"):
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                os.replace(side, path.with_name(f"{path.name}.damaged-{stamp}{suffix}"))
+        os.replace(new_path, path)
+        (root / DAMAGED_NAME).unlink(missing_ok=True)
+        fsync_dir(root)
+        report["kept_file"] = f"{path.name}.damaged-{stamp}"
+    return report
+
+
+def _probe_ids(old: SessionStore) -> list[int]:
+    try:
+        return old.ids()
+    except StorageError:  # the list itself is damaged: look each id up on its own
+        found, last, sid = [], 0, 0
+        while sid - last <= 10 * PROBE_GAP:
+            sid += 1
+            try:
+                if old.db.execute("SELECT 1 FROM sessions WHERE id=?", (sid,)).fetchone():
+                    found.append(sid)
+                    last = sid
+            except sqlite3.DatabaseError:
+                pass
+        return found
+
+
+def _rows_by_key(old: SessionStore, sql: str, sid: int) -> Iterator[tuple[int, tuple | None]]:
+    """(key, row or None when unreadable) for keys 0, 1, … looked up one by one, so a damaged
+    page loses only the rows on it; ends after PROBE_GAP keys in a row with nothing."""
+    key, missing = 0, 0
+    while missing < PROBE_GAP:
+        try:
+            row = old.db.execute(sql, (sid, key)).fetchone()
+        except sqlite3.DatabaseError:
+            row, missing = None, missing + 1
+            yield key, None
+        else:
+            if row is None:
+                missing += 1
+            else:
+                missing = 0
+                yield key, row
+        key += 1
+
+
+def _salvage(old: SessionStore, new: sqlite3.Connection, sid: int, report: dict) -> None:
+    try:
+        s = old.session(sid)
+    except StorageError as e:
+        report["lost"][sid] = str(e)
+        return
+    lost: list[str] = []
+    nch = len(s.channels)
+    new.execute("BEGIN")
+    info = dict(s.info)
+    n_total, t_first, t_last = 0, None, None
+    for seq, row in _rows_by_key(old, "SELECT t_first, n, t, v, crc FROM samples WHERE session_id=? AND seq=?", sid):
+        if row is None:
+            lost.append(f"sample block {seq} unreadable")
+            continue
+        tf, n, t, v, c = row
+        if not (isinstance(t, bytes) and isinstance(v, bytes) and isinstance(n, int) and len(t) == 8 * n
+                and len(v) == 4 * n * nch) or (c is not None and c != crc(sid, seq, n, t, v)):
+            lost.append(f"sample block {seq} (from {tf!r} s) failed its checksum")
+            continue
+        new.execute("INSERT INTO samples(session_id, seq, t_first, n, t, v, crc) VALUES (?,?,?,?,?,?,?)",
+                    (sid, seq, tf, n, t, v, crc(sid, seq, n, t, v)))
+        ts = np.frombuffer(t, dtype=np.float64, count=n)
+        n_total, t_first, t_last = n_total + n, ts[0] if t_first is None else t_first, ts[-1]
+    for seq, row in _rows_by_key(old, "SELECT type, time_s, known_at_s, data, crc FROM events WHERE session_id=? AND seq=?", sid):
+        if row is None or (row[-1] is not None and row[-1] != crc(sid, seq, *row[:-1])):
+            lost.append(f"event {seq} damaged")
+            continue
+        new.execute("INSERT INTO events(session_id, seq, type, time_s, known_at_s, data, crc) VALUES (?,?,?,?,?,?,?)",
+                    (sid, seq, *row[:-1], crc(sid, seq, *row[:-1])))
+    for idx, row in _rows_by_key(old, "SELECT exercise, set_no, rep, good, hold_s, peak, mvc_pct, kind, data, crc "
+                                      "FROM reps WHERE session_id=? AND idx=?", sid):
+        if row is None or (row[-1] is not None and row[-1] != crc(sid, idx, row[-2])):
+            lost.append(f"rep {idx} damaged")
+            continue
+        new.execute("INSERT INTO reps(session_id, idx, exercise, set_no, rep, good, hold_s, peak, mvc_pct, kind, "
+                    "data, crc) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", (sid, idx, *row[:-1], crc(sid, idx, row[-2])))
+    summary = info["summary"]
+    if lost:
+        summary = dict(summary) if isinstance(summary, dict) else {"completed": False, "reps": [], "sets": [],
+                                                                    "dose": [], "warnings": []}
+        summary["damage"] = list(summary.get("damage") or []) + [f"repaired {dt.date.today()}: " + "; ".join(lost[:20])
+                                                                 + (f"; and {len(lost) - 20} more" if len(lost) > 20 else "")]
+        report["damage"][sid] = lost
+    new.execute("INSERT INTO sessions(id, started_at, started_wall, first_wall, programme, patient_code, "
+                "profile_version, simulated_patient, status, ended_at, recovered_at, rate_hz, channels, t_first, "
+                "t_last, samples, config, calibration, prescription, summary) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (sid, info["started_at"], info["started_wall"], info["first_wall"], info["programme"],
+                 info["patient_code"], info["profile_version"], info["simulated_patient"],
+                 "interrupted" if info["status"] == "running" else info["status"], info["ended_at"],
+                 info["recovered_at"], info["rate_hz"], dumps(info["channels"]),
+                 None if t_first is None else float(t_first), None if t_last is None else float(t_last), n_total,
+                 dumps(info["config"]), None if info["calibration"] is None else dumps(info["calibration"]),
+                 None if info["prescription"] is None else dumps(info["prescription"]),
+                 None if summary is None else dumps(summary)))
+    seal(new, sid)
+    new.execute("COMMIT")
+    report["kept"].append(sid)
 
 
 def _zero(path: Path) -> None:
@@ -537,6 +878,7 @@ class SessionWriter:
             db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA cache_size=-256")  # KiB: it only appends; the Pi's memory is for the session
+            db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
             if self.max_pages is not None:
                 db.execute(f"PRAGMA max_page_count={int(self.max_pages)}")
             seq = {"s": 0, "e": 0}
@@ -578,6 +920,8 @@ class SessionWriter:
                     pending, first_t, last_t, last_commit = [], None, 0.0, time.monotonic()
         except BaseException as e:  # kept, and raised in the runner's thread on its next call
             self.error = e
+            if isinstance(e, sqlite3.DatabaseError) and _damaged(e):
+                mark_damaged(self.path.parent, f"storing session {self.id}: {e}")
         finally:
             if db is not None:
                 db.close()
@@ -602,27 +946,32 @@ class SessionWriter:
             if ts:
                 t = np.concatenate(ts)
                 v = np.concatenate([it[2] for it in items if it[0] == "s"]).reshape(len(t), self.nch)
-                db.execute("INSERT INTO samples(session_id, seq, t_first, n, t, v) VALUES (?,?,?,?,?,?)",
-                           (self.id, seq["s"], float(t[0]), len(t), t.tobytes(), np.ascontiguousarray(v).tobytes()))
+                tb, vb = t.tobytes(), np.ascontiguousarray(v).tobytes()
+                db.execute("INSERT INTO samples(session_id, seq, t_first, n, t, v, crc) VALUES (?,?,?,?,?,?,?)",
+                           (self.id, seq["s"], float(t[0]), len(t), tb, vb, crc(self.id, seq["s"], len(t), tb, vb)))
                 seq["s"] += 1
                 db.execute("UPDATE sessions SET samples=samples+?, t_last=?, t_first=COALESCE(t_first, ?), "
                            "first_wall=COALESCE(first_wall, ?) WHERE id=?",
                            (len(t), float(t[-1]), float(t[0]), self.first_wall, self.id))
+                seal(db, self.id)
             for it in items:
                 if it[0] == "e":
-                    db.execute("INSERT INTO events(session_id, seq, type, time_s, known_at_s, data) "
-                               "VALUES (?,?,?,?,?,?)", (self.id, seq["e"], *it[1:]))
+                    db.execute("INSERT INTO events(session_id, seq, type, time_s, known_at_s, data, crc) "
+                               "VALUES (?,?,?,?,?,?,?)", (self.id, seq["e"], *it[1:], crc(self.id, seq["e"], *it[1:])))
                     seq["e"] += 1
                 elif it[0] == "r":
                     r = it[2]
+                    data = dumps(r)
                     db.execute("INSERT OR REPLACE INTO reps(session_id, idx, exercise, set_no, rep, good, "
-                               "hold_s, peak, mvc_pct, kind, data) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                               "hold_s, peak, mvc_pct, kind, data, crc) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                                (self.id, it[1], r["exercise"], r["set"], r["rep"], int(bool(r["good"])),
-                                r.get("hold_s"), r.get("peak"), r.get("mvc_pct"), r.get("kind"), dumps(r)))
+                                r.get("hold_s"), r.get("peak"), r.get("mvc_pct"), r.get("kind"), data,
+                                crc(self.id, it[1], data)))
                 elif it[0] == "f":
                     db.execute("UPDATE sessions SET status=?, ended_at=?, summary=? WHERE id=?",
                                (it[2], dt.datetime.now().isoformat(timespec="seconds"),
                                 None if it[1] is None else dumps(it[1]), self.id))
+                    seal(db, self.id)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:  # SQLite rolls back by itself on some errors (a full disk among them)
