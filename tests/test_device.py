@@ -172,6 +172,23 @@ def test_unplugged_probe_is_refused_before_anything_is_stored(prescribed, tmp_pa
         assert len(store.ids()) == 1  # the refused press stored nothing
 
 
+def test_a_press_on_a_damaged_database_repairs_it_and_trains(prescribed, tmp_path):
+    """Issue 19, finding 7: a database marked damaged takes no new session; the device keeps its
+    intact sessions in a new one (the damaged file kept) and the press trains."""
+    from device.records.store import DAMAGED_NAME, mark_damaged
+
+    data = fresh(prescribed, tmp_path)
+    first = day_script("2026-12-07T09:00:00", [("2026-12-07T09:01:00", "press", 0.3)], hours=1)
+    play(data, first)
+    mark_damaged(data, "database disk image is malformed")
+    again = day_script("2026-12-08T09:00:00", [("2026-12-08T09:01:00", "press", 0.3)], hours=1)
+    out, _ = play(data, again)
+    assert [o.event for o in out if o.event in ("repaired", "session")] == ["repaired", "session"]
+    assert not (data / DAMAGED_NAME).exists() and list(data.glob("pfmt.sqlite3.damaged-*"))
+    with SessionStore(data) as store:
+        assert [s.info["status"] for s in store.sessions()] == ["completed", "completed"]
+
+
 def test_menu_steps_with_short_presses_and_acts_on_a_hold(prescribed, tmp_path):
     data = fresh(prescribed, tmp_path)
     t0 = "2026-12-07T10:00:"

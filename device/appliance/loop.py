@@ -37,7 +37,7 @@ from calibration.profile import ProfileStore
 from device.appliance.compose import Composed, TrainOptions, compose, current_programme, prescribed_programme
 from device.config import recorded_channels
 from device.errors import CardFullError, HardwareError, PfmtError, StorageError
-from device.records.store import space_needed
+from device.records.store import DAMAGED_NAME, repair, space_needed
 from device.training.programme import Programme
 from device.training.progress import Progress
 from device.training.train import run_session
@@ -280,6 +280,22 @@ class DeviceLoop:
             return "cannot_train_sensor", ", ".join(f"{k} {v}" for k, v in bad.items())
         return None
 
+    def _repair(self) -> bool:
+        """The session database was found damaged: she can still train. Its intact sessions go
+        into a new database (the damaged file kept beside it, what was lost said in each
+        session's summary) before this press's session; False (refused) if that fails."""
+        try:
+            report = repair(self.w.data_dir)
+        except PfmtError as e:
+            log.error("the damaged session database could not be repaired: %s", e)
+            self._refuse("cannot_train_fault", f"damaged session database: {e}")
+            return False
+        log.warning("the damaged session database was repaired: %d sessions kept, %d with parts lost, %d lost; "
+                    "the damaged file is kept as %s", len(report["kept"]), len(report["damage"]),
+                    len(report["lost"]), report["kept_file"])
+        self._note("repaired", {k: report[k] for k in ("kept", "kept_file")})
+        return True
+
     def _session_options(self, opts: TrainOptions) -> TrainOptions:
         w = self.w
         return replace(opts, clock=w.clock, feedback=w.feedback, finger=w.finger, now=w.wall,
@@ -299,6 +315,8 @@ class DeviceLoop:
             self.fb.player.play("nothing_due")
             self._extra_until = self.clock.now() + EXTRA_OFFER_S
             self._note("nothing_due", {"today_done": due["today_done"]})
+            return None
+        if (Path(self.w.data_dir) / DAMAGED_NAME).exists() and not self._repair():
             return None
         c, refused = self._prepare()
         if c is None:
