@@ -86,7 +86,10 @@ def prescribed_programme(opts: TrainOptions, profile: Profile | None) -> Program
                               "first (`pfmt calibrate`)")
         return load_programme(opts.programme or DEFAULT_PROGRAMME)
     rx = profile.prescription
-    if (opts.programme is not None and load_programme(opts.programme).name != rx.programme) or opts.overrides:
+    asked = load_programme(opts.programme) if opts.programme is not None else None
+    if asked is not None and asked.assessment is not None and not opts.overrides:
+        return asked  # an assessment measures; it does not change or count against the training
+    if (asked is not None and asked.name != rx.programme) or opts.overrides:
         raise AccessError(f"the physiotherapist prescribed {rx.programme} with its targets (profile "
                           f"v{profile.version}); changing the programme or its reps, sets or holds is for the "
                           "physiotherapist (`pfmt calibrate --steps prescription`, PIN)")
@@ -112,8 +115,13 @@ def compose(opts: TrainOptions) -> Composed:
         now = opts.now() if opts.now is not None else dt.datetime.now()
         today = opts.today or now.date()
         started = now if opts.today is None else dt.datetime.combine(today, now.time())
-        programme, progress = current_programme(opts.data_dir, profile, programme, today)
-        prescribed = progress.exercises(programme)
+        if programme.assessment is None:
+            programme, progress = current_programme(opts.data_dir, profile, programme, today)
+            prescribed = progress.exercises(programme)
+        else:  # as the protocol lays it out: no progression, no adherence
+            progress = Progress.load(opts.data_dir, load_programme(profile.prescription.programme)
+                                     if profile is not None else programme, today)
+            prescribed = list(programme.exercises)
         exercises = [with_targets(e, **opts.overrides) for e in prescribed]
         full_dose = all(e.reps >= p.reps and e.sets >= p.sets and e.hold_s >= p.hold_s and
                         e.quick_lifts >= p.quick_lifts for e, p in zip(exercises, prescribed))

@@ -11,12 +11,14 @@ Versions
      sampler's ``elapsed_s``.
   3  ``stopped_by`` (``button``, ``sensor``, ``card_full`` or None: what ended it early); ``clock``, the state of
      the wall clock that dated it (``device.clockstate``; None where it was not known).
+  4  ``assessment`` (``glazer``, ``pressure`` or None: training); ``adherence`` None for an
+     assessment; ``damage`` (what storage damage took, when any).
 """
 from __future__ import annotations
 
 from typing import Any, TypedDict
 
-SUMMARY_VERSION = 3
+SUMMARY_VERSION = 4
 
 
 class SetSummary(TypedDict):
@@ -74,7 +76,9 @@ class SessionSummary(TypedDict, total=False):
     profile: dict[str, Any] | None
     progression: list[str]
     full_dose: bool                     # at the prescribed dose: it could progress and count
-    adherence: dict[str, Any]
+    adherence: dict[str, Any] | None   # None for an assessment (not training)
+    assessment: str | None              # the assessment it was (``glazer``, ``pressure``), None: training
+    damage: list[str]                   # what storage damage took from it (set on recovery or repair)
     patterns: list[tuple[float, str]]
     session_id: int
     stored_at: str
@@ -94,5 +98,7 @@ def upgrade(d: dict[str, Any] | None) -> SessionSummary | None:
     if version < 3:
         out.setdefault("stopped_by", "button" if out.get("stopped_by_button") else None)
         out.setdefault("clock", None)
+    if version < 4:
+        out.setdefault("assessment", None)
     out["version"] = max(version, SUMMARY_VERSION)
     return out  # type: ignore[return-value]  # a dict of the keys above

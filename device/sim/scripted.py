@@ -31,10 +31,13 @@ PRESS_S = 0.2  # a simulated short press
 
 def plan(behaviour: str, exercises: list[Exercise], reps: list[Rep], duration_s: float, seed: int = 1,
          sample_rate_hz: float = 100.0, coughs: bool = True,
-         modality: str = "pressure", calibrated: Calibration | None = None) -> tuple[Recording, dict, Calibration]:
+         modality: str = "pressure", calibrated: Calibration | None = None,
+         free: list[tuple[float, float]] | None = None) -> tuple[Recording, dict, Calibration]:
     """The patient's pelvic and abdominal pressure (or surface EMG, raw at ``sample_rate_hz``)
     over the whole session (time from 0). With the physio's calibration, the patient is the one
-    calibrated: her resting level and MVC, so %MVC and the targets mean what they say."""
+    calibrated: her resting level and MVC, so %MVC and the targets mean what they say. In each
+    ``free`` window (an assessment's "as many fast squeezes as you can") she squeezes fast and
+    hard, about one a second."""
     if behaviour not in BEHAVIOURS:
         raise InputError(f"unknown simulated patient {behaviour!r} (--patient); allowed: {', '.join(BEHAVIOURS)}")
     rng = np.random.default_rng(seed)
@@ -82,6 +85,13 @@ def plan(behaviour: str, exercises: list[Exercise], reps: list[Rep], duration_s:
                                    relaxed=relaxed, fatigue=float(rng.uniform(0.05, 0.15))))
         if coughs and rng.random() < 0.15 and ex.rest_s >= 4:
             sc.coughs.append(round(r.release_at + 1.0 + float(rng.uniform(1.5, ex.rest_s - 0.5)), 3))
+    for start, end in free or []:
+        t = start + float(rng.uniform(0.3, 0.5))
+        while t + 0.8 < end:
+            sc.squeezes.append(Squeeze(onset_s=round(t, 3), hold_s=0.15, strength=float(rng.uniform(0.55, 0.8)),
+                                       rise_s=0.25, release_s=0.3, flicks=0, kind="lift", relaxed=True,
+                                       fatigue=0.0))
+            t += float(rng.uniform(0.9, 1.3))
     rec, truth, cal = simulate(sc, seed=seed)
     return rec, truth, Calibration.from_dict(cal)
 
@@ -140,12 +150,12 @@ def emulate(behaviour: str, exercises: list[Exercise], config: DeviceConfig, *, 
     t0 = (clock.now() if clock is not None else 0.0) + lead_s
     phases, reps = build(exercises, start=SCHEDULE_START_S)
     presses = [(a + t0, b + t0) for a, b in plan_button(pauses or [], stop_at_s, phases, reps)]
-    duration = reps[-1].rest_end + 15.0 if reps else 10.0
+    duration = phases[-1].start + 15.0
     modality = "emg" if config.channels[0].unit == "uV" else "pressure"
     # EMG is rendered raw at the ADC's rate (its band reaches 450 Hz); pressure at 100 Hz, interpolated
     rate = config.rate_hz if modality == "emg" else 100.0
     rec, truth, cal = plan(behaviour, exercises, reps, duration, seed=seed, sample_rate_hz=rate, modality=modality,
-                           calibrated=calibrated)
+                           calibrated=calibrated, free=[(p.start, p.end) for p in phases if p.kind == "free"])
     signals: dict[str, rigs.Signal] = {c.role: (rec.time_s + t0, rec.data[:, i]) for i, c in enumerate(rec.channels)}
     if clock is None:
         clock = ScaledClock(speed or 1.0) if threaded else VirtualClock()

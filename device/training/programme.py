@@ -10,7 +10,14 @@ moves between.
 Exercise ``kind``:
 ``hold``          squeeze to the target, hold, optional quick lifts at the end, release, rest;
 ``relax``         (down-training) a gentle squeeze, then a long complete release that is judged;
-``hypopressive``  exhale-apnoea with rib opening: the pelvic pressure must fall below rest.
+``hypopressive``  exhale-apnoea with rib opening: the pelvic pressure must fall below rest;
+``rest``          (assessments) a baseline: lie still and relaxed for ``hold_s``, nothing judged;
+``free``          (assessments) one window of ``hold_s`` for what the title asks (as many fast
+                  squeezes as she can), measured afterwards, not judged rep by rep.
+
+A programme with ``assessment = "glazer"`` or ``"pressure"`` is an assessment: run like any
+programme, stored as a session of its own kind, measured by ``device.records.assessment``, and
+never counted as training (no progression, no adherence).
 """
 from __future__ import annotations
 
@@ -31,9 +38,12 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 #: What an exercise trains (see above); the ``kind`` key of a programme file.
-ExerciseKind = Literal["hold", "relax", "hypopressive"]
+ExerciseKind = Literal["hold", "relax", "hypopressive", "rest", "free"]
 KINDS: tuple[ExerciseKind, ...] = get_args(ExerciseKind)
+UNJUDGED: tuple[ExerciseKind, ...] = ("rest", "free")  # kinds with no repetition to judge
 MODES = ("sequence", "all")
+#: What an assessment programme measures (``device.records.assessment``).
+ASSESSMENTS = ("glazer", "pressure")
 
 
 class ProgrammeError(InputError):
@@ -65,6 +75,10 @@ class Exercise:
 
     def duration_s(self) -> float:
         """Scheduled length of this exercise in a session (cues included)."""
+        if self.kind == "rest":
+            return self.hold_s
+        if self.kind == "free":
+            return GET_READY_S + self.hold_s + RELEASE_S + self.rest_s
         rep = GET_READY_S + SQUEEZE_LEAD_S + self.hold_s + self.quick_lifts * QUICK_LIFT_S + RELEASE_S + self.rest_s
         return self.sets * self.reps * rep + (self.sets - 1) * self.set_rest_s
 
@@ -89,6 +103,7 @@ class Programme:
     next_programme: str | None = None  # e.g. intensive → maintenance
     switch_after_symptom_free_months: float | None = None
     notes: str = ""
+    assessment: str | None = None  # one of ASSESSMENTS: measured, not trained
 
     def exercise(self, name: str) -> Exercise:
         for e in self.exercises:
@@ -111,7 +126,7 @@ PROGRAMME_BOUNDS: dict[str, tuple[type, float, float]] = {
     "days_per_week": (float, 0.5, 7), "sessions_per_day": (int, 1, 6),
 }
 _PROGRAMME_KEYS = {"name", "title", "source", "mode", "days_per_week", "sessions_per_day", "weeks",
-                   "exercise", "next_programme", "switch_after_symptom_free_months", "notes"}
+                   "exercise", "next_programme", "switch_after_symptom_free_months", "notes", "assessment"}
 
 
 def check_number(where: str, key: str, v: Any, kind: type, lo: float, hi: float) -> float | int:
@@ -176,6 +191,12 @@ def parse_programme(d: dict, where: str) -> Programme:
     names = [e.name for e in exercises]
     if len(set(names)) != len(names):
         raise ProgrammeError(f"{where}: exercise names must be unique ({', '.join(names)})")
+    assessment = d.get("assessment")
+    if assessment is not None and assessment not in ASSESSMENTS:
+        raise ProgrammeError(f"{where}: assessment {printable(repr(assessment))[:40]}; allowed: {', '.join(ASSESSMENTS)}")
+    if assessment is None and all(e.kind in UNJUDGED for e in exercises):
+        raise ProgrammeError(f"{where}: a training programme needs at least one exercise with repetitions "
+                             f"(kinds {', '.join(k for k in KINDS if k not in UNJUDGED)})")
     weeks = d.get("weeks")
     sfm = d.get("switch_after_symptom_free_months")
     return Programme(
@@ -186,7 +207,7 @@ def parse_programme(d: dict, where: str) -> Programme:
         weeks=None if weeks is None else check_number(where, "weeks", weeks, float, 1, 520),
         exercises=exercises, next_programme=d.get("next_programme"),
         switch_after_symptom_free_months=None if sfm is None else check_number(where, "switch_after_symptom_free_months", sfm, float, 0, 60),
-        notes=str(d.get("notes", "")))
+        notes=str(d.get("notes", "")), assessment=assessment)
 
 
 def _builtin_dir():

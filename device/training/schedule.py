@@ -11,10 +11,12 @@ from typing import Literal
 from device.training.programme import GET_READY_S, QUICK_LIFT_S, RELEASE_S, SQUEEZE_LEAD_S, Exercise
 
 #: The phases of a rep, then of a set and of the session.
-PhaseKind = Literal["get_ready", "squeeze", "hold", "quick_lift", "release", "rest", "set_rest", "done"]
+PhaseKind = Literal["get_ready", "squeeze", "hold", "quick_lift", "release", "rest", "set_rest", "done",
+                    "baseline", "free"]
 #: Cue pattern that opens each phase (drivers.feedback.PATTERNS names).
 PHASE_CUE: dict[PhaseKind, str | None] = {"get_ready": "get_ready", "squeeze": "squeeze", "hold": None, "quick_lift": "quick_lift",
-             "release": "release", "rest": "rest", "set_rest": "set_done", "done": "session_done"}
+             "release": "release", "rest": "rest", "set_rest": "set_done", "done": "session_done",
+             "baseline": "rest", "free": "squeeze"}
 
 
 @dataclass
@@ -52,6 +54,15 @@ def build(exercises: list[Exercise], start: float = 0.0) -> tuple[list[Phase], l
         t += seconds
 
     for ei, ex in enumerate(exercises):
+        if ex.kind == "rest":  # an assessment's baseline: one window, nothing to judge
+            add("baseline", ex.hold_s, ei, 1, 0)
+            continue
+        if ex.kind == "free":  # one window for what the exercise asks (e.g. fast squeezes in 10 s)
+            add("get_ready", GET_READY_S, ei, 1, 0)
+            add("free", ex.hold_s, ei, 1, 0)
+            add("release", RELEASE_S, ei, 1, 0)
+            add("rest", ex.rest_s, ei, 1, 0)
+            continue
         for s in range(1, ex.sets + 1):
             for r in range(1, ex.reps + 1):
                 add("get_ready", GET_READY_S, ei, s, r)

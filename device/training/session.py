@@ -310,7 +310,9 @@ class SessionRunner:
             rs = [r for r, rp in zip(self.results, self.reps) if rp.exercise == p.exercise and rp.set == p.set]
         else:
             rs = [r for r in self.results if r.judged_at_s is not None]
-        share = sum(r.good for r in rs) / len(rs) if rs else 0.0
+        if not rs:  # after an assessment's baseline or free window: nothing was judged
+            return p.cue
+        share = sum(r.good for r in rs) / len(rs)
         cue = p.cue if share >= SET_GOOD_SHARE else f"{p.cue}_fair" if share >= SET_FAIR_SHARE else f"{p.cue}_poor"
         self.told[(p.exercise, p.set) if p.kind == "set_rest" else None] = cue
         return cue

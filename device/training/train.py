@@ -86,20 +86,24 @@ def run_session(plan: SessionPlan, rig: Rig, clock: Clock, sessions: SessionStor
     stats = rig.sampler.stats
     summary["sampler"] = {"frames": stats.frames, "skipped": stats.skipped, "overflows": stats.overflows,
                           "elapsed_s": round(stats.last_t - stats.started, 3)}
-    changes = progress.record(plan.programme, summary, plan.started, progression=plan.progression,
-                              full_dose=plan.full_dose)
+    assessment = plan.programme.assessment
+    summary["assessment"] = assessment
+    # an assessment measures her; it is not training: no progression, not counted in adherence
+    changes = [] if assessment else progress.record(plan.programme, summary, plan.started,
+                                                    progression=plan.progression, full_dose=plan.full_dose)
     summary["full_dose"] = plan.full_dose
     summary["profile"] = plan.provenance if plan.provenance is not None else None if plan.profile_version is None \
         else {"version": plan.profile_version, "patient_code": plan.patient_code}
     summary["progression"] = changes
-    summary["adherence"] = progress.adherence(plan.programme, plan.started.date())
+    summary["adherence"] = None if assessment else progress.adherence(plan.programme, plan.started.date())
     summary["patterns"] = [(round(t, 3), n) for t, n in rig.feedback.player.started]
     summary["session_id"] = writer.id
     try:
         writer.finish(summary, "completed" if summary["completed"] else "stopped")
     finally:
         sessions.close()
-    progress.save()
+    if not assessment:
+        progress.save()
     summary["stored_at"] = f"{sessions.path} (session {writer.id})"
     summary["latency_s"] = list(runner.latency)
     return summary
