@@ -62,6 +62,8 @@ PATTERNS: dict[str, Pattern] = {p.name: p for p in (
     # After each rep, in its rest: green and a bright rise when it was good; amber (red for bearing
     # down) and a low sound whose rhythm names the one reason to redo it.
     Pattern("rep_good", (Step(0.12, "correct", 1319.0), Step(0.25, "correct", 1760.0)), then="rest"),
+    # In an assessment nothing is judged: one soft tone in the guide colour says it was recorded.
+    Pattern("rep_recorded", (Step(0.2, "guide", 784.0),), then="rest"),
     Pattern("rep_redo_too_weak", (Step(0.5, "caution", 262.0),), then="rest"),
     Pattern("rep_redo_not_felt", (Step(0.5, "caution", 196.0), Step(0.15, "caution", 0.0),
                                   Step(0.5, "caution", 196.0)), then="rest"),

@@ -84,6 +84,20 @@ class PressureConditioner(Conditioner):
         return self._lp(x)
 
 
+def emg_band_sos(fs: float) -> np.ndarray:
+    """The surface-EMG band (20–450 Hz, within Nyquist) with notches at the mains and its
+    harmonics: what is muscle in a raw recording (the live envelope and the assessments' measures)."""
+    nyq = fs / 2
+    hi = min(EMG_BAND_HZ[1], 0.9 * nyq)
+    sos = [iir.butter_bandpass(EMG_BAND_HZ[0], hi, fs)]
+    for f0 in MAINS_HZ:
+        for h in (1, 2, 3):  # hum and its harmonics within the band
+            f = f0 * h
+            if f < 0.95 * nyq and f <= hi:
+                sos.append(iir.notch(f, 30.0, fs))
+    return np.vstack(sos)
+
+
 class EmgConditioner(Conditioner):
     """Raw sEMG → band-pass 20–450 Hz (within Nyquist) → mains notches → RMS envelope."""
 
@@ -92,15 +106,7 @@ class EmgConditioner(Conditioner):
         if self.fs < EMG_MIN_RATE_HZ:
             raise InputError(f"raw EMG sampled at {self.fs:.4g} Hz cannot be analysed: its band "
                              f"starts at 20 Hz, so at least {EMG_MIN_RATE_HZ:g} SPS is needed")
-        nyq = self.fs / 2
-        hi = min(EMG_BAND_HZ[1], 0.9 * nyq)
-        sos = [iir.butter_bandpass(EMG_BAND_HZ[0], hi, self.fs)]
-        for f0 in MAINS_HZ:
-            for h in (1, 2, 3):  # hum and its harmonics within the band
-                f = f0 * h
-                if f < 0.95 * nyq and f <= hi:
-                    sos.append(iir.notch(f, 30.0, self.fs))
-        self._band = _SosChain(np.vstack(sos))
+        self._band = _SosChain(emg_band_sos(self.fs))
         self._env = _SosChain(iir.butter_lowpass(EMG_ENVELOPE_HZ, self.fs))
         self.delay_s = _lowpass_delay(EMG_ENVELOPE_HZ)
 

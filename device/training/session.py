@@ -590,7 +590,9 @@ class SessionRunner:
             return
         self._judge_rep(i, now)
         if tell:
-            res.told = "rep_good" if res.good else f"rep_redo_{res.reasons[0]}"
+            # an assessment measures: she is told the squeeze was recorded, never to redo it
+            res.told = "rep_recorded" if self.programme.assessment else \
+                "rep_good" if res.good else f"rep_redo_{res.reasons[0]}"
             res.told_at_s = now
             self.feedback.player.play(res.told)
         if self.sink is not None:
