@@ -103,6 +103,8 @@ def trend(sessions: list[SessionData], weeks: int | None = None, today: dt.date 
     before). Without it (an export of chosen sessions) only the weeks holding them are."""
     by_week: dict[tuple[int, int], list[SessionData]] = defaultdict(list)
     for s in sessions:
+        if is_assessment(s):  # an assessment measures; it is not a training session
+            continue
         d = dt.datetime.fromisoformat(s.info["started_at"]).date()
         by_week[d.isocalendar()[:2]].append(s)
     if not by_week:
@@ -151,9 +153,16 @@ def trend(sessions: list[SessionData], weeks: int | None = None, today: dt.date 
             "endurance_longest_hold_s": _r(max(hold)) if hold else None,
             "endurance_mean_longest_hold_s": _r(sum(hold) / len(hold)) if hold else None,
             "good_pct": _r(100 * sum(ln["good"] for ln in lines) / reps, 0) if reps else None,
+            "relaxed_pct": _r(100 * (1 - sum(ln["not_relaxed"] for ln in lines) / reps), 0) if reps else None,
+            "bear_down": sum(ln["bear_down"] for ln in lines), "accessory": sum(ln["accessory"] for ln in lines),
+            "not_relaxed": sum(ln["not_relaxed"] for ln in lines),
             "progression": [c for s in ss for c in ((s.info["summary"] or {}).get("progression") or [])],
         })
     return out
+
+
+def is_assessment(s: SessionData) -> bool:
+    return bool((s.info.get("summary") or {}).get("assessment"))
 
 
 def _prescribed(ss: list[SessionData]) -> float | None:
