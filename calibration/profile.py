@@ -573,6 +573,21 @@ class ProfileStore:
         before = self._signature_before(prof.version)
         return before is not None and before["key"] != prof.signature["key"]
 
+    def history(self) -> list[dict]:
+        """Every version as the report lists it: who changed what, when, and whether she signed it."""
+        out = []
+        for v in self.versions():
+            try:
+                p = self.load(v)
+            except CalibrationError as e:
+                out.append({"version": v, "created_at": None, "by": None, "changes": [f"DAMAGED: {e}"],
+                            "programme": None, "patient_code": None, "signature": "damaged"})
+                continue
+            out.append({"version": v, "created_at": p.created_at, "by": p.by, "changes": p.changes,
+                        "programme": p.prescription.programme, "patient_code": p.patient_code,
+                        "signature": p.signature_state + (f" (key {p.key_fingerprint})" if p.key_fingerprint else "")})
+        return out
+
     def provenance(self, prof: Profile) -> dict:
         """What a session records of the prescription it trained under, and every export carries."""
         path = self.path(prof.version)

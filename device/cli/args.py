@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 
 from calibration.load import calibration_file
@@ -9,7 +10,7 @@ from device.errors import InputError
 from device.files import default_data_dir
 from device.recording import MAX_RATE_HZ, MIN_RATE_HZ
 
-__all__ = ["calibration_file", "default_data", "number", "pause", "positive_int", "rate", "read_answers", "speed"]
+__all__ = ["calibration_file", "default_data", "iso_date", "number", "pause", "positive_int", "rate", "read_answers", "speed"]
 
 
 def default_data() -> str:
@@ -66,3 +67,13 @@ def read_answers(path: str) -> dict:
     if not isinstance(d, dict):
         raise InputError(f"{path}: the answers must be a JSON object of question key → answer")
     return d
+
+
+def iso_date(v: str | None, option: str) -> dt.date | None:
+    """An option's date (YYYY-MM-DD), None when not given."""
+    if not v:
+        return None
+    try:
+        return dt.date.fromisoformat(v)
+    except ValueError:
+        raise InputError(f"{option} {v!r}: a date is written YYYY-MM-DD") from None

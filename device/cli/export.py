@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import shutil
 import sys
 from pathlib import Path
 
-from device.cli.args import default_data, positive_int
+from device.cli.args import default_data, iso_date, positive_int
 from device.errors import InputError, StorageError
 from device.files import clean_partials, partial_name, printable
 from device.records.export import available_formats, export, parse_formats, select
@@ -31,15 +30,6 @@ def add_arguments(ex: argparse.ArgumentParser) -> None:
     ex.add_argument("--data", default=default_data(), metavar="DIR")
 
 
-def _since(v: str | None) -> dt.date | None:
-    if not v:
-        return None
-    try:
-        return dt.date.fromisoformat(v)
-    except ValueError:
-        raise InputError(f"--since {v!r}: a date is written YYYY-MM-DD") from None
-
-
 def _the_stick(device: str | None) -> usb.Stick:
     """The one USB stick (partition) to write to; a clear error for none or several."""
     sticks = usb.find_sticks()
@@ -60,12 +50,12 @@ def main(args: argparse.Namespace) -> int:
         raise InputError("give session ids or --all, not both")
     if not args.ids and not args.all and not args.since:
         raise InputError("which sessions? give their ids (`pfmt sessions list`), --all, or --since YYYY-MM-DD")
-    since = _since(args.since)
+    since = iso_date(args.since, '--since')
     damaged: dict[int, str] = {}
     with SessionStore(args.data, create=False) as db:
         chosen = select(db, args.ids or None, since, damaged)
         if args.to:
-            folder, files = export(db, chosen, Path(args.to), formats, damaged=damaged)
+            folder, files = export(db, chosen, Path(args.to), formats, damaged=damaged, history=_history(args.data))
             print(f"exported {len(chosen) - len(set(damaged) & {s.id for s in chosen})} session(s), "
                   f"{len(files)} files, to {folder}")
             _say_damaged(damaged)
@@ -75,7 +65,7 @@ def main(args: argparse.Namespace) -> int:
         work = partial_name(db.dir / "export")
         work.mkdir(mode=0o700)
         try:
-            folder, files = export(db, chosen, work, formats, damaged=damaged)
+            folder, files = export(db, chosen, work, formats, damaged=damaged, history=_history(args.data))
             _say_damaged(damaged)
             if args.usb:
                 stick = _the_stick(args.device)
@@ -102,3 +92,10 @@ def _say_damaged(damaged: dict[int, str]) -> None:
     if damaged:
         print(f"pfmt export: {len(damaged)} damaged session(s) named in DAMAGED.txt; `pfmt sessions check` "
               "and `pfmt sessions repair` on the device", file=sys.stderr)
+
+
+def _history(data: str) -> list[dict]:
+    """The prescription's versions for the report (none readable: an empty history, said so there)."""
+    from calibration.profile import ProfileStore
+
+    return ProfileStore(Path(data)).history()

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "profile": "show the patient's profile, its history, or restore a version (PIN)",
     "sessions": "stored sessions: list, show one, the trend across weeks, or delete (secret)",
     "symptoms": "the symptom diary: leakage episodes, by the patient or the physiotherapist",
+    "report": "the physiotherapist's report: one self-contained HTML file (assessments against norms, weeks, CERT dose, sessions)",
     "wipe": "the hand-over of a loaned device: every session, the diary, the profile and the logs removed (secret)",
     "export": "export sessions (EDF+, CSV, JSON dose/trend, PNG) pseudonymised by patient code: to a "
               "folder, a USB stick, or the USB gadget's disk image",
@@ -54,13 +55,9 @@ class _Version(argparse.Action):
 
 
 def version() -> str:
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as dist_version
+    from device import installed_version
 
-    try:
-        return dist_version("pfmt")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown (not installed)"
+    return installed_version()
 
 
 def command_module(name: str) -> ModuleType:

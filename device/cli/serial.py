@@ -79,7 +79,8 @@ def main(args: argparse.Namespace) -> int:
         shutil.rmtree(exports, ignore_errors=True)
     exports.mkdir(mode=0o700, parents=True, exist_ok=True)
     console = SerialConsole(ConsoleConfig(data, exports, publish, blank=blank, unlock=unlock,
-                                          patient_code=patient_code, wipe=wipe, set_clock=rtc.set_clock,
+                                          patient_code=patient_code, wipe=wipe, history=ProfileStore(data).history,
+                                          set_clock=rtc.set_clock,
                                           clock_state=rtc.clock_state))
     try:
         console.lock()  # whatever an earlier export left on the gadget's disk is not for any host

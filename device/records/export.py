@@ -8,6 +8,7 @@ One export is a folder ``pfmt-export-<code>-<stamp>/`` holding, per session ``<c
 - ``.csv`` (samples, the analysis contract's recording format), ``_events.csv`` (contractions in
   the contract's keys, and every other event), ``_calibration.json`` (the contract's format);
 - ``_dose.json``: prescribed vs done; ``.png``: the signal with the contractions marked;
+- ``report-<code>.html``: the physiotherapist's report (``records.report``) of the exported sessions;
 
 plus ``trend.json`` across the exported sessions and ``MANIFEST.sha256`` (``sha256sum -c``
 format) that the USB writers verify the copy against. A session whose stored data fails its
@@ -30,13 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
+from device import installed_version
 from device.errors import DamagedError, InputError, StorageError
 from device.files import atomic_write, clean_partials, fsync_dir, partial_name
 from device.recording import Recording, write_csv
 from device.records.reports import dose, trend
 from device.records.store import SessionData, SessionStore
 
-FORMATS = ("edf", "csv", "json", "png")
+FORMATS = ("edf", "csv", "json", "png", "html")
 MANIFEST = "MANIFEST.sha256"
 DAMAGED_FILE = "DAMAGED.txt"
 KIND_COLOUR = {"lift": "tab:green", "accessory": "tab:orange", "bear_down": "tab:red", None: "tab:blue"}
@@ -103,11 +105,11 @@ def stem(s: SessionData) -> str:
 
 def export(store: SessionStore, sessions: list[SessionData], out_dir: str | os.PathLike,
            formats: tuple[str, ...] | None = None, stamp: dt.datetime | None = None,
-           damaged: dict[int, str] | None = None) -> tuple[Path, list[ExportedFile]]:
+           damaged: dict[int, str] | None = None, history: list[dict] | None = None) -> tuple[Path, list[ExportedFile]]:
     """Write an export folder inside ``out_dir``; returns it and its files with their checksums
     (``formats``: default every one this installation can write). ``damaged`` (id → what) names
     sessions already found damaged; those found while writing are added, and all of them are
-    listed in DAMAGED.txt instead of exported."""
+    listed in DAMAGED.txt instead of exported. ``history``: the prescription's versions, for the report."""
     formats = available_formats() if formats is None else formats
     damaged = {} if damaged is None else damaged
     if not sessions:
@@ -129,7 +131,7 @@ def export(store: SessionStore, sessions: list[SessionData], out_dir: str | os.P
     except OSError as e:
         raise StorageError(f"{out_dir}: cannot create the export folder ({e.strerror})") from None
     try:
-        files = _write_export(store, sessions, folder, formats, codes, damaged)
+        files = _write_export(store, sessions, folder, formats, codes, damaged, history)
         if read_manifest_checked(folder) != {f.path: f.sha256 for f in files}:
             raise StorageError(f"{out_dir}: the export reads back different from what was written; nothing was kept")
         os.rename(folder, final)
@@ -154,7 +156,7 @@ def read_manifest_checked(folder: Path) -> dict[str, str]:
 
 
 def _write_export(store: SessionStore, sessions: list[SessionData], folder: Path, formats: tuple[str, ...],
-                  codes: list[str], damaged: dict[int, str]) -> list[ExportedFile]:
+                  codes: list[str], damaged: dict[int, str], history: list[dict] | None = None) -> list[ExportedFile]:
     good = []
     for s in sessions:
         name = stem(s)
@@ -185,6 +187,14 @@ def _write_export(store: SessionStore, sessions: list[SessionData], folder: Path
             "Sessions left out of this export because their stored data is damaged (they are not\n"
             "exported as good data; `pfmt sessions check` on the device names the damage):\n\n"
             + "".join(f"session {i}: {what}\n" for i, what in sorted(damaged.items())), encoding="utf-8")
+    if "html" in formats:
+        from device.records.report import build
+
+        for code in sorted({s.info["patient_code"] or "unassigned" for s in good}):
+            theirs = [s for s in good if (s.info["patient_code"] or "unassigned") == code]
+            mine = [h for h in history or [] if h.get("patient_code") in (code, None)]
+            (folder / f"report-{CODE_SAFE.sub('-', code)}.html").write_text(
+                build(store, theirs, mine, version=installed_version()), encoding="utf-8")
     if "json" in formats:
         # Weeks without training are listed (0 % adherence) only when every session is exported:
         # between chosen sessions they may hold ones left out.
@@ -400,3 +410,4 @@ def write_png(path: Path, s: SessionData, t: np.ndarray, v: np.ndarray, events: 
     fig.savefig(buf, format="png")
     with atomic_write(path) as f:
         f.write(buf.getvalue())
+

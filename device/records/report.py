@@ -39,7 +39,11 @@ p.meta, .muted { color: var(--muted); font-size: 0.9em; }
 table { width: 100%; border-collapse: collapse; table-layout: fixed; margin: 0.3em 0 0.8em; font-size: 0.9em; }
 table.reps th:first-child, table.dose th:first-child { width: 15%; }
 th, td { border-bottom: 1px solid var(--line); padding: 3px 4px; text-align: left; vertical-align: top;
-         overflow-wrap: anywhere; }
+         overflow-wrap: break-word; hyphens: auto; }
+table.norms th:nth-child(1) { width: 27%; } table.norms th:nth-child(2) { width: 11%; }
+table.norms th:nth-child(3) { width: 24%; } table.norms th:nth-child(4) { width: 9%; }
+table.cert th:first-child { width: 30%; }
+@media (max-width: 600px) { body { font-size: 12px; padding: 6px; } th, td { padding: 2px 2px; } }
 th { background: var(--band); font-weight: 600; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 svg { width: 100%; height: auto; display: block; }
@@ -239,7 +243,7 @@ def _cert(training: list[SessionData], weeks: list[dict], history: list[dict]) -
     prog_rules = "; ".join(f'{x["name"]}: hold to {x.get("hold_max_s") or x["hold_s"]:g} s in steps of {x.get("hold_step_s", 1):g} s, '
                            f'reps to {x.get("reps_max") or x["reps"]}, when {100 * x.get("secure_ratio", 0.8):.0f} % of reps are good '
                            f'in {x.get("secure_sessions", 1)} session(s)' for x in rx)
-    freq = summ.get("adherence") or {}
+    per_week = next((w["prescribed_per_week"] for w in reversed(weeks) if w.get("prescribed_per_week")), None)
     items = [
         ("1 Equipment", "pfmt biofeedback device: vaginal pressure or sEMG probe, LED strength bar, status LED and tones"),
         ("2 Qualifications (supervisor)", "prescribed and calibrated by the physiotherapist"
@@ -257,7 +261,7 @@ def _cert(training: list[SessionData], weeks: list[dict], history: list[dict]) -
         ("11 Adverse events", "not recorded by the device"),
         ("12 Setting", "at home, lying or sitting as the programme says"),
         ("13 Intensity", e("; ".join(f'{x["name"]} {100 * x["target_mvc"]:.0f} %MVC' for x in rx))),
-        ("14 Frequency", e(f'{freq.get("prescribed_per_week", "—")} sessions a week prescribed; '
+        ("14 Frequency", e(f'{num(per_week, "{:g}")} sessions a week prescribed; '
                            f'{len(done)} completed in {(last_d - first_d).days // 7 + 1} week(s)')),
         ("15 Duration", e(f'{first_d} to {last_d} ({(last_d - first_d).days + 1} days); sessions of '
                           f'{num(np.median([(s.info.get("summary") or {}).get("duration_s") or 0 for s in training]), "{:.0f}")} s (median)')),

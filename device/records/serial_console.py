@@ -20,6 +20,7 @@ of an earlier patient are never listed, shown or sent):
                                → OK {"folder": ..., "files": [...], "image": ...}  (the gadget's
                                   disk is rebuilt and swapped in when the device has one)
     GET <file>                 → OK <size> <sha256>, then base64 lines of ≤ 76 characters, then END
+                                  (the export's report-<code>.html is the physiotherapist's report)
     DELETE <id>,<id>...        → OK {"deleted": [...]}  (gone for good; export them first)
     WIPE                       → OK {"confirm": "WIPE <code>"}; then WIPE <code> deletes every
                                   session, the diary, the profile and the logs: the hand-over of a
@@ -91,6 +92,7 @@ class ConsoleConfig:
     unlock: Callable[[str], bool] | None = None  # the physio's secret right? (None: no profile, no secret yet)
     patient_code: Callable[[], str | None] = lambda: None  # the current patient's code
     wipe: Callable[[], None] | None = None  # the hand-over wipe of the data directory
+    history: Callable[[], list[dict]] = lambda: []  # the prescription's versions, for the report
     set_clock: Callable[[dt.datetime], str] | None = None  # sets the system clock (and the RTC); what it did
     clock_state: Callable[[], dict] | None = None
     idle_lock_s: float = IDLE_LOCK_S
@@ -189,13 +191,9 @@ class SerialConsole:
 
     # --- requests open to any host -----------------------------------------------------------
     def _hello(self, args: list[str]) -> list[str]:
-        from importlib.metadata import PackageNotFoundError, version
+        from device import installed_version
 
-        try:
-            v = version("pfmt")
-        except PackageNotFoundError:
-            v = "unknown (not installed)"
-        return ["OK " + json.dumps({"device": "pfmt", "version": v, "locked": not self.unlocked})]
+        return ["OK " + json.dumps({"device": "pfmt", "version": installed_version(), "locked": not self.unlocked})]
 
     def _help(self, args: list[str]) -> list[str]:
         return ["OK " + json.dumps({"requests": list(COMMANDS if self.unlocked else OPEN_COMMANDS),
@@ -303,7 +301,7 @@ class SerialConsole:
                 return [f"ERR session {live[0]} is still being recorded; export it once it has ended"]
             if not chosen:
                 return ["ERR the current patient has no stored session yet"]
-            folder, files = export(db, chosen, self.cfg.export_dir, formats)
+            folder, files = export(db, chosen, self.cfg.export_dir, formats, history=self.cfg.history())
         if self.last_export is not None and self.last_export != folder:  # only the last one is kept
             shutil.rmtree(self.last_export, ignore_errors=True)
         self.last_export = folder
