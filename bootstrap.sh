@@ -6,11 +6,14 @@ cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 # The USB export builds a FAT image with dosfstools' mkfs.fat and reads it back with mtools (both
 # in Raspberry Pi OS's archive). Installed from the distribution when missing and we may.
-# The tests check the device's systemd units with systemd-analyze verify (Debian's systemd).
+# The tests check the device's systemd units with systemd-analyze verify (Debian's systemd), and
+# render the physiotherapist's report in a headless browser (Debian's chromium; developers only,
+# never on the device).
 need=""
 command -v mkfs.fat >/dev/null || need="$need dosfstools"
 command -v mcopy >/dev/null || need="$need mtools"
 command -v systemd-analyze >/dev/null || need="$need systemd"
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need="$need chromium"
 if [ -n "$need" ]; then
     if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null || {
@@ -22,7 +25,7 @@ if [ -n "$need" ]; then
             *dosfstools*|*mtools*)
                 echo "bootstrap: please install dosfstools and mtools (mkfs.fat, mcopy) for the USB export" >&2
                 exit 1 ;;
-            *) echo "bootstrap: systemd-analyze not found: the unit checks will be skipped" >&2 ;;
+            *) echo "bootstrap: systemd-analyze or chromium not found: the unit checks or the report's browser test will be skipped" >&2 ;;
         esac
     fi
 fi

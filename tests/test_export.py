@@ -194,7 +194,7 @@ def test_csv_json_png_and_manifest(exported, pfmt_cmd):
     png = (folder / f"{stem(s)}.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert folder.name.startswith("pfmt-export-P-042-")
-    assert all(f.path.startswith("P-042_") or f.path == "trend.json" for f in files)
+    assert all(f.path.startswith("P-042_") or f.path in ("trend.json", "report-P-042.html") for f in files)
     r = subprocess.run(["sha256sum", "-c", "--quiet", "MANIFEST.sha256"], cwd=folder, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
 

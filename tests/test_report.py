@@ -15,8 +15,8 @@ import pytest
 
 from device.appliance.compose import TrainOptions, run
 from device.records import assessment
-from device.records.report import build, label, num
-from device.records.reports import session_line, trend
+from device.records.report import label, num
+from device.records.reports import trend
 from device.records.store import SessionStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,7 +152,7 @@ def test_every_figure_in_the_report_is_the_stored_data(devices, modality, tmp_pa
     assert "bear_down" in t.rects and "lift" in t.rects
     # the prescription's history and the CERT items
     assert [r[2] for r in t.tables["history"][1:]] == ["PT-7"]
-    cert = dict((r[0], r[1]) for r in t.tables["cert"][1:])
+    cert = {r[0]: r[1] for r in t.tables["cert"][1:]}
     assert "8 completed" in cert["14 Frequency"] and "2 sessions a week prescribed" in cert["14 Frequency"]
     assert cert["7b Progression applied"] != "none"
 

@@ -15,12 +15,11 @@ from __future__ import annotations
 import datetime as dt
 import html
 from collections.abc import Iterable
-from typing import Any
 
 import numpy as np
 
 from device.records import assessment, norms
-from device.records.reports import dose, is_assessment, session_line, trend
+from device.records.reports import dose, is_assessment, trend
 from device.records.store import SessionData, SessionStore
 
 KIND_COLOUR = {"lift": "#2e7d32", "accessory": "#ef6c00", "bear_down": "#c62828", None: "#1565c0"}
@@ -328,8 +327,3 @@ def build(store: SessionStore, sessions: list[SessionData], history: list[dict] 
     out.append("</body></html>")
     return "".join(out)
 
-
-def report_figures(store: SessionStore, sessions: list[SessionData]) -> dict[str, Any]:
-    """The figures the report shows, as data (for the test that holds the report to the store)."""
-    return {"lines": [session_line(s) for s in sessions],
-            "measures": {s.id: assessment.measure(store, s) for s in sessions}}
