@@ -25,7 +25,8 @@ from device.records.store import SessionData, SessionStore
 KIND_COLOUR = {"lift": "#2e7d32", "accessory": "#ef6c00", "bear_down": "#c62828", None: "#1565c0"}
 KIND_WORD = {"lift": "correct lift", "accessory": "other muscles helped", "bear_down": "bearing down",
              None: "kind not known"}
-CURVE_POINTS = 900  # columns of a session's curve (min and max of each)
+CURVE_POINTS = 900
+WINDOW_KINDS = ("rest", "free")  # training.programme.UNJUDGED: a window measured, no rep to judge  # columns of a session's curve (min and max of each)
 
 CSS = """
 :root { --ink: #1b1b1b; --muted: #5f6368; --line: #d0d4d8; --band: #f3f5f7; }
@@ -202,6 +203,10 @@ def _session_section(store: SessionStore, s: SessionData, m: dict) -> str:
     rows = []
     for x in d["exercises"] or []:
         p, done = x.get("prescribed") or {}, x.get("done") or {}
+        if x.get("kind") in WINDOW_KINDS:
+            rows.append([e(x.get("exercise")), "—", num(p.get("hold_s"), "{:g}"), "—", "—",
+                         f'{"rest" if x["kind"] == "rest" else "window"} of {num(p.get("hold_s"), "{:g}")} s, measured', "—", "—"])
+            continue
         rows.append([e(x.get("exercise")), f'{e(p.get("sets"))}×{e(p.get("reps"))}', num(p.get("hold_s"), "{:g}"),
                      num(p.get("rest_s"), "{:g}"), num(p.get("target_mvc_pct"), "{:.0f}"),
                      f'{e(done.get("sets"))} sets, {e(done.get("reps"))} reps' if done else "—",

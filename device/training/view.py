@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from device.records.reports import dash, rep_done
 from device.training import words
+from device.training.programme import UNJUDGED
 from device.training.session import MVC_RECHECK_PCT, RepResult, SessionRunner
 
 
@@ -195,7 +196,10 @@ def format_summary(s: Mapping[str, Any]) -> str:
         lines.append(f"{r['exercise'][:12]:12s} {r['set']:3d} {r['rep']:3d} {dash(r['hold_s'], '{:5.1f}s'):>6s} "
                      f"{mvc:>5s} {dash(r['flicks'], '{:d}'):>5s} "
                      f"{'—' if r['relaxed'] is None else 'yes' if r['relaxed'] else 'no':7s} {_result(r)}")
+    unjudged = {d["exercise"]: d for d in s.get("dose") or [] if d.get("kind") in UNJUDGED}
     for st in s.get("sets") or []:
+        if st["exercise"] in unjudged:
+            continue
         undone = st["reps"] - st.get("done", st["reps"])
         lines.append(f"set {st['set']} of {st['exercise']}: {st['good']}/{st['reps']} good"
                      + (f" ({undone} not done)" if undone else "") + ", mean hold "
@@ -203,6 +207,10 @@ def format_summary(s: Mapping[str, Any]) -> str:
                      f"bear-down {st['bear_down']}, accessory {st['accessory']}, not relaxed {st['not_relaxed']}")
     for d in s.get("dose") or []:
         p, dn = d["prescribed"], d["done"]
+        if d["exercise"] in unjudged:  # an assessment's baseline or free window: its length, nothing judged
+            lines.append(f"{d['exercise']}: {'rest' if d['kind'] == 'rest' else 'window'} of {p['hold_s']:g} s "
+                         "(measured afterwards: `pfmt report`)")
+            continue
         lines.append(f"dose {d['exercise']}: prescribed {p['sets']}×{p['reps']} reps, hold {p['hold_s']:g} s, "
                      f"{p['quick_lifts']} quick lifts, rest {p['rest_s']:g} s, target {p['target_mvc_pct']:.0f} %MVC; "
                      f"done {dn['reps']} reps in {dn['sets']} sets, {dn['good_reps']} good, {dn['total_hold_s']:g} s held")
@@ -211,7 +219,10 @@ def format_summary(s: Mapping[str, Any]) -> str:
             f"{p['for_s']:.0f} s at {p['at_s']:.0f} s" + (f" ({p['restarted']['exercise']} set {p['restarted']['set']} "
                                                            f"rep {p['restarted']['rep']} redone)" if p["restarted"] else "")
             for p in s["pauses"]))
-    if "progression" in s:
+    if s.get("assessment"):
+        lines.append(f"assessment ({s['assessment']}): measures her, not counted as training (no progression, "
+                     "no adherence); its figures against the norms: `pfmt report`")
+    elif "progression" in s:
         lines.append("progression: " + ("; ".join(s["progression"]) if s["progression"] else
                                         "none this session" if s.get("full_dose", True) else
                                         "none: a session shorter than prescribed does not count"))
