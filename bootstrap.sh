@@ -14,6 +14,7 @@ command -v mkfs.fat >/dev/null || need="$need dosfstools"
 command -v mcopy >/dev/null || need="$need mtools"
 command -v systemd-analyze >/dev/null || need="$need systemd"
 command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need="$need chromium"
+command -v msgfmt >/dev/null || need="$need gettext"  # the catalogs of her language (scripts/compile-catalogs.sh)
 if [ -n "$need" ]; then
     if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null || {
@@ -22,8 +23,8 @@ if [ -n "$need" ]; then
         sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
     else
         case "$need" in
-            *dosfstools*|*mtools*)
-                echo "bootstrap: please install dosfstools and mtools (mkfs.fat, mcopy) for the USB export" >&2
+            *dosfstools*|*mtools*|*gettext*)
+                echo "bootstrap: please install dosfstools, mtools and gettext (mkfs.fat, mcopy, msgfmt)" >&2
                 exit 1 ;;
             *) echo "bootstrap: systemd-analyze or chromium not found: the unit checks or the report's browser test will be skipped" >&2 ;;
         esac
@@ -34,6 +35,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[dev,bench]'
+scripts/compile-catalogs.sh
 # An editable install leaves the project's own modules uncompiled, and where PYTHONDONTWRITEBYTECODE
 # is set nothing caches them: every `pfmt` command would compile them again (~70 ms of each
 # `pfmt analyze`, more on a Pi). Python re-checks each .pyc against its source, so a stale one is

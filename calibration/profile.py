@@ -33,6 +33,7 @@ from typing import Any
 from calibration import signing
 from device.errors import AccessError, CalibrationError, StorageError
 from device.files import atomic_write, clean_partials, fsync_dir
+from device.i18n import LANGUAGES
 from device.pipeline.calibration import Calibration
 from device.recording import is_finite_number
 from device.training.programme import (
@@ -71,10 +72,14 @@ class Prescription:
     sessions_per_day: int | None = None
     progression: bool = True
     notes: str = ""
+    language: str | None = None  # the patient's language for cues and texts (None: the device's)
 
     def to_dict(self) -> dict:
-        return {"programme": self.programme, "targets": self.targets, "days_per_week": self.days_per_week,
-                "sessions_per_day": self.sessions_per_day, "progression": self.progression, "notes": self.notes}
+        d = {"programme": self.programme, "targets": self.targets, "days_per_week": self.days_per_week,
+             "sessions_per_day": self.sessions_per_day, "progression": self.progression, "notes": self.notes}
+        if self.language is not None:  # left out when unset: a profile signed before it verifies as it was
+            d["language"] = self.language
+        return d
 
     def load(self) -> Programme:
         """The prescribed programme with the prescribed targets and frequency."""
@@ -91,8 +96,8 @@ class Prescription:
 
     @classmethod
     def from_dict(cls, d: Any, where: str) -> Prescription:
-        _keys(d, where, {"programme", "targets", "days_per_week", "sessions_per_day", "progression", "notes"},
-              required={"programme"})
+        _keys(d, where, {"programme", "targets", "days_per_week", "sessions_per_day", "progression", "notes",
+                         "language"}, required={"programme"})
         try:
             prog = load_programme(d["programme"])
         except ProgrammeError as e:
@@ -121,8 +126,11 @@ class Prescription:
             raise CalibrationError(f"{where}: progression must be true or false")
         if not isinstance(d.get("notes", ""), str):
             raise CalibrationError(f"{where}: notes must be text")
+        lang = d.get("language")
+        if lang is not None and lang not in LANGUAGES:
+            raise CalibrationError(f"{where}: language {lang!r}; allowed: {', '.join(LANGUAGES)}")
         return cls(prog.name, {k: dict(v) for k, v in targets.items()}, freq.get("days_per_week"),
-                   freq.get("sessions_per_day"), d.get("progression", True), d.get("notes", ""))
+                   freq.get("sessions_per_day"), d.get("progression", True), d.get("notes", ""), lang)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ from calibration.profile import (
 )
 from device.config import ChannelConfig, DeviceConfig, recorded_channels
 from device.errors import Aborted, AccessError, CalibrationError, InputError, StorageError
+from device.i18n import LANGUAGES
 from device.pipeline import Pipeline
 from device.pipeline.calibration import Calibration, ChannelCalibration
 from device.pipeline.conditioning import decimation_factor, make_conditioner
@@ -552,9 +553,15 @@ class Workflow:
                 break
             self.console.say("1–32 letters, digits, '.', '_' or '-'; a code, not a name.")
         notes = self.console.ask("Notes", "notes", prev.notes if prev else "")
+        while True:
+            lang = self.console.ask(f"Her language for the cues and texts ({', '.join(LANGUAGES)}; empty: the device's)",
+                                    "language", (prev.language if prev else None) or "")
+            if lang in LANGUAGES or lang == "":
+                break
+            self.console.say(f"One of: {', '.join(f'{c} ({n})' for c, n in LANGUAGES.items())}, or empty.")
         self.stage.prescription = Prescription(
             prog.name, targets, None if dpw == prog.days_per_week else dpw,
-            None if spd == prog.sessions_per_day else spd, progression, notes)
+            None if spd == prog.sessions_per_day else spd, progression, notes, lang or None)
         self.stage.patient_code = code
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from device.errors import ConfigError, InputError
 from device.files import default_config_path
+from device.i18n import check_code
 from device.recording import Channel
 from drivers import config as hw
 from drivers.config import AdcConfig, ChannelConfig, DeviceConfig, PinsConfig
@@ -19,6 +20,7 @@ __all__ = [
     "PinsConfig",
     "default_config",
     "device_config",
+    "device_language",
     "load_config",
     "parse_config",
     "recorded_channels",
@@ -35,14 +37,36 @@ def _check_channel(role: str, unit: str) -> str | None:
     return None
 
 
+#: The device's own section of the configuration file (not hardware: the drivers never see it).
+VOICE = "voice"
+
+
 def parse_config(data: dict, source: str = "configuration") -> DeviceConfig:
     """Validate a parsed TOML document into a :class:`DeviceConfig` (ConfigError otherwise)."""
-    return hw.parse_config(data, source, check_channel=_check_channel, required_roles=REQUIRED_ROLES)
+    hardware = {k: v for k, v in data.items() if k != VOICE}
+    return hw.parse_config(hardware, source, check_channel=_check_channel, required_roles=REQUIRED_ROLES)
+
+
+def parse_voice(data: dict, source: str = "configuration") -> str:
+    """``[voice] language`` of a parsed configuration: the device's language ("en" when unset)."""
+    v = data.get(VOICE, {})
+    if not isinstance(v, dict):
+        raise ConfigError(f"{source}: [{VOICE}] must be a table")
+    unknown = sorted(set(v) - {"language"})
+    if unknown:
+        raise ConfigError(f"{source}: [{VOICE}] has no option {unknown[0]!r}; allowed: language")
+    return check_code(v.get("language", "en"), f"{source}: [{VOICE}] language")
 
 
 def load_config(path: str | Path) -> DeviceConfig:
     """The device configuration file, checked (ConfigError naming the file, section and option)."""
     return parse_config(hw.read_toml(path), str(path))
+
+
+def device_language(path: str | Path | None) -> str:
+    """The device's language from its configuration in force (``device_config``'s file), "en" without one."""
+    chosen = path or default_config_path()
+    return parse_voice(hw.read_toml(chosen), str(chosen)) if chosen else "en"
 
 
 def recorded_channels(config: DeviceConfig) -> tuple[Channel, ...]:

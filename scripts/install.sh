@@ -75,7 +75,7 @@ case "$arch" in
 esac
 say "$PRETTY_NAME, $arch, Python $pyver; prefix $PREFIX"
 
-pkgs="python3-venv python3-pip dosfstools mtools i2c-tools util-linux"
+pkgs="python3-venv python3-pip dosfstools mtools i2c-tools util-linux gettext"
 [ "$system_numpy" = 1 ] && pkgs="$pkgs python3-numpy python3-sysv-ipc python3-cryptography"
 [ "$system_numpy" = 1 ] && [ "$PNG" = 1 ] && pkgs="$pkgs python3-matplotlib"
 missing=$(for p in $pkgs; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done)
@@ -113,6 +113,7 @@ if [ "$OFFLINE" = 1 ]; then
     "$venv/bin/python" -m pip install -q --no-index --find-links "$WHEELS" --upgrade "$whl$extras"
 else
     "$venv/bin/python" -m pip install -q --upgrade pip
+    bash "$SRC/scripts/compile-catalogs.sh"  # her language: the catalogs go into the package compiled
     "$venv/bin/python" -m pip install -q --upgrade "$SRC$extras"
 fi
 "$venv/bin/python" -m compileall -q "$venv/lib" >/dev/null 2>&1 || true

@@ -35,6 +35,7 @@ B="$OUT/pfmt-update"
 rm -rf "$B"
 mkdir -p "$B/wheels" "$B/scripts" "$B/install" "$B/examples"
 had_build=0; [ -d build ] && had_build=1
+bash scripts/compile-catalogs.sh  # the wheel carries the compiled catalogs
 "$PY" -m pip wheel -q --no-deps -w "$B/wheels" .
 [ "$had_build" = 1 ] || rm -rf build  # setuptools' scratch space, not ours to leave behind
 whl=$(ls "$B"/wheels/pfmt-*.whl)

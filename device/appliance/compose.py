@@ -14,9 +14,10 @@ from calibration.emulated import emulated_sensors
 from calibration.load import calibration_file
 from calibration.profile import Profile, ProfileStore
 from calibration.workflow import apply_sensor
-from device.config import device_config
+from device.config import device_config, device_language
 from device.errors import AccessError, InputError
 from device.files import default_data_dir
+from device.i18n import check_code, language
 from device.pipeline.calibration import Calibration
 from device.records.store import SessionStore
 from device.records.summary import SessionSummary
@@ -61,6 +62,7 @@ class TrainOptions:
     now: Callable[[], dt.datetime] | None = None  # its wall clock (emulation: the scripted days)
     free_bytes: Callable[[], int] | None = None  # emulation: the room left on its card
     card_pages: int | None = None  # emulation: the card fills when the database reaches this many pages
+    language: str | None = None  # what she reads and hears; None: the prescription's, else the device's
     heartbeat: Callable[[], None] | None = None  # fed at every block (the watchdog)
     require_prescription: bool = False           # the appliance trains only what a physio prescribed
     lead_s: float = 0.0                          # emulation: the patient starts this much later (the probe is read first)
@@ -167,18 +169,29 @@ def compose(opts: TrainOptions) -> Composed:
             progression=profile.prescription.progression if profile is not None else True, full_dose=full_dose,
             simulated_patient=None if opts.hardware else opts.patient, schedule_start=start,
             clock_state=clock_state(emulated=not opts.hardware), heartbeat=opts.heartbeat,
-            provenance=profiles.provenance(profile) if profile is not None else None)
+            provenance=profiles.provenance(profile) if profile is not None else None,
+            language=session_language(opts, profile))
     except BaseException:  # nothing began: leave the database as it was found
         sessions.close()
         raise
     return Composed(plan, rig, clock, sessions, progress, truth)
 
 
+def session_language(opts: TrainOptions, profile: Profile | None) -> str:
+    """Her language: asked for (``--lang``), else the one the physio prescribed, else the device's."""
+    if opts.language is not None:
+        return check_code(opts.language, "--lang")
+    if profile is not None and profile.prescription.language:
+        return profile.prescription.language
+    return device_language(opts.config)
+
+
 def run(opts: TrainOptions) -> SessionSummary:
     """Run one session; returns the stored summary (with the simulated patient's truth when simulated)."""
     c = compose(opts)
+    tr = language(c.plan.language)
     summary = run_session(c.plan, c.rig, c.clock, c.sessions, c.progress,
-                          make_view(opts.view, opts.speed, sys.stderr if opts.view_to_stderr else None))
+                          make_view(opts.view, opts.speed, sys.stderr if opts.view_to_stderr else None, tr))
     if c.truth is not None:
         summary["truth"] = c.truth["contractions"]
     return summary

@@ -9,6 +9,7 @@ from pathlib import Path
 from device.appliance.compose import TrainOptions, run
 from device.cli.args import default_data, number, pause, positive_int, speed
 from device.files import json_out
+from device.i18n import LANGUAGES, language
 from device.sim.scripted import BEHAVIOURS
 from device.training.view import format_summary
 from drivers.bus import on_raspberry_pi
@@ -42,6 +43,8 @@ def add_arguments(tr: argparse.ArgumentParser) -> None:
     tr.add_argument("--stop-at", type=lambda v: number(v, 0, 86400, " s"), metavar="S",
                     help="the simulated patient holds the button at S s to end the session (emulation only)")
     tr.add_argument("--emulate", action="store_true", help="emulate even on a Pi")
+    tr.add_argument("--lang", choices=sorted(LANGUAGES), help="her language for this session (default: the one "
+                    "prescribed, else the device's [voice] language)")
     tr.add_argument("--json", action="store_true",
                     help="print the stored summary as JSON, alone on standard output")
 
@@ -52,10 +55,10 @@ def main(args: argparse.Namespace) -> int:
                          data_dir=Path(args.data), config=args.config, calibration=args.calibration,
                          hardware=on_raspberry_pi() and not args.emulate, overrides=overrides, view=args.view,
                          view_to_stderr=args.json,
-                         pauses=args.pause, stop_at_s=args.stop_at))
+                         pauses=args.pause, stop_at_s=args.stop_at, language=args.lang))
     if args.json:
         s.pop("latency_s", None)
         print(json_out(s, default=str))
     else:
-        print(format_summary(s))
+        print(format_summary(s, language(str(s.get("language") or "en"))))
     return 0

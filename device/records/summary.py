@@ -12,7 +12,8 @@ Versions
   3  ``stopped_by`` (``button``, ``sensor``, ``card_full`` or None: what ended it early); ``clock``, the state of
      the wall clock that dated it (``device.clockstate``; None where it was not known).
   4  ``assessment`` (``glazer``, ``pressure`` or None: training); ``adherence`` None for an
-     assessment; ``damage`` (what storage damage took, when any).
+     assessment; ``damage`` (what storage damage took, when any); ``language`` (what she read
+     and heard; "en" before).
 """
 from __future__ import annotations
 
@@ -78,6 +79,7 @@ class SessionSummary(TypedDict, total=False):
     full_dose: bool                     # at the prescribed dose: it could progress and count
     adherence: dict[str, Any] | None   # None for an assessment (not training)
     assessment: str | None              # the assessment it was (``glazer``, ``pressure``), None: training
+    language: str                       # what she read and heard (``device.i18n``)
     damage: list[str]                   # what storage damage took from it (set on recovery or repair)
     patterns: list[tuple[float, str]]
     session_id: int
@@ -100,5 +102,6 @@ def upgrade(d: dict[str, Any] | None) -> SessionSummary | None:
         out.setdefault("clock", None)
     if version < 4:
         out.setdefault("assessment", None)
+        out.setdefault("language", "en")
     out["version"] = max(version, SUMMARY_VERSION)
     return out  # type: ignore[return-value]  # a dict of the keys above

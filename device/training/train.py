@@ -42,6 +42,7 @@ class SessionPlan:
     clock_state: dict | None = None       # the wall clock's state (``drivers.rtc.clock_state``)
     provenance: dict | None = None        # the prescription trained: version, file hash, signature, key
     heartbeat: Callable[[], None] | None = None  # fed at every block (the service's watchdog)
+    language: str = "en"  # what she reads and hears (``device.i18n``)
 
 
 def run_session(plan: SessionPlan, rig: Rig, clock: Clock, sessions: SessionStore,
@@ -88,6 +89,7 @@ def run_session(plan: SessionPlan, rig: Rig, clock: Clock, sessions: SessionStor
                           "elapsed_s": round(stats.last_t - stats.started, 3)}
     assessment = plan.programme.assessment
     summary["assessment"] = assessment
+    summary["language"] = plan.language
     # an assessment measures her; it is not training: no progression, not counted in adherence
     changes = [] if assessment else progress.record(plan.programme, summary, plan.started,
                                                     progression=plan.progression, full_dose=plan.full_dose)

@@ -9,6 +9,7 @@ import textwrap
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from device.i18n import ENGLISH, Language
 from device.records.reports import dash, rep_done
 from device.training import words
 from device.training.programme import UNJUDGED
@@ -23,8 +24,8 @@ class LiveView:
     end. ``live=False`` prints those lines and one per rep instead of the status line."""
 
     def __init__(self, live: bool, every_s: float = 0.1, out: TextIO | None = None,
-                 width: int | None = None) -> None:
-        self.live, self.every_s = live, every_s
+                 width: int | None = None, tr: Language = ENGLISH) -> None:
+        self.live, self.every_s, self.tr = live, every_s, tr
         self.out = out or sys.stdout
         self.width = width  # None: the terminal's (80 when it cannot be known)
         self._last = -1.0
@@ -45,7 +46,7 @@ class LiveView:
             paused = runner.paused_at is not None
             if paused != self._paused:
                 self._paused = paused
-                self._say(f"{_clock(runner, now)} " + ("Paused with the button" if paused else "Resumed"))
+                self._say(f"{_clock(runner, now)} " + (self.tr("Paused with the button") if paused else self.tr("Resumed")))
             return
         if now - self._last < self.every_s:
             return
@@ -57,21 +58,22 @@ class LiveView:
     def status(self, runner: SessionRunner, now: float) -> str:
         """The status line, at most the terminal's width: the least needed parts go first."""
         p = runner.current_phase()
-        fb = runner.feedback
+        fb, tr = runner.feedback, self.tr
         n = len(fb.bar)
         lit = max(0, fb.lit)
         colour, tone = fb.player.state
         ex = runner.exercises[p.exercise] if p else None
         if runner.paused_at is not None:
-            phase = f"{words.PHASE['paused']} {now - runner.paused_at:3.0f} s"
+            phase = f"{tr(words.PHASE['paused'])} {now - runner.paused_at:3.0f} s"
         elif p is not None:
             left = runner.remaining_in_phase(now)
-            phase = words.PHASE[p.kind] + (f" {left:4.1f} s" if left > 0 else "")
+            phase = tr(words.PHASE[p.kind]) + (f" {tr.num(left, '{:4.1f}')} s" if left > 0 else "")
         else:
-            phase = words.PHASE["starting"]
+            phase = tr(words.PHASE["starting"])
         parts: list[tuple[int, str]] = [(0, f"{phase:16s}"), (1, "[" + "█" * lit + "░" * (n - lit) + "]")]
         if ex is not None and p is not None and p.rep:
-            parts.append((2, f"{ex.name} set {p.set}/{ex.sets} rep {p.rep}/{ex.reps}"))
+            parts.append((2, tr("{exercise} set {set}/{sets} rep {rep}/{reps}").format(
+                exercise=ex.name, set=p.set, sets=ex.sets, rep=p.rep, reps=ex.reps)))
         elif ex is not None:
             parts.append((2, ex.name))
         if runner.span:
@@ -81,8 +83,9 @@ class LiveView:
                 pct = max(0.0, pct)  # the bar's reading: a dip below rest is not a negative squeeze
             parts.append((3, f"{pct:4.0f}{target} %MVC"))
         else:
-            parts.append((3, f"rise {runner.rise:5.1f}"))
-        parts.append((4, f"light {words.LIGHT.get(colour, colour):5s}{' ♪' if tone else '  '}"))
+            parts.append((3, tr("rise {rise}").format(rise=tr.num(runner.rise, "{:5.1f}"))))
+        light = tr(words.LIGHT[colour]) if colour in words.LIGHT else colour
+        parts.append((4, tr("light {colour}").format(colour=f"{light:5s}") + (" ♪" if tone else "  ")))
         cols = self._cols() - 1  # the last column would wrap on some terminals
         while parts:
             line = " ".join(t for _, t in sorted(parts))
@@ -93,17 +96,19 @@ class LiveView:
 
     # --- what she was told, a line each ------------------------------------------------------
     def _news(self, runner: SessionRunner, now: float) -> None:
+        tr = self.tr
         p = runner.current_phase()
         if p is not None and p.exercise != self._exercise and p.kind == "get_ready":
             self._exercise = p.exercise
             ex = runner.exercises[p.exercise]
-            self._say(f"{ex.title} ({ex.sets} × {ex.reps}, hold {ex.hold_s:g} s)")
+            self._say(f"{ex.title} " + tr("({sets} × {reps}, hold {hold} s)").format(
+                sets=ex.sets, reps=ex.reps, hold=tr.num(ex.hold_s, "{:g}")))
             if ex.cue:
                 self._say("  " + ex.cue, indent="  ")
         while self._warned < len(runner.warnings):
             w = runner.warnings[self._warned]
             self._warned += 1
-            self._say(f"  ! {words.WARNING.get(w.pattern, w.pattern)}", indent="    ")
+            self._say(f"  ! {tr(words.WARNING[w.pattern]) if w.pattern in words.WARNING else w.pattern}", indent="    ")
         for i in range(self._told, len(runner.results)):
             r = runner.results[i]
             if r.told is None:
@@ -112,9 +117,11 @@ class LiveView:
                 continue
             self._told = i + 1
             over = r.mvc_pct is not None and r.mvc_pct > MVC_RECHECK_PCT
-            self._say(f"  set {r.set} rep {r.rep}: " + ("good" if r.good else "redo — " + _why(r))
-                      + (f" ({r.mvc_pct:.0f} %MVC: above the measured maximum, to be measured again)"
-                         if over else ""), indent="    ")
+            result = tr("recorded") if r.told == "rep_recorded" else tr("good") if r.good else \
+                tr("redo — {why}").format(why=_why(r, tr))
+            self._say("  " + tr("set {set} rep {rep}: {result}").format(set=r.set, rep=r.rep, result=result)
+                      + (" " + tr("({pct} %MVC: above the measured maximum, to be measured again)").format(
+                          pct=f"{r.mvc_pct:.0f}") if over else ""), indent="    ")
         for key in list(runner.told):
             if key not in self._sets:
                 self._sets.add(key)
@@ -122,12 +129,14 @@ class LiveView:
                     continue  # the summary follows
                 ei, s = key
                 rs = [r for r in runner.results if r.exercise == runner.exercises[ei].name and r.set == s]
-                self._say(f"  set {s} done: {sum(r.good for r in rs)} of {len(rs)} good")
+                self._say("  " + tr("set {set} done: {good} of {reps} good").format(
+                    set=s, good=sum(r.good for r in rs), reps=len(rs)))
         if not self.live and p is not None and (p.kind, p.exercise, p.set, p.rep) != self._phase and \
                 p.kind == "get_ready":
             self._phase = (p.kind, p.exercise, p.set, p.rep)
             ex = runner.exercises[p.exercise]
-            self._say(f"{_clock(runner, now)} {ex.name} set {p.set}/{ex.sets} rep {p.rep}/{ex.reps}")
+            self._say(f"{_clock(runner, now)} " + tr("{exercise} set {set}/{sets} rep {rep}/{reps}").format(
+                exercise=ex.name, set=p.set, sets=ex.sets, rep=p.rep, reps=ex.reps))
 
     def _say(self, text: str, indent: str = "") -> None:
         if self._drawn:
@@ -146,56 +155,61 @@ def _clock(runner: SessionRunner, now: float) -> str:
     return f"{now - (runner.t0 or 0):6.1f} s"
 
 
-def _why(r: RepResult) -> str:
+def _why(r: RepResult, tr: Language = ENGLISH) -> str:
     """The reasons to redo a rep, with the numbers that show them."""
     out = []
     for reason in r.reasons:
-        text = words.REASON.get(reason, reason)
+        text = tr(words.REASON[reason]) if reason in words.REASON else reason
         if reason == "too_weak" and r.mvc_pct is not None:
-            text += f" ({r.mvc_pct:.0f} of {r.target_mvc_pct:.0f} %MVC)"
+            text += " " + tr("({got} of {want} %MVC)").format(got=f"{r.mvc_pct:.0f}", want=f"{r.target_mvc_pct:.0f}")
         elif reason == "too_short" and r.hold_s is not None:
-            text += f" ({r.hold_s:.1f} of {r.prescribed_hold_s:g} s)"
+            text += " " + tr("({got} of {want} s)").format(got=tr.num(r.hold_s), want=tr.num(r.prescribed_hold_s, "{:g}"))
         elif reason == "quick_lifts_missing" and r.flicks is not None:
-            text += f" ({r.flicks} of {r.prescribed_quick_lifts})"
+            text += " " + tr("({got} of {want})").format(got=r.flicks, want=r.prescribed_quick_lifts)
         out.append(text)
     return "; ".join(out)
 
 
-def make_view(kind: str, speed: float, out: TextIO | None = None) -> LiveView | None:
+def make_view(kind: str, speed: float, out: TextIO | None = None, tr: Language = ENGLISH) -> LiveView | None:
     if kind == "quiet":
         return None
     out = out or sys.stdout
     if kind == "auto":
         kind = "live" if out.isatty() and speed != 0 else "lines"
-    return LiveView(kind == "live", out=out)
+    return LiveView(kind == "live", out=out, tr=tr)
 
 
-def _result(r: dict) -> str:
+def _result(r: dict, tr: Language = ENGLISH) -> str:
     """good, or redo with its reasons, for a rep whose hold was over; "stopped" if the session
     ended during it; "not reached" if the session ended before it was cued."""
     if rep_done(r):
-        return "good" if r["good"] else "redo: " + words.reasons(r.get("reasons") or [])
-    return "stopped" if r.get("judged_at_s") is not None else "not reached"
+        if r.get("told") == "rep_recorded":
+            return tr("recorded")
+        return tr("good") if r["good"] else tr("redo: {why}").format(why=words.reasons(r.get("reasons") or [], tr))
+    return tr("stopped") if r.get("judged_at_s") is not None else tr("not reached")
 
 
-def format_summary(s: Mapping[str, Any]) -> str:
-    """The session for a person. A summary stored by a session cut off (Ctrl-C, power loss) has
-    the runner's part only: what it lacks is said, not assumed."""
-    ended = "completed" if s.get("completed") else \
-        "ended early with the button" if s.get("stopped_by_button") else \
-        "ended early: the card is full (export and delete old sessions)" if s.get("stopped_by") == "card_full" else \
-        "ended early: the probe was unplugged or faulty" if s.get("stopped_by") == "sensor" else \
-        "interrupted" if s.get("interrupted") else "stopped early"
+def format_summary(s: Mapping[str, Any], tr: Language = ENGLISH) -> str:
+    """The session for a person, in her language. A summary stored by a session cut off (Ctrl-C,
+    power loss) has the runner's part only: what it lacks is said, not assumed."""
+    ended = tr("completed") if s.get("completed") else \
+        tr("ended early with the button") if s.get("stopped_by_button") else \
+        tr("ended early: the card is full (export and delete old sessions)") if s.get("stopped_by") == "card_full" else \
+        tr("ended early: the probe was unplugged or faulty") if s.get("stopped_by") == "sensor" else \
+        tr("interrupted") if s.get("interrupted") else tr("stopped early")
     calibrated = s.get("calibrated", True)
-    lines = [f"{s.get('programme_title') or s.get('programme', '?')} — {ended} in "
-             f"{s.get('duration_s', 0):.0f} s" + ("" if calibrated else " (uncalibrated: %MVC unknown)")]
-    lines.append(f"{'exercise':12s} {'set':>3s} {'rep':>3s} {'hold':>6s} {'%MVC':>5s} {'lifts':>5s} "
-                 f"{'relaxed':7s} result")
+    lines = [f"{s.get('programme_title') or s.get('programme', '?')} — "
+             + tr("{ended} in {seconds} s").format(ended=ended, seconds=f"{s.get('duration_s', 0):.0f}")
+             + ("" if calibrated else " " + tr("(uncalibrated: %MVC unknown)"))]
+    head = [tr("exercise"), tr("set"), tr("rep"), tr("hold"), "%MVC", tr("lifts"), tr("relaxed"), tr("result")]
+    lines.append(f"{head[0][:12]:12s} {head[1][:3]:>3s} {head[2][:3]:>3s} {head[3][:6]:>6s} {head[4]:>5s} "
+                 f"{head[5][:5]:>5s} {head[6][:7]:7s} {head[7]}")
     for r in s.get("reps") or []:
         mvc = dash(r['mvc_pct'], '{:5.0f}') if calibrated else dash(r['peak'], '{:5.1f}')
+        relaxed = "—" if r["relaxed"] is None else tr("yes") if r["relaxed"] else tr("no")
         lines.append(f"{r['exercise'][:12]:12s} {r['set']:3d} {r['rep']:3d} {dash(r['hold_s'], '{:5.1f}s'):>6s} "
                      f"{mvc:>5s} {dash(r['flicks'], '{:d}'):>5s} "
-                     f"{'—' if r['relaxed'] is None else 'yes' if r['relaxed'] else 'no':7s} {_result(r)}")
+                     f"{relaxed:7s} {_result(r, tr)}")
     unjudged = {d["exercise"]: d for d in s.get("dose") or [] if d.get("kind") in UNJUDGED}
     for st in s.get("sets") or []:
         if st["exercise"] in unjudged:

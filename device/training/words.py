@@ -1,41 +1,45 @@
 """The words a person reads for each state, result and warning: one place, so the live view, the
-summary and the report say the same thing (and the translations of issue 21 have one source)."""
+summary and the report say the same thing. Each is an English message id marked for the
+catalogs (``device.i18n``) and translated where it is shown: ``tr(PHASE["hold"])``."""
 from __future__ import annotations
+
+from device.i18n import ENGLISH, N_, Language
 
 #: Each phase of a session, as the patient is asked to act in it.
 PHASE: dict[str, str] = {
-    "get_ready": "Get ready", "squeeze": "Squeeze", "hold": "Hold", "quick_lift": "Quick lift",
-    "release": "Let go", "rest": "Rest", "set_rest": "Set done, rest", "done": "Finished",
-    "paused": "Paused", "starting": "Starting",
+    "get_ready": N_("Get ready"), "squeeze": N_("Squeeze"), "hold": N_("Hold"), "quick_lift": N_("Quick lift"),
+    "release": N_("Let go"), "rest": N_("Rest"), "set_rest": N_("Set done, rest"), "done": N_("Finished"),
+    "paused": N_("Paused"), "starting": N_("Starting"),
+    "baseline": N_("Lie still, let go"), "free": N_("Quick squeezes"),
 }
 
 #: Why a rep is to be redone (``session.REASONS``), in plain words.
 REASON: dict[str, str] = {
-    "sensor_fault": "sensor problem", "bear_down": "bearing down (pushing out)",
-    "accessory": "other muscles helped", "breath_held": "breath held",
-    "not_felt": "no squeeze felt", "too_weak": "too weak for the target",
-    "too_short": "hold too short", "quick_lifts_missing": "quick lifts missing",
-    "not_relaxed": "not let go afterwards", "not_below_rest": "pressure did not fall below rest",
+    "sensor_fault": N_("sensor problem"), "bear_down": N_("bearing down (pushing out)"),
+    "accessory": N_("other muscles helped"), "breath_held": N_("breath held"),
+    "not_felt": N_("no squeeze felt"), "too_weak": N_("too weak for the target"),
+    "too_short": N_("hold too short"), "quick_lifts_missing": N_("quick lifts missing"),
+    "not_relaxed": N_("not let go afterwards"), "not_below_rest": N_("pressure did not fall below rest"),
 }
 
 #: The live warnings, as the patient should act on them.
 WARNING: dict[str, str] = {
-    "warning_bear_down": "Bearing down: lift in and up, do not push",
-    "warning_accessory": "Other muscles helping: relax belly, buttocks and thighs",
-    "warning_not_relaxed": "Let go completely",
-    "warning_breath_held": "Keep breathing",
+    "warning_bear_down": N_("Bearing down: lift in and up, do not push"),
+    "warning_accessory": N_("Other muscles helping: relax belly, buttocks and thighs"),
+    "warning_not_relaxed": N_("Let go completely"),
+    "warning_breath_held": N_("Keep breathing"),
 }
 
 #: The status LED's colours, named.
 LIGHT: dict[str, str] = {
-    "off": "off", "guide": "blue", "correct": "green", "warning": "red", "caution": "amber",
-    "rest": "dim", "paused": "grey",
+    "off": N_("off"), "guide": N_("blue"), "correct": N_("green"), "warning": N_("red"), "caution": N_("amber"),
+    "rest": N_("dim"), "paused": N_("grey"),
 }
 
 #: Contraction kinds.
-KIND: dict[str, str] = {"lift": "lift", "bear_down": "bearing down", "accessory": "accessory"}
+KIND: dict[str, str] = {"lift": N_("lift"), "bear_down": N_("bearing down"), "accessory": N_("accessory")}
 
 
-def reasons(rs: list[str]) -> str:
-    """The reasons to redo a rep, joined."""
-    return ", ".join(REASON.get(r, r) for r in rs)
+def reasons(rs: list[str], tr: Language = ENGLISH) -> str:
+    """The reasons to redo a rep, joined, in her language."""
+    return ", ".join(tr(REASON[r]) if r in REASON else r for r in rs)

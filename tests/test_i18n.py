@@ -1,0 +1,67 @@
+"""Issue 21 (begun): her language through gettext catalogs, checked so no message stays untranslated."""
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from device.errors import ConfigError
+from device.i18n import LANGUAGES, language
+
+ROOT = Path(__file__).resolve().parents[1]
+PFMT = [sys.executable, "-m", "device.cli"]
+
+
+def _checker():
+    spec = importlib.util.spec_from_file_location("check_catalogs", ROOT / "scripts" / "check-catalogs.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_every_marked_message_is_translated_in_every_language():
+    assert _checker().problems() == []
+
+
+def test_a_new_untranslated_message_fails_the_check(tmp_path):
+    for d in ("device/training", "device/locale"):
+        shutil.copytree(ROOT / d, tmp_path / d)
+    words = tmp_path / "device/training/words.py"
+    words.write_text(words.read_text() + '\nNEW = N_("Squeeze a little longer")\n')
+    bad = _checker().problems(tmp_path)
+    assert {b.split(":")[0] for b in bad} == {"nb", "sv", "da"} and all("Squeeze a little longer" in b for b in bad)
+
+
+@pytest.mark.parametrize("code, words", [
+    ("nb", {"Squeeze": "Knip", "Hold": "Hold", "Let go": "Slipp", "Quick lift": "Raskt løft", "Rest": "Hvil"}),
+    ("sv", {"Squeeze": "Knip", "Hold": "Håll", "Let go": "Släpp", "Quick squeezes": "Snabba knip", "Rest": "Vila"}),
+    ("da", {"Squeeze": "Knib", "Hold": "Hold", "Let go": "Slip", "Quick squeezes": "Hurtige knib", "Rest": "Hvil"}),
+])
+def test_the_leaflets_own_words(code, words):
+    tr = language(code)
+    assert {k: tr(k) for k in words} == words
+
+
+def test_numbers_in_each_languages_notation():
+    assert language("en").num(2.5) == "2.5" and language("nb").num(2.5) == "2,5"
+    assert language("sv").num(12.25, "{:.2f}") == "12,25" and language("da").num(None) == "—"
+
+
+def test_an_unknown_language_is_refused_with_the_allowed_ones(tmp_path):
+    with pytest.raises(ConfigError, match="allowed: en .English., nb"):
+        language("fi")
+    cfg = tmp_path / "device.toml"
+    cfg.write_text((ROOT / "examples" / "device.toml").read_text() + '\n[voice]\nlanguage = "de"\n')
+    r = subprocess.run(PFMT + ["train", "--config", str(cfg), "--data", str(tmp_path / "d"), "--speed", "0",
+                               "--view", "quiet", "--reps", "1", "--sets", "1"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "[voice] language" in r.stderr and "'de'" in r.stderr and "Traceback" not in r.stderr
+    assert set(LANGUAGES) == {"en", "nb", "sv", "da"}
+
+
+def test_a_session_in_norwegian(tmp_path):
+    r = subprocess.run(PFMT + ["train", "--data", str(tmp_path / "d"), "--speed", "0", "--view", "lines", "--lang", "nb",
+                               "--reps", "2", "--sets", "1"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "serie 1 rep 1: bra" in r.stdout and "fullført på" in r.stdout and "øvelse" in r.stdout
