@@ -15,6 +15,7 @@ command -v mcopy >/dev/null || need="$need mtools"
 command -v systemd-analyze >/dev/null || need="$need systemd"
 command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need="$need chromium"
 command -v msgfmt >/dev/null || need="$need gettext"  # the catalogs of her language (scripts/compile-catalogs.sh)
+command -v espeak-ng >/dev/null || need="$need espeak-ng"  # the spoken cues' test renders them
 if [ -n "$need" ]; then
     if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null || {

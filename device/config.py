@@ -4,6 +4,7 @@ always — and the reference build the emulated device and the defaults use.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from device.errors import ConfigError, InputError
@@ -20,7 +21,7 @@ __all__ = [
     "PinsConfig",
     "default_config",
     "device_config",
-    "device_language",
+    "device_voice",
     "load_config",
     "parse_config",
     "recorded_channels",
@@ -47,15 +48,24 @@ def parse_config(data: dict, source: str = "configuration") -> DeviceConfig:
     return hw.parse_config(hardware, source, check_channel=_check_channel, required_roles=REQUIRED_ROLES)
 
 
-def parse_voice(data: dict, source: str = "configuration") -> str:
-    """``[voice] language`` of a parsed configuration: the device's language ("en" when unset)."""
+@dataclass(frozen=True)
+class Voice:
+    """``[voice]``: the device's language ("en" when unset) and whether a speaker says the cues."""
+
+    language: str = "en"
+    speech: bool = False
+
+
+def parse_voice(data: dict, source: str = "configuration") -> Voice:
     v = data.get(VOICE, {})
     if not isinstance(v, dict):
         raise ConfigError(f"{source}: [{VOICE}] must be a table")
-    unknown = sorted(set(v) - {"language"})
+    unknown = sorted(set(v) - {"language", "speech"})
     if unknown:
-        raise ConfigError(f"{source}: [{VOICE}] has no option {unknown[0]!r}; allowed: language")
-    return check_code(v.get("language", "en"), f"{source}: [{VOICE}] language")
+        raise ConfigError(f"{source}: [{VOICE}] has no option {unknown[0]!r}; allowed: language, speech")
+    if not isinstance(v.get("speech", False), bool):
+        raise ConfigError(f"{source}: [{VOICE}] speech must be true or false")
+    return Voice(check_code(v.get("language", "en"), f"{source}: [{VOICE}] language"), v.get("speech", False))
 
 
 def load_config(path: str | Path) -> DeviceConfig:
@@ -63,10 +73,10 @@ def load_config(path: str | Path) -> DeviceConfig:
     return parse_config(hw.read_toml(path), str(path))
 
 
-def device_language(path: str | Path | None) -> str:
-    """The device's language from its configuration in force (``device_config``'s file), "en" without one."""
+def device_voice(path: str | Path | None) -> Voice:
+    """The ``[voice]`` of the configuration in force (``device_config``'s file), the default without one."""
     chosen = path or default_config_path()
-    return parse_voice(hw.read_toml(chosen), str(chosen)) if chosen else "en"
+    return parse_voice(hw.read_toml(chosen), str(chosen)) if chosen else Voice()
 
 
 def recorded_channels(config: DeviceConfig) -> tuple[Channel, ...]:

@@ -127,6 +127,8 @@ class Player:
     def __init__(self, output: Callable[[str, float | None], None], clock: Clock,
                  patterns: dict[str, Pattern] = PATTERNS) -> None:
         self.output, self.clock, self.patterns = output, clock, patterns
+        #: told (name, time) as each pattern begins — a speaker says the cue's words then
+        self.on_start: Callable[[str, float], None] | None = None
         self.current: Pattern | None = None
         self.queued: Pattern | None = None
         self._k = 0
@@ -160,6 +162,8 @@ class Player:
     def _start(self, p: Pattern, now: float) -> None:
         self.current, self._k = p, 0
         self.started.append((now, p.name))
+        if self.on_start is not None:
+            self.on_start(p.name, now)
         self._step_end = now + p.steps[0].seconds
         self._apply(p.steps[0].colour, p.steps[0].tone_hz, now)
 

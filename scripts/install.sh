@@ -75,7 +75,7 @@ case "$arch" in
 esac
 say "$PRETTY_NAME, $arch, Python $pyver; prefix $PREFIX"
 
-pkgs="python3-venv python3-pip dosfstools mtools i2c-tools util-linux gettext"
+pkgs="python3-venv python3-pip dosfstools mtools i2c-tools util-linux gettext espeak-ng alsa-utils"
 [ "$system_numpy" = 1 ] && pkgs="$pkgs python3-numpy python3-sysv-ipc python3-cryptography"
 [ "$system_numpy" = 1 ] && [ "$PNG" = 1 ] && pkgs="$pkgs python3-matplotlib"
 missing=$(for p in $pkgs; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done)
@@ -150,6 +150,10 @@ dtoverlay=i2c-rtc,ds3231"
     fi
     printf 'i2c-dev\nlibcomposite\n' > /etc/modules-load.d/pfmt.conf
 fi
+
+# --- the spoken cues, rendered once in every language (played when [voice] speech = true) --------
+runuser -u pfmt -- "$venv/bin/pfmt" speech render --data /var/lib/pfmt >/dev/null \
+    && say "spoken cues rendered in /var/lib/pfmt/speech" || say "note: the spoken cues could not be rendered (espeak-ng)"
 
 # --- the units --------------------------------------------------------------------------------
 for u in pfmt.service pfmt-gadget.service pfmt-console.service; do

@@ -65,3 +65,40 @@ def test_a_session_in_norwegian(tmp_path):
                                "--reps", "2", "--sets", "1"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "serie 1 rep 1: bra" in r.stdout and "fullført på" in r.stdout and "øvelse" in r.stdout
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is installed by bootstrap.sh where apt can")
+@pytest.mark.parametrize("code", ["nb", "sv", "da", "en"])
+def test_spoken_cues_start_within_50_ms_of_their_cues(tmp_path, code):
+    """Spoken cues rendered offline (espeak-ng) and played by the emulated device into one WAV:
+    every word begins within 50 ms of its cue, and nothing is heard that was not cued."""
+    import json
+
+    import numpy as np
+
+    from drivers.speech import RATE_HZ, read_wav
+
+    d = tmp_path / "d"
+    r = subprocess.run(PFMT + ["speech", "render", "--lang", code, "--data", str(d)], capture_output=True, text=True,
+                       cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    wav = tmp_path / "cues.wav"
+    r = subprocess.run(PFMT + ["train", "--data", str(d), "--speed", "0", "--view", "quiet", "--lang", code, "--reps", "3",
+                               "--sets", "1", "--speech-out", str(wav), "--json"], capture_output=True, text=True, cwd=ROOT,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    said = json.loads(r.stdout)["speech"]
+    assert [n for _, n in said[:4]] == ["get_ready", "squeeze", "release", "rest"]
+    x = read_wav(wav)
+    frame = int(0.005 * RATE_HZ)
+    loud = np.abs(x[: len(x) // frame * frame]).reshape(-1, frame).max(axis=1) > 0.02
+    onsets, quiet_for = [], 1e9
+    for i, on in enumerate(loud):  # a sound after at least 60 ms of silence is a new word
+        if on and quiet_for >= 0.06:
+            onsets.append(i * frame / RATE_HZ)
+        quiet_for = 0.0 if on else quiet_for + frame / RATE_HZ
+    cue_times = [t for t, _ in said]
+    for t in cue_times:
+        assert min(abs(o - t) for o in onsets) <= 0.05, f"cue at {t:.3f} s: no word within 50 ms"
+    for o in onsets:  # within a word, the voice may pause (a comma): each pause follows a cue
+        assert any(-0.05 <= o - t < 3.0 for t in cue_times), f"a sound at {o:.3f} s that no cue began"

@@ -14,7 +14,7 @@ from calibration.emulated import emulated_sensors
 from calibration.load import calibration_file
 from calibration.profile import Profile, ProfileStore
 from calibration.workflow import apply_sensor
-from device.config import device_config, device_language
+from device.config import device_config, device_voice
 from device.errors import AccessError, InputError
 from device.files import default_data_dir
 from device.i18n import check_code, language
@@ -30,6 +30,7 @@ from drivers import rig as rigs
 from drivers.clock import Clock, RealClock
 from drivers.feedback import Feedback
 from drivers.rtc import clock_state
+from drivers.speech import RecordingSpeaker, Speaker
 
 DEFAULT_PROGRAMME = "norwegian_intensive"
 
@@ -63,6 +64,7 @@ class TrainOptions:
     free_bytes: Callable[[], int] | None = None  # emulation: the room left on its card
     card_pages: int | None = None  # emulation: the card fills when the database reaches this many pages
     language: str | None = None  # what she reads and hears; None: the prescription's, else the device's
+    speech_out: Path | None = None  # emulation: the spoken cues mixed into this WAV (clips: `pfmt speech render`)
     heartbeat: Callable[[], None] | None = None  # fed at every block (the watchdog)
     require_prescription: bool = False           # the appliance trains only what a physio prescribed
     lead_s: float = 0.0                          # emulation: the patient starts this much later (the probe is read first)
@@ -183,15 +185,29 @@ def session_language(opts: TrainOptions, profile: Profile | None) -> str:
         return check_code(opts.language, "--lang")
     if profile is not None and profile.prescription.language:
         return profile.prescription.language
-    return device_language(opts.config)
+    return device_voice(opts.config).language
 
 
 def run(opts: TrainOptions) -> SessionSummary:
     """Run one session; returns the stored summary (with the simulated patient's truth when simulated)."""
     c = compose(opts)
     tr = language(c.plan.language)
+    heard = None
+    clips = Path(opts.data_dir) / "speech" / c.plan.language
+    speak = opts.speech_out is not None or (opts.hardware and device_voice(opts.config).speech)
+    if speak and not clips.is_dir():
+        c.rig.close()
+        c.sessions.close()
+        raise InputError(f"no spoken cues in {clips}: render them first (`pfmt speech render --lang {c.plan.language}`)")
+    if opts.speech_out is not None:  # the emulated device's speaker: her language's clips, at their cues
+        heard = RecordingSpeaker(clips)
+        c.rig.feedback.player.on_start = heard.say
+    elif speak:  # pragma: no cover - needs the device's sound output
+        c.rig.feedback.player.on_start = Speaker(clips).say
     summary = run_session(c.plan, c.rig, c.clock, c.sessions, c.progress,
                           make_view(opts.view, opts.speed, sys.stderr if opts.view_to_stderr else None, tr))
+    if heard is not None and opts.speech_out is not None:
+        summary["speech"] = heard.mix(opts.speech_out)
     if c.truth is not None:
         summary["truth"] = c.truth["contractions"]
     return summary

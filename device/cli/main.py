@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "profile": "show the patient's profile, its history, or restore a version (PIN)",
     "sessions": "stored sessions: list, show one, the trend across weeks, or delete (secret)",
     "symptoms": "the symptom diary: leakage episodes, by the patient or the physiotherapist",
+    "speech": "render the spoken cues once, offline (espeak-ng), in every language the device speaks",
     "report": "the physiotherapist's report: one self-contained HTML file (assessments against norms, weeks, CERT dose, sessions)",
     "wipe": "the hand-over of a loaned device: every session, the diary, the profile and the logs removed (secret)",
     "export": "export sessions (EDF+, CSV, JSON dose/trend, PNG) pseudonymised by patient code: to a "

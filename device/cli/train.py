@@ -45,6 +45,8 @@ def add_arguments(tr: argparse.ArgumentParser) -> None:
     tr.add_argument("--emulate", action="store_true", help="emulate even on a Pi")
     tr.add_argument("--lang", choices=sorted(LANGUAGES), help="her language for this session (default: the one "
                     "prescribed, else the device's [voice] language)")
+    tr.add_argument("--speech-out", type=Path, metavar="CUES.wav",
+                    help="emulation: the spoken cues, mixed at their times into this WAV (after `pfmt speech render`)")
     tr.add_argument("--json", action="store_true",
                     help="print the stored summary as JSON, alone on standard output")
 
@@ -55,7 +57,8 @@ def main(args: argparse.Namespace) -> int:
                          data_dir=Path(args.data), config=args.config, calibration=args.calibration,
                          hardware=on_raspberry_pi() and not args.emulate, overrides=overrides, view=args.view,
                          view_to_stderr=args.json,
-                         pauses=args.pause, stop_at_s=args.stop_at, language=args.lang))
+                         pauses=args.pause, stop_at_s=args.stop_at, language=args.lang,
+                         speech_out=args.speech_out))
     if args.json:
         s.pop("latency_s", None)
         print(json_out(s, default=str))

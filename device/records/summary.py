@@ -80,6 +80,7 @@ class SessionSummary(TypedDict, total=False):
     adherence: dict[str, Any] | None   # None for an assessment (not training)
     assessment: str | None              # the assessment it was (``glazer``, ``pressure``), None: training
     language: str                       # what she read and heard (``device.i18n``)
+    speech: list[tuple[float, str]]     # emulation: (time, cue) of each spoken cue mixed into the WAV
     damage: list[str]                   # what storage damage took from it (set on recovery or repair)
     patterns: list[tuple[float, str]]
     session_id: int

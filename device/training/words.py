@@ -43,3 +43,21 @@ KIND: dict[str, str] = {"lift": N_("lift"), "bear_down": N_("bearing down"), "ac
 def reasons(rs: list[str], tr: Language = ENGLISH) -> str:
     """The reasons to redo a rep, joined, in her language."""
     return ", ".join(tr(REASON[r]) if r in REASON else r for r in rs)
+
+
+#: What the voice says as each cue's pattern starts (the patterns of ``drivers.feedback``); a
+#: pattern not here (a tick, a light) is not spoken.
+SPEECH: dict[str, str] = {
+    "get_ready": N_("Get ready"), "squeeze": N_("Squeeze"), "quick_lift": N_("Lift"), "release": N_("Let go"),
+    "rest": N_("Rest"), "set_done": N_("Set done"), "set_done_fair": N_("Set done"), "set_done_poor": N_("Set done"),
+    "session_done": N_("Well done, the session is over"), "session_done_fair": N_("The session is over"),
+    "session_done_poor": N_("The session is over"), "rep_redo_bear_down": N_("Lift in, do not push"),
+    "warning_bear_down": N_("Lift in and up, do not push"), "warning_accessory": N_("Relax belly, buttocks and thighs"),
+    "warning_not_relaxed": N_("Let go completely"), "warning_breath_held": N_("Keep breathing"),
+    "rep_recorded": N_("Recorded"),
+}
+
+
+def speech(tr: Language = ENGLISH) -> dict[str, str]:
+    """Each spoken cue's words in her language."""
+    return {k: tr(v) for k, v in SPEECH.items()}
