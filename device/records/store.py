@@ -236,6 +236,8 @@ class SessionStore:
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
                 self._storage_error(e, "marking an interrupted session")
+            except OSError:  # no room for the lock file: the next start with room marks it
+                pass
 
     def _connect(self, create: bool = True) -> sqlite3.Connection:
         try:
@@ -266,9 +268,12 @@ class SessionStore:
         wal = self.path.with_name(self.path.name + "-wal")
         if self.free_bytes() >= RESERVE_BYTES or (wal.exists() and wal.stat().st_size > 0):
             return None
-        with SessionLock(self.dir, wait=False) as free:
-            if not free:
-                return None
+        try:
+            with SessionLock(self.dir, wait=False) as free:
+                if not free:
+                    return None
+        except OSError:  # no room even for the lock file: then no session can be recording either
+            pass
         try:
             db = sqlite3.connect(f"{self.path.resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False)
             db.execute("SELECT count(*) FROM sessions").fetchone()
