@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
+from device.i18n import ENGLISH, N_, Language
 from device.records.store import SessionData
 from drivers.rtc import EARLIEST
 
@@ -171,32 +172,42 @@ def _prescribed(ss: list[SessionData]) -> float | None:
     return max(n) if n else None
 
 
-def format_list(sessions: list[SessionData]) -> str:
+#: A session's status, as a person reads it.
+STATUS: dict[str, str] = {"running": N_("running"), "completed": N_("completed"), "stopped": N_("stopped"),
+                          "interrupted": N_("interrupted")}
+
+
+def format_list(sessions: list[SessionData], tr: Language = ENGLISH) -> str:
     if not sessions:
-        return "no sessions stored yet"
-    rows = [f"{'id':>4s} {'started':19s} {'programme':20s} {'status':11s} {'min':>5s} {'good/done':>9s} "
-            f"{'max%MVC':>7s} {'hold':>6s} {'patient':8s}"]
+        return tr("no sessions stored yet")
+    head = [tr("id"), tr("started"), tr("programme"), tr("status"), tr("min"), tr("good/done"), "max%MVC",
+            tr("hold"), tr("patient")]
+    rows = [f"{head[0]:>4s} {head[1][:19]:19s} {head[2][:20]:20s} {head[3][:11]:11s} {head[4][:5]:>5s} "
+            f"{head[5][:9]:>9s} {head[6]:>7s} {head[7][:6]:>6s} {head[8][:8]:8s}"]
     for s in sessions:
         ln = session_line(s)
         dur = ln["duration_s"] if ln["duration_s"] is not None else ln["stored_s"]
-        rows.append(f"{ln['id']:4d} {ln['started_at']:19s} {ln['programme'][:20]:20s} {ln['status']:11s} "
-                    f"{(dur or 0) / 60:5.1f} {str(ln['good']) + '/' + str(ln['reps']):>9s} "
+        status = tr(STATUS[ln["status"]]) if ln["status"] in STATUS else ln["status"]
+        rows.append(f"{ln['id']:4d} {ln['started_at']:19s} {ln['programme'][:20]:20s} {status[:11]:11s} "
+                    f"{tr.num((dur or 0) / 60, '{:5.1f}')} {str(ln['good']) + '/' + str(ln['reps']):>9s} "
                     f"{dash(ln['max_mvc_pct'], '{:.0f}'):>7s} "
-                    f"{dash(ln['longest_hold_s'], '{:.1f}s'):>6s} "
+                    f"{tr.num(ln['longest_hold_s'], '{:.1f}s'):>6s} "
                     f"{ln['patient_code'] or '—':8s}")
     return "\n".join(rows)
 
 
-def format_trend(weeks: list[dict]) -> str:
+def format_trend(weeks: list[dict], tr: Language = ENGLISH) -> str:
     if not weeks:
-        return "no sessions stored yet"
-    rows = [f"{'week':9s} {'done':>4s} {'of':>4s} {'adher.':>6s} {'days':>4s} {'max%MVC':>7s} {'peak':>6s} "
-            f"{'longest hold':>12s} {'good':>5s}"]
+        return tr("no sessions stored yet")
+    head = [tr("week"), tr("done"), tr("of"), tr("adher."), tr("days"), "max%MVC", tr("peak"), tr("longest hold"),
+            tr("good")]
+    rows = [f"{head[0][:9]:9s} {head[1][:4]:>4s} {head[2][:4]:>4s} {head[3][:6]:>6s} {head[4][:4]:>4s} {head[5]:>7s} "
+            f"{head[6][:6]:>6s} {head[7][:12]:>12s} {head[8][:5]:>5s}"]
     for w in weeks:
         rows.append(f"{w['week']:9s} {w['completed']:4d} {dash(w['prescribed_per_week'], '{:g}'):>4s} "
                     f"{dash(w['adherence_pct'], '{:.0f}%'):>6s} "
                     f"{w['days_trained']:4d} {dash(w['strength_max_mvc_pct'], '{:.0f}'):>7s} "
-                    f"{dash(w['strength_max_peak'], '{:.1f}'):>6s} "
-                    f"{dash(w['endurance_longest_hold_s'], '{:.1f}s'):>12s} "
+                    f"{tr.num(w['strength_max_peak'], '{:.1f}'):>6s} "
+                    f"{tr.num(w['endurance_longest_hold_s'], '{:.1f}s'):>12s} "
                     f"{dash(w['good_pct'], '{:.0f}%'):>5s}")
     return "\n".join(rows)
