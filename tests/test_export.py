@@ -208,8 +208,8 @@ def test_export_refuses_clearly(data, tmp_path):
         with pytest.raises(InputError, match="no stored session matches"):
             select(db, None, dt.date(2030, 1, 1))
         folder, _ = export(db, select(db, [1]), tmp_path, ("json",), stamp=dt.datetime(2026, 1, 1))
-        with pytest.raises(StorageError, match="already exists; nothing was overwritten"):
-            export(db, select(db, [1]), tmp_path, ("json",), stamp=dt.datetime(2026, 1, 1))
+        again, _ = export(db, select(db, [1]), tmp_path, ("json",), stamp=dt.datetime(2026, 1, 1))
+        assert again.name == folder.name + "-2" and folder.is_dir()  # never overwritten, never refused
     with pytest.raises(InputError, match="allowed: edf, csv, json, png"):
         parse_formats("edf,xls")
 

@@ -618,6 +618,12 @@ def test_the_console_gives_nothing_before_the_secret_and_only_the_current_patien
         ex = _ok(con.ask("EXPORT all json"))
         assert ex["image"] == str(image) and not [f for f in ex["files"] if "P-007" in f]
         assert any("P-042" in f for f in _image_files(image))
+        rep = _ok(con.ask("EXPORT all html"))  # issue 20: the report goes over the cable too
+        assert rep["files"] == ["MANIFEST.sha256", "report-P-042.html"] or "report-P-042.html" in rep["files"]
+        got = con.ask("GET report-P-042.html", until=b"END\r\n").split("\r\n")
+        import base64
+        page = base64.b64decode("".join(got[1:-1])).decode("utf-8")
+        assert page.startswith("<!DOCTYPE html>") and "P-042" in page and "P-007" not in page
         deleted = _ok(con.ask(f"DELETE {listed[0]}"))["deleted"]
         assert deleted == [listed[0]] and [s["id"] for s in _ok(con.ask("LIST"))] == listed[1:]
         assert not any("P-042" in f for f in _image_files(image))  # what held it is gone from the disk

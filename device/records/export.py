@@ -118,9 +118,9 @@ def export(store: SessionStore, sessions: list[SessionData], out_dir: str | os.P
         raise InputError("no session to export")
     codes = sorted({s.info["patient_code"] or "unassigned" for s in sessions})
     label = CODE_SAFE.sub("-", codes[0]) if len(codes) == 1 else "several"
-    final = Path(out_dir) / f"pfmt-export-{label}-{(stamp or dt.datetime.now()).strftime('%Y%m%d-%H%M%S')}"
-    if final.exists():
-        raise StorageError(f"{final} already exists; nothing was overwritten")
+    base = Path(out_dir) / f"pfmt-export-{label}-{(stamp or dt.datetime.now()).strftime('%Y%m%d-%H%M%S')}"
+    final = next(f for f in (base.with_name(f"{base.name}{'' if k == 1 else f'-{k}'}") for k in range(1, 10_000))
+                 if not f.exists())  # two exports in one second: the second gets "-2", nothing is overwritten
     # built under a hidden partial name and renamed once its manifest is written and verified: a
     # kill or a full disk leaves no plausible folder under the final name (what an earlier kill
     # left is removed here)

@@ -152,6 +152,10 @@ class SerialConsole:
     def lock(self) -> None:
         """Back to answering only the open requests: the last export removed, the disk emptied."""
         self.unlocked, self._wipe_code = False, None
+        self._forget_export()
+
+    def _forget_export(self) -> None:
+        """The last export removed, and the gadget's disk swapped back to an empty one."""
         if self.last_export is not None:
             shutil.rmtree(self.last_export, ignore_errors=True)
             self.last_export = None
@@ -332,11 +336,7 @@ class SerialConsole:
         with self._store() as db:
             self._theirs(db, ids)
             done = db.delete(ids)
-        if self.last_export is not None:  # it may hold them: sent again only by a new EXPORT
-            shutil.rmtree(self.last_export, ignore_errors=True)
-            self.last_export = None
-        if self.cfg.blank is not None:
-            self.cfg.blank()
+        self._forget_export()  # it may hold them: sent again only by a new EXPORT
         log.info("serial console: deleted sessions %s", done)
         return ["OK " + json.dumps({"deleted": done})]
 
