@@ -29,7 +29,7 @@ def test_a_new_untranslated_message_fails_the_check(tmp_path):
     for d in ("device", "drivers", "calibration"):
         shutil.copytree(ROOT / d, tmp_path / d, ignore=shutil.ignore_patterns("__pycache__"))
     assert _checker().problems(tmp_path) == []
-    words = tmp_path / "device/training/words.py"
+    words = tmp_path / "device/words.py"
     words.write_text(words.read_text() + '\nNEW = N_("Squeeze a little longer")\n')
     bad = _checker().problems(tmp_path)
     assert {b.split(":")[0] for b in bad} == {"nb", "sv", "da"} and all("Squeeze a little longer" in b for b in bad)

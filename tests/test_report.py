@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from device import words
 from device.appliance.compose import TrainOptions, run
 from device.records import assessment
 from device.records.report import label, num
@@ -150,7 +151,8 @@ def test_every_figure_in_the_report_is_the_stored_data(devices, modality, tmp_pa
     every = [r for sid in sorted(stored_reps) for r in stored_reps[sid]]
     for row, r in zip(body, every):
         assert row[0] == r["exercise"] and row[3] == num(r["hold_s"]) and row[5] == num(r["mvc_pct"], "{:.0f}")
-        assert row[9] == ("good" if r["good"] else ", ".join(r["reasons"]) or "—")
+        assert row[9] == ("recorded" if r.get("told") == "rep_recorded" else "good" if r["good"]
+                          else words.reasons(r["reasons"]) or "—")  # the reasons in words, as she was told
     # the work/rest statistics of every session, the curves with their contractions
     assert len(t.tables["workrest"]) - t.tables["workrest"].count(t.tables["workrest"][0]) == len(sessions)
     assert t.svgs.count("curve") == len(sessions) and t.svgs.count("bars") == 4

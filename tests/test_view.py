@@ -11,7 +11,7 @@ import sys
 
 import device.appliance.compose as cli_train
 from device.training.view import LiveView
-from device.training.words import PHASE, REASON, WARNING
+from device.words import PHASE, REASON, WARNING
 
 INTERNAL = re.compile(r"\b(get_ready|set_rest|quick_lift|bear_down|not_relaxed|too_weak|True|False|None)\b|_")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from device.cli.args import default_data
 from device.i18n import LANGUAGES, language
-from device.training.words import speech
+from device.words import speech
 from drivers import speech as voice
 
 #: espeak-ng's voice for each language.

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from device import words
 from device.records import assessment, norms
 from device.records.reports import dose, is_assessment, trend
 from device.records.store import SessionData, SessionStore
@@ -194,7 +195,8 @@ def _session_section(store: SessionStore, s: SessionData, m: dict) -> str:
         rows = [[e(r.get("exercise")), e(r.get("set")), e(r.get("rep")), num(r.get("hold_s")), num(r.get("peak")),
                  num(r.get("mvc_pct"), "{:.0f}"), e(r.get("quick_lifts_seen", r.get("flicks"))),
                  e(KIND_WORD.get(r.get("kind"), r.get("kind"))), e({True: "yes", False: "no"}.get(r.get("relaxed"))),
-                 "good" if r.get("good") else e(", ".join(r.get("reasons") or []) or "—")]
+                 "recorded" if r.get("told") == "rep_recorded" else "good" if r.get("good")
+                 else e(words.reasons(r.get("reasons") or []) or "—")]
                 for r in reps]
         out.append("<h3>Repetitions</h3>" + _table(
             ["exercise", "set", "rep", "hold s", "peak", "%MVC", "lifts", "kind", "relaxed", "result"], rows,

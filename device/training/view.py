@@ -9,9 +9,9 @@ import textwrap
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from device import words
 from device.i18n import ENGLISH, Language
 from device.records.reports import dash, rep_done
-from device.training import words
 from device.training.programme import UNJUDGED
 from device.training.session import MVC_RECHECK_PCT, RepResult, SessionRunner
 
