@@ -371,10 +371,10 @@ def work_rest(sig: Signal, ws: list[Window]) -> dict | None:
             "deviation_basis": basis, "holds": len(holds), "rests": len(rests)}
 
 
-def measure(store: SessionStore, s: SessionData) -> dict:
+def measure(store: SessionStore, s: SessionData, sig: Signal | None = None) -> dict:
     """A stored session's measures: ``assessment`` (its kind's parameters, when it was one) and
-    ``work_rest`` (when it had holds)."""
-    sig = pelvic_signal(store, s)
+    ``work_rest`` (when it had holds). ``sig``: its pelvic signal when the caller has it already."""
+    sig = sig if sig is not None else pelvic_signal(store, s)
     ws = windows(store.events(s.id, ("cue",)))
     kind = (s.info.get("summary") or {}).get("assessment")
     out: dict = {"assessment": kind, "work_rest": work_rest(sig, ws)}

@@ -177,10 +177,13 @@ def _assessment_section(s: SessionData, m: dict) -> str:
     return "".join(out)
 
 
-def _session_section(store: SessionStore, s: SessionData, m: dict) -> str:
+def _curve(store: SessionStore, s: SessionData, sig: assessment.Signal) -> str:
+    return curve_svg(sig.t, sig.level, store.events(s.id, ("contraction",)), sig.unit,
+                     f"session {s.id}: pelvic {'RMS' if sig.emg else 'pressure rise'} with contractions")
+
+
+def _session_section(s: SessionData, m: dict, curve: str) -> str:
     summ = s.info.get("summary") or {}
-    sig = assessment.pelvic_signal(store, s)
-    contractions = store.events(s.id, ("contraction",))
     title = summ.get("programme_title") or s.info["programme"]
     out = [f'<section class="session" id="s{s.id}"><h2>Session {s.id}: {e(s.info["started_at"][:16].replace("T", " "))}'
            f' — {e(title)}</h2><p class="meta">status {e(s.info["status"])}'
@@ -188,8 +191,7 @@ def _session_section(store: SessionStore, s: SessionData, m: dict) -> str:
            + f', {num(summ.get("duration_s"), "{:.0f}")} s, prescription v{e(s.info["profile_version"])}'
            + (f', <span class="warn">damage: {e("; ".join(summ["damage"]))}</span>' if summ.get("damage") else "")
            + "</p>"]
-    out.append(curve_svg(sig.t, sig.level, contractions, sig.unit,
-                         f"session {s.id}: pelvic {'RMS' if sig.emg else 'pressure rise'} with contractions"))
+    out.append(curve)
     reps = summ.get("reps") or []
     if reps:
         rows = [[e(r.get("exercise")), e(r.get("set")), e(r.get("rep")), num(r.get("hold_s")), num(r.get("peak")),
@@ -286,7 +288,11 @@ def build(store: SessionStore, sessions: list[SessionData], history: list[dict] 
     history = history or []
     sessions = sorted(sessions, key=lambda s: s.id)
     codes = sorted({s.info["patient_code"] or "unassigned" for s in sessions})
-    measured = {s.id: assessment.measure(store, s) for s in sessions}
+    # each session's samples read once: its measures and its curve from the same signal
+    measured, curves = {}, {}
+    for s in sessions:
+        sig = assessment.pelvic_signal(store, s)
+        measured[s.id], curves[s.id] = assessment.measure(store, s, sig), _curve(store, s, sig)
     training = [s for s in sessions if not is_assessment(s)]
     weeks = trend(training, fill=True, today=dt.date.fromisoformat(sessions[-1].info["started_at"][:10])) if training else []
     when = (generated or dt.datetime.now()).isoformat(timespec="minutes").replace("T", " ")
@@ -330,7 +336,7 @@ def build(store: SessionStore, sessions: list[SessionData], history: list[dict] 
                         e(h.get("programme")), e(h.get("signature"))] for h in history], {0}, "history")
                if history else '<p class="muted">No profile on this device.</p>')
     out.append("<h2>The dose, as reported in CERT</h2>" + _cert(training, weeks, history))
-    out += [_session_section(store, s, measured[s.id]) for s in sessions]
+    out += [_session_section(s, measured[s.id], curves[s.id]) for s in sessions]
     out.append("</body></html>")
     return "".join(out)
 

@@ -157,6 +157,13 @@ def seal(db: sqlite3.Connection, sid: int) -> None:
     db.execute("UPDATE sessions SET crc=? WHERE id=?", (crc(*row), sid))
 
 
+def block_intact(sid: int, seq: int, n: object, t: object, v: object, c: int | None, n_channels: int) -> bool:
+    """A stored sample block as it was written: sizes that fit its channels, and its checksum
+    (a block from before checksums has none to fail)."""
+    return (isinstance(t, bytes) and isinstance(v, bytes) and isinstance(n, int) and len(t) == 8 * n
+            and len(v) == 4 * n * n_channels and (c is None or c == crc(sid, seq, n, t, v)))
+
+
 def _record(data: object, sid: int, what: str) -> dict:
     """A stored JSON record (an event's or a rep's data) as a dict, else DamagedError."""
     try:
@@ -451,9 +458,7 @@ class SessionStore:
             rows = self.db.execute("SELECT seq, t_first, t, v, n, crc FROM samples WHERE session_id=? ORDER BY seq",
                                    (sid,))
             for seq, t_first, t, v, n, c in rows:
-                if not (isinstance(t, bytes) and isinstance(v, bytes) and isinstance(n, int)
-                        and len(t) == 8 * n and len(v) == 4 * n * ch) \
-                        or (c is not None and c != crc(sid, seq, n, t, v)):
+                if not block_intact(sid, seq, n, t, v, c, ch):
                     raise DamagedError(f"session {sid}: its sample block {seq} (from {t_first!r} s) is damaged "
                                        "(checksum mismatch); the session is not used as good data")
                 yield np.frombuffer(t, dtype=np.float64, count=n), \
@@ -749,8 +754,7 @@ def _salvage(old: SessionStore, new: sqlite3.Connection, sid: int, report: dict)
             lost.append(f"sample block {seq} unreadable")
             continue
         tf, n, t, v, c = row
-        if not (isinstance(t, bytes) and isinstance(v, bytes) and isinstance(n, int) and len(t) == 8 * n
-                and len(v) == 4 * n * nch) or (c is not None and c != crc(sid, seq, n, t, v)):
+        if not block_intact(sid, seq, n, t, v, c, nch):
             lost.append(f"sample block {seq} (from {tf!r} s) failed its checksum")
             continue
         new.execute("INSERT INTO samples(session_id, seq, t_first, n, t, v, crc) VALUES (?,?,?,?,?,?,?)",
