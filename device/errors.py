@@ -4,7 +4,7 @@ The root and the kinds the hardware layer raises live in ``drivers.errors`` (the
 not import upward); they are re-exported here beside the device's own kinds, so the rest of the
 project imports every error from this one module.
 """
-from drivers.errors import ConfigError, HardwareError, InputError, PfmtError, StorageError
+from drivers.errors import N_, ConfigError, HardwareError, InputError, PfmtError, StorageError
 
 __all__ = [
     "Aborted",
@@ -15,6 +15,7 @@ __all__ = [
     "DamagedError",
     "HardwareError",
     "InputError",
+    "N_",
     "PfmtError",
     "StorageError",
 ]

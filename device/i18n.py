@@ -15,7 +15,9 @@ import gettext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from device.errors import ConfigError
+from device.errors import N_, ConfigError
+
+__all__ = ["ENGLISH", "LANGUAGES", "Language", "N_", "check_code", "language"]
 
 #: The languages pfmt speaks: code → its own name for itself.
 LANGUAGES: dict[str, str] = {"en": "English", "nb": "norsk bokmål", "sv": "svenska", "da": "dansk"}
@@ -23,11 +25,6 @@ DOMAIN = "pfmt"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 _DECIMAL = {"en": ".", "nb": ",", "sv": ",", "da": ","}
 _DATE = {"en": "%Y-%m-%d", "nb": "%d.%m.%Y", "sv": "%Y-%m-%d", "da": "%d.%m.%Y"}
-
-
-def N_(message: str) -> str:
-    """Marks a message for the catalogs where it is defined (translated where it is shown)."""
-    return message
 
 
 @dataclass

@@ -36,6 +36,10 @@ LIGHT: dict[str, str] = {
     "rest": N_("dim"), "paused": N_("grey"),
 }
 
+#: Exercise kinds (``training.programme.KINDS``).
+EXERCISE_KIND: dict[str, str] = {"hold": N_("hold"), "relax": N_("relaxation"), "hypopressive": N_("hypopressive"),
+                                 "rest": N_("rest"), "free": N_("free window")}
+
 #: Contraction kinds.
 KIND: dict[str, str] = {"lift": N_("lift"), "bear_down": N_("bearing down"), "accessory": N_("accessory")}
 

@@ -6,10 +6,41 @@ device: it names what is wrong and what is allowed. The command line turns any o
 line on stderr and exit code 2. Faults during sampling are never raised: they become gaps and
 sensor events in the data.
 """
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalogs where it is written (``scripts/check-catalogs.py`` finds
+    it); it is translated where it is shown. Here, in the bottom layer, so every layer can mark."""
+    return message
 
 
 class PfmtError(Exception):
-    """Base of every error pfmt raises on purpose; its message is meant for the user."""
+    """Base of every error pfmt raises on purpose; its message is meant for the user.
+
+    The message is a template marked for the catalogs and its fields are given apart —
+    ``InputError(N_("{path}: not UTF-8 text"), path=p)`` — so ``str(e)`` is the English and
+    ``e.localized(tr)`` the same message in the reader's language, its fields unchanged.
+    """
+
+    def __init__(self, message: object = "", /, **fields: object) -> None:
+        self.template = str(message)
+        self.fields = fields
+        super().__init__(self._fill(self.template))
+
+    def _fill(self, template: str) -> str:
+        if not self.fields:
+            return template
+        try:
+            return template.format(**self.fields)
+        except (KeyError, IndexError, ValueError):  # a catalog's template that does not fit: say the English
+            return self.template.format(**self.fields)
+
+    def localized(self, translate: Callable[[str], str]) -> str:
+        """The message in the language of ``translate`` (a catalog's lookup, e.g. ``device.i18n.Language``)."""
+        return self._fill(translate(self.template)) if self.template else str(self)
 
 
 class InputError(PfmtError):

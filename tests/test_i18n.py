@@ -113,3 +113,56 @@ def test_the_session_list_in_swedish(tmp_path):
     assert r.returncode == 0 and "startad" in r.stdout and "genomförd" in r.stdout and "bra/gjort" in r.stdout
     r = subprocess.run(PFMT + ["sessions", "--data", str(d), "--json"], capture_output=True, text=True, cwd=ROOT)
     assert '"status": "completed"' in r.stdout  # machine-readable output stays language-neutral
+
+
+def test_a_tr_inside_an_f_string_is_seen_by_the_check(tmp_path):
+    # xgettext does not look inside an f-string's fields; the check must (the report's are there)
+    for d in ("device", "drivers", "calibration"):
+        shutil.copytree(ROOT / d, tmp_path / d, ignore=shutil.ignore_patterns("__pycache__"))
+    f = tmp_path / "device/words.py"
+    f.write_text(f.read_text() + '\n\ndef shown(tr):\n    return f"<h2>{tr(\'A heading nobody translated\')}</h2>"\n')
+    assert any("A heading nobody translated" in b for b in _checker().problems(tmp_path))
+
+
+def test_every_built_in_programme_carries_its_own_translations():
+    from device.training.programme import builtin_names, load_programme
+
+    for name in builtin_names():
+        p = load_programme(name)
+        for code in ("nb", "sv", "da"):
+            assert p.text("title", code) != p.title, (name, code)
+            if p.notes:
+                assert p.text("notes", code) != p.notes, (name, code)
+            for ex in p.exercises:
+                assert ex.text("title", code) != ex.title and (not ex.cue or ex.text("cue", code) != ex.cue), \
+                    (name, ex.name, code)
+    ex = load_programme("norwegian_intensive").exercise("contact")
+    assert ex.text("cue", "nb") == "Løft lett innover og oppover, slipp så helt."  # the leaflet's words
+    assert ex.text("cue", "en") == ex.cue
+
+
+@pytest.mark.parametrize("table, why", [
+    ('[translation.de]\ntitle = "x"\n', "translation.de: not a language"),
+    ('[translation.nb]\nsubtitle = "x"\n', "unknown key 'subtitle'"),
+    ('[translation.nb]\ntitle = ""\n', "translation.nb.title must be text"),
+    ('translation = 3\n', "translation must be a table"),
+])
+def test_a_bad_translation_in_a_programme_file_is_refused_by_name(tmp_path, table, why):
+    from device.training.programme import ProgrammeError, load_programme
+
+    text = (ROOT / "device/training/programmes/maintenance.toml").read_text(encoding="utf-8")
+    head, _, rest = text.partition("\n[translation.nb]")
+    f = tmp_path / "mine.toml"
+    f.write_text(head + "\n" + table + "\n[[exercise]]" + rest.partition("[[exercise]]")[2], encoding="utf-8")
+    with pytest.raises(ProgrammeError, match=why.replace("(", r"\(")):
+        load_programme(f)
+
+
+def test_a_session_summary_carries_the_programme_title_in_each_language(tmp_path):
+    from device.cli.train import TrainOptions, run
+    from device.records.summary import title_in
+
+    s = run(TrainOptions(programme="maintenance", speed=0, data_dir=tmp_path, view="quiet",
+                         overrides={"reps": 1, "sets": 1}))
+    assert title_in(s, "da") == "Vedligeholdelse: 8–12 maksimale knib 1–2 gange om ugen"
+    assert title_in(s, "en") == s["programme_title"] and title_in({"programme": "x"}, "nb") == "x"

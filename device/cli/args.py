@@ -8,14 +8,29 @@ import json
 from calibration.load import calibration_file
 from device.errors import InputError
 from device.files import default_data_dir
+from device.i18n import LANGUAGES, Language, language
 from device.recording import MAX_RATE_HZ, MIN_RATE_HZ
 
-__all__ = ["calibration_file", "default_data", "iso_date", "number", "pause", "positive_int", "rate", "read_answers", "speed"]
+__all__ = ["add_lang", "calibration_file", "default_data", "iso_date", "number", "pause", "positive_int", "rate",
+           "read_answers", "reader_language", "speed"]
 
 
 def default_data() -> str:
     """``--data``'s default: the device's data directory (``device.files.default_data_dir``)."""
     return str(default_data_dir())
+
+
+def add_lang(p: argparse.ArgumentParser, who: str = "the language to read it in") -> None:
+    """``--lang``: one option, one meaning, on every command that writes for a person."""
+    p.add_argument("--lang", choices=sorted(LANGUAGES), help=f"{who} (default: the device's [voice] language)")
+
+
+def reader_language(args: argparse.Namespace) -> Language:
+    """The language asked for with ``--lang``, else the device's (``[voice] language`` of its
+    configuration, English without one)."""
+    from device.config import device_voice
+
+    return language(getattr(args, "lang", None) or device_voice(getattr(args, "config", None)).language)
 
 
 def positive_int(v: str) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from calibration.profile import ProfileStore
 from device import installed_version
-from device.cli.args import default_data, iso_date, positive_int
+from device.cli.args import add_lang, default_data, iso_date, positive_int, reader_language
 from device.errors import InputError, StorageError
 from device.files import atomic_write, printable
 from device.records.export import select
@@ -21,9 +21,11 @@ def add_arguments(rp: argparse.ArgumentParser) -> None:
     rp.add_argument("--since", metavar="YYYY-MM-DD", help="only sessions from this date on")
     rp.add_argument("--out", metavar="REPORT.html", help="where to write it (default: report-<code>.html here)")
     rp.add_argument("--data", default=default_data(), metavar="DIR")
+    add_lang(rp, "the language to write it in")
 
 
 def main(args: argparse.Namespace) -> int:
+    tr = reader_language(args)
     profiles = ProfileStore(Path(args.data))
     holder = profiles.pin_holder()
     damaged: dict[int, str] = {}
@@ -38,7 +40,7 @@ def main(args: argparse.Namespace) -> int:
             raise InputError(f"these sessions belong to {len(codes)} patient codes ({', '.join(codes)}); a report is "
                              "one patient's: choose her sessions by id")
         history = [h for h in profiles.history() if h.get("patient_code") in (codes[0], None)]
-        page = build(db, chosen, history, generated=dt.datetime.now(), version=installed_version())
+        page = build(db, chosen, history, generated=dt.datetime.now(), version=installed_version(), tr=tr)
     out = Path(args.out or f"report-{codes[0]}.html")
     try:
         with atomic_write(out) as f:

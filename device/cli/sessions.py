@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from device.cli.args import default_data, positive_int
+from device.cli.args import add_lang, default_data, positive_int, reader_language
 from device.errors import InputError
 from device.files import json_out, printable
-from device.i18n import LANGUAGES, Language, language
 from device.records.reports import dose, format_list, format_trend, session_line, trend
 from device.records.store import SessionStore, repair
 from device.training.view import format_summary
@@ -20,7 +19,7 @@ def add_arguments(se: argparse.ArgumentParser) -> None:
     se.add_argument("--yes", action="store_true", help="delete: do not ask again (the secret is still asked)")
     se.add_argument("--weeks", type=positive_int, help="trend: only the last N weeks")
     se.add_argument("--json", action="store_true")
-    se.add_argument("--lang", choices=sorted(LANGUAGES), help="the language to read it in (default: the device's)")
+    add_lang(se)
     se.add_argument("--data", default=default_data(), metavar="DIR")
 
 
@@ -44,7 +43,7 @@ def main(args: argparse.Namespace) -> int:
         if damage := db.damage_found():
             print(f"the database is marked damaged ({printable(damage)}): `pfmt sessions repair`", file=sys.stderr)
         if args.action == "list":
-            print(json_out([session_line(s) for s in ss]) if args.json else format_list(ss, _tr(args)))
+            print(json_out([session_line(s) for s in ss]) if args.json else format_list(ss, reader_language(args)))
         elif args.action == "show":
             if args.id is None:
                 raise InputError("`pfmt sessions show` needs a session id (`pfmt sessions list` gives them)")
@@ -65,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
                           f"{ln['stored_s']} s of signal kept")
         else:
             w = trend(ss, args.weeks)
-            print(json_out(w) if args.json else format_trend(w, _tr(args)))
+            print(json_out(w) if args.json else format_trend(w, reader_language(args)))
     return 0
 
 
@@ -125,9 +124,3 @@ def _repair(args: argparse.Namespace) -> int:
         print(f"  session {i}: lost — {printable(why)}")
     return 0
 
-
-def _tr(args: argparse.Namespace) -> Language:
-    """The language asked for, else the device's ([voice] language)."""
-    from device.config import device_voice
-
-    return language(args.lang or device_voice(None).language)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from device.i18n import N_
 from device.pipeline.conditioning import emg_band_sos
 from device.pipeline.iir import sosfilt
 from device.records.store import SessionData, SessionStore
@@ -360,9 +361,9 @@ def work_rest(sig: Signal, ws: list[Window]) -> dict | None:
             t, _, lv = sig.part(rel.start, end)
             hit = lv <= RELEASE_FRACTION * work_avg
             releases.append(round(float(t[int(np.argmax(hit))] - rel.start), 3) if hit.any() else None)
-    basis = "own average" if sig.emg else "work average"
+    basis = N_("own average") if sig.emg else N_("work average")
     rest_ref = rest_avg if sig.emg else work_avg
-    return {"unit": sig.unit, "level": "RMS envelope" if sig.emg else "rise above the rest zero",
+    return {"unit": sig.unit, "level": N_("RMS envelope") if sig.emg else N_("rise above the rest zero"),
             "work_average": _r(work_avg), "rest_average": _r(rest_avg),
             "onset_s": _median(onsets), "release_s": _median(releases),
             "work_deviation_pct": _r(100 * float(np.std(work)) / work_avg, 1) if work_avg > 0 else None,
@@ -384,5 +385,6 @@ def measure(store: SessionStore, s: SessionData, sig: Signal | None = None) -> d
         out["results"] = pressure(sig, ws)
     elif kind is not None:
         out["results"] = {}
-        out["note"] = f"a {kind} assessment needs the {'EMG' if kind == 'glazer' else 'pressure'} probe"
+        out["note"] = N_("a Glazer assessment needs the EMG probe") if kind == "glazer" else \
+            N_("a pressure assessment needs the pressure probe")
     return out

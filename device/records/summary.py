@@ -14,12 +14,15 @@ Versions
   4  ``assessment`` (``glazer``, ``pressure`` or None: training); ``adherence`` None for an
      assessment; ``damage`` (what storage damage took, when any); ``language`` (what she read
      and heard; "en" before).
+  5  ``programme_titles`` (language → the programme file's own translation of its title), so a summary is shown in any language without the programme file; absent
+     before (the English ``programme_title`` is shown then).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypedDict
 
-SUMMARY_VERSION = 4
+SUMMARY_VERSION = 5
 
 
 class SetSummary(TypedDict):
@@ -55,6 +58,7 @@ class SessionSummary(TypedDict, total=False):
     version: int
     programme: str
     programme_title: str
+    programme_titles: dict[str, str]    # language → the programme's title in it (v5)
     completed: bool
     interrupted: bool
     duration_s: float
@@ -106,3 +110,9 @@ def upgrade(d: dict[str, Any] | None) -> SessionSummary | None:
         out.setdefault("language", "en")
     out["version"] = max(version, SUMMARY_VERSION)
     return out  # type: ignore[return-value]  # a dict of the keys above
+
+
+def title_in(summ: Mapping[str, Any], lang: str) -> str:
+    """The programme's title in ``lang`` as the summary carries it (its English one, else its name)."""
+    return (summ.get("programme_titles") or {}).get(lang) or summ.get("programme_title") or summ.get("programme", "?")
+

@@ -24,13 +24,15 @@ from __future__ import annotations
 import math
 import re
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from device.errors import InputError
 from device.files import check_input_file, printable
+from device.i18n import LANGUAGES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -72,6 +74,12 @@ class Exercise:
     secure_ratio: float = 0.8  # share of good reps that makes a session secure
     secure_in_a_row: int | None = None  # ... or this many good reps in a row
     secure_sessions: int = 1  # secure sessions before the exercise progresses
+    #: language → {"title": …, "cue": …}: the file's own translations (``[exercise.translation.nb]``)
+    translation: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False, hash=False)
+
+    def text(self, key: str, lang: str) -> str:
+        """The exercise's ``title`` or ``cue`` in ``lang``; the file's English where it has none."""
+        return self.translation.get(lang, {}).get(key) or getattr(self, key)
 
     def duration_s(self) -> float:
         """Scheduled length of this exercise in a session (cues included)."""
@@ -104,6 +112,12 @@ class Programme:
     switch_after_symptom_free_months: float | None = None
     notes: str = ""
     assessment: str | None = None  # one of ASSESSMENTS: measured, not trained
+    #: language → {"title": …, "notes": …}: the file's own translations (``[translation.nb]``)
+    translation: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False, hash=False)
+
+    def text(self, key: str, lang: str) -> str:
+        """The programme's ``title`` or ``notes`` in ``lang``; the file's English where it has none."""
+        return self.translation.get(lang, {}).get(key) or getattr(self, key)
 
     def exercise(self, name: str) -> Exercise:
         for e in self.exercises:
@@ -126,7 +140,8 @@ PROGRAMME_BOUNDS: dict[str, tuple[type, float, float]] = {
     "days_per_week": (float, 0.5, 7), "sessions_per_day": (int, 1, 6),
 }
 _PROGRAMME_KEYS = {"name", "title", "source", "mode", "days_per_week", "sessions_per_day", "weeks",
-                   "exercise", "next_programme", "switch_after_symptom_free_months", "notes", "assessment"}
+                   "exercise", "next_programme", "switch_after_symptom_free_months", "notes", "assessment",
+                   "translation"}
 
 
 def check_number(where: str, key: str, v: Any, kind: type, lo: float, hi: float) -> float | int:
@@ -143,7 +158,7 @@ def check_number(where: str, key: str, v: Any, kind: type, lo: float, hi: float)
 def parse_exercise(d: Any, where: str) -> Exercise:
     if not isinstance(d, dict):
         raise ProgrammeError(f"{where}: an [[exercise]] must be a table")
-    allowed = set(EXERCISE_BOUNDS) | {"name", "title", "kind", "cue"}
+    allowed = set(EXERCISE_BOUNDS) | {"name", "title", "kind", "cue", "translation"}
     unknown = sorted(set(d) - allowed)
     if unknown:
         raise ProgrammeError(f"{where}: unknown option {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
@@ -154,7 +169,8 @@ def parse_exercise(d: Any, where: str) -> Exercise:
     if kind not in KINDS:
         raise ProgrammeError(f"{where}: kind {kind!r}; allowed: {', '.join(KINDS)}")
     vals: dict[str, Any] = {k: check_number(where, k, d[k], *EXERCISE_BOUNDS[k]) for k in EXERCISE_BOUNDS if k in d}
-    e = Exercise(name=d["name"], title=d["title"], kind=kind, cue=str(d.get("cue", "")), **vals)
+    e = Exercise(name=d["name"], title=d["title"], kind=kind, cue=str(d.get("cue", "")),
+                 translation=parse_translation(d.get("translation"), where, ("title", "cue")), **vals)
     if e.hold_max_s is not None and e.hold_max_s < e.hold_s:
         raise ProgrammeError(f"{where}: hold_max_s ({e.hold_max_s:g}) is below hold_s ({e.hold_s:g})")
     if e.reps_max is not None and e.reps_max < e.reps:
@@ -162,6 +178,30 @@ def parse_exercise(d: Any, where: str) -> Exercise:
     if e.quick_lifts_max and e.quick_lifts_max < e.quick_lifts:
         raise ProgrammeError(f"{where}: quick_lifts_max ({e.quick_lifts_max}) is below quick_lifts ({e.quick_lifts})")
     return e
+
+
+def parse_translation(d: Any, where: str, keys: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """A file's ``[translation.<lang>]`` tables: each language one pfmt speaks, each key one of
+    ``keys``, each value non-empty text (English stays in the keys themselves)."""
+    if d is None:
+        return {}
+    if not isinstance(d, dict):
+        raise ProgrammeError(f"{where}: translation must be a table of languages ([translation.nb] …)")
+    out: dict[str, dict[str, str]] = {}
+    for lang, t in d.items():
+        if lang not in LANGUAGES or lang == "en":
+            raise ProgrammeError(f"{where}: translation.{printable(str(lang))[:20]}: not a language to translate into; "
+                                 f"allowed: {', '.join(c for c in LANGUAGES if c != 'en')} (English is the file's own text)")
+        if not isinstance(t, dict):
+            raise ProgrammeError(f"{where}: translation.{lang} must be a table ({', '.join(keys)})")
+        for k, v in t.items():
+            if k not in keys:
+                raise ProgrammeError(f"{where}: translation.{lang}: unknown key {printable(str(k))[:30]!r}; allowed: "
+                                     f"{', '.join(keys)}")
+            if not isinstance(v, str) or not v.strip():
+                raise ProgrammeError(f"{where}: translation.{lang}.{k} must be text")
+        out[lang] = {k: str(v) for k, v in t.items()}
+    return out
 
 
 #: A programme's name: it is stored with every session and written into EDF+ headers and file names.
@@ -207,7 +247,8 @@ def parse_programme(d: dict, where: str) -> Programme:
         weeks=None if weeks is None else check_number(where, "weeks", weeks, float, 1, 520),
         exercises=exercises, next_programme=d.get("next_programme"),
         switch_after_symptom_free_months=None if sfm is None else check_number(where, "switch_after_symptom_free_months", sfm, float, 0, 60),
-        notes=str(d.get("notes", "")), assessment=assessment)
+        notes=str(d.get("notes", "")), assessment=assessment,
+        translation=parse_translation(d.get("translation"), where, ("title", "notes")))
 
 
 def _builtin_dir():
@@ -252,7 +293,8 @@ def load_programme(name_or_path: str | Path) -> Programme:
 
 def with_targets(ex: Exercise, **targets: Any) -> Exercise:
     """The exercise with prescribed or progressed targets (validated like the file)."""
-    d = {k: getattr(ex, k) for k in ("name", "title", "kind", "cue")}
+    d: dict[str, Any] = {k: getattr(ex, k) for k in ("name", "title", "kind", "cue")}
+    d["translation"] = ex.translation
     for k in EXERCISE_BOUNDS:
         v = targets.get(k, getattr(ex, k))
         if v is not None:

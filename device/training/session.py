@@ -688,6 +688,7 @@ class SessionRunner:
         return {
             "version": SUMMARY_VERSION,
             "programme": self.programme.name, "programme_title": self.programme.title,
+            "programme_titles": {c: self.programme.text("title", c) for c in self.programme.translation},
             "completed": completed, "duration_s": round(now - self.t0, 1),
             "stopped_by_button": self.stopped_by == "button", "stopped_by": self.stopped_by,
             "pauses": self.pauses + ([self._pause_record(now, None)] if self.paused_at is not None else []),

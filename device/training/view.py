@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from device import words
 from device.i18n import ENGLISH, Language
 from device.records.reports import dash, rep_done
+from device.records.summary import title_in
 from device.training.programme import UNJUDGED
 from device.training.session import MVC_RECHECK_PCT, RepResult, SessionRunner
 
@@ -101,10 +102,10 @@ class LiveView:
         if p is not None and p.exercise != self._exercise and p.kind == "get_ready":
             self._exercise = p.exercise
             ex = runner.exercises[p.exercise]
-            self._say(f"{ex.title} " + tr("({sets} × {reps}, hold {hold} s)").format(
+            self._say(f"{ex.text('title', tr.code)} " + tr("({sets} × {reps}, hold {hold} s)").format(
                 sets=ex.sets, reps=ex.reps, hold=tr.num(ex.hold_s, "{:g}")))
             if ex.cue:
-                self._say("  " + ex.cue, indent="  ")
+                self._say("  " + ex.text("cue", tr.code), indent="  ")
         while self._warned < len(runner.warnings):
             w = runner.warnings[self._warned]
             self._warned += 1
@@ -198,7 +199,7 @@ def format_summary(s: Mapping[str, Any], tr: Language = ENGLISH) -> str:
         tr("ended early: the probe was unplugged or faulty") if s.get("stopped_by") == "sensor" else \
         tr("interrupted") if s.get("interrupted") else tr("stopped early")
     calibrated = s.get("calibrated", True)
-    lines = [f"{s.get('programme_title') or s.get('programme', '?')} — "
+    lines = [f"{title_in(s, tr.code)} — "
              + tr("{ended} in {seconds} s").format(ended=ended, seconds=f"{s.get('duration_s', 0):.0f}")
              + ("" if calibrated else " " + tr("(uncalibrated: %MVC unknown)"))]
     head = [tr("exercise"), tr("set"), tr("rep"), tr("hold"), "%MVC", tr("lifts"), tr("relaxed"), tr("result")]
