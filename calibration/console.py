@@ -12,27 +12,48 @@ import sys
 from collections import deque
 from typing import Protocol
 
-from device.errors import Aborted, InputError
+from device.errors import N_, Aborted, InputError, PfmtError, Phrase
+from device.i18n import ENGLISH, Language
 
 
 class Console(Protocol):
-    def say(self, text: str) -> None: ...
+    tr: Language  # the physiotherapist's language: what is said and asked is in it
+
+    def say(self, text: str | PfmtError, /, **fields: object) -> None:
+        """Tell the physio ``text`` — a message template marked for the catalogs, its ``fields``
+        apart (an error among them is told in her language), or an error itself."""
 
     def ask(self, prompt: str, key: str, default: str | None = None, secret: bool = False) -> str:
-        """The physio's answer (``default`` on an empty answer). Raises :class:`Aborted` when the
-        physio types ``abort`` or the input ends."""
+        """The physio's answer (``default`` on an empty answer) to ``prompt`` (a marked message,
+        asked in her language). Raises :class:`Aborted` when the physio types ``abort`` or the
+        input ends."""
+
+
+def told(tr: Language, text: str | PfmtError, fields: dict[str, object]) -> str:
+    """``text`` in the language ``tr``: a template translated and filled, an error localized."""
+    if isinstance(text, PfmtError):
+        return text.localized(tr)
+    if not fields:
+        return tr(text)
+    shown = {k: v.localized(tr) if isinstance(v, PfmtError) else tr(v) if isinstance(v, Phrase) else v
+             for k, v in fields.items()}
+    try:
+        return tr(text).format(**shown)
+    except (KeyError, IndexError, ValueError):  # a catalog entry that does not fit: the English
+        return text.format(**shown)
 
 
 class TerminalConsole:
-    def __init__(self, out=None, inp=None) -> None:
+    def __init__(self, out=None, inp=None, tr: Language = ENGLISH) -> None:
         self.out = out or sys.stdout
         self.inp = inp or sys.stdin
+        self.tr = tr
 
-    def say(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
+    def say(self, text: str | PfmtError, /, **fields: object) -> None:
+        print(told(self.tr, text, fields), file=self.out, flush=True)
 
     def ask(self, prompt: str, key: str, default: str | None = None, secret: bool = False) -> str:
-        shown = f"{prompt}" + (f" [{default}]" if default not in (None, "") else "") + ": "
+        shown = self.tr(prompt) + (f" [{default}]" if default not in (None, "") else "") + ": "
         try:
             if secret and self.inp is sys.stdin and sys.stdin.isatty():
                 ans = getpass.getpass(shown)
@@ -44,10 +65,10 @@ class TerminalConsole:
                     raise EOFError
                 ans = line.rstrip("\r\n")
         except (EOFError, KeyboardInterrupt):
-            raise Aborted("calibration stopped; nothing was saved") from None
+            raise Aborted(N_("calibration stopped; nothing was saved")) from None
         ans = ans.strip()
         if ans.lower() == "abort":
-            raise Aborted("calibration aborted by the physiotherapist; nothing was saved")
+            raise Aborted(N_("calibration aborted by the physiotherapist; nothing was saved"))
         return ans if ans else (default or "")
 
 
@@ -56,13 +77,14 @@ class ScriptedConsole:
     a key with no answer takes the question's default — and with no default either, it is an error
     naming the key. ``transcript`` records everything said and answered."""
 
-    def __init__(self, answers: dict[str, object] | None = None, echo: bool = False) -> None:
+    def __init__(self, answers: dict[str, object] | None = None, echo: bool = False, tr: Language = ENGLISH) -> None:
         self.answers = {k: deque(v) if isinstance(v, list) else v for k, v in (answers or {}).items()}
         self.transcript: list[str] = []
         self.echo = echo
+        self.tr = tr
 
-    def say(self, text: str) -> None:
-        self._log(text)
+    def say(self, text: str | PfmtError, /, **fields: object) -> None:
+        self._log(told(self.tr, text, fields))
 
     def ask(self, prompt: str, key: str, default: str | None = None, secret: bool = False) -> str:
         a = self.answers.get(key)
@@ -72,12 +94,13 @@ class ScriptedConsole:
             ans = a
         if ans is None:
             if default is None:
-                raise InputError(f"the answers give nothing for {key!r} ({prompt}) and it has no default")
+                raise InputError(N_("the answers give nothing for {key!r} ({prompt}) and it has no default"),
+                                 key=key, prompt=prompt)
             ans = default
         ans = str(ans)
-        self._log(f"{prompt}: {'****' if secret else ans}")
+        self._log(f"{self.tr(prompt)}: {'****' if secret else ans}")
         if ans.strip().lower() == "abort":
-            raise Aborted("calibration aborted by the physiotherapist; nothing was saved")
+            raise Aborted(N_("calibration aborted by the physiotherapist; nothing was saved"))
         return ans.strip()
 
     def _log(self, text: str) -> None:

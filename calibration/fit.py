@@ -19,7 +19,7 @@ import numpy as np
 
 from calibration.profile import SensorTransfer
 from device.config import ChannelConfig
-from device.errors import CalibrationError
+from device.errors import N_, CalibrationError
 from drivers.ads import FULL_SCALE_V
 
 MIN_REF_SPAN = {"cmH2O": 20.0, "mmHg": 15.0}   # a squeeze reaches 30–50 cmH2O; calibrate over most of it
@@ -68,11 +68,13 @@ def fit_pressure(low: Reference, high: Reference, middle: Reference, channels: S
     reference value), a middle reference not well between, or more than LINEARITY_PCT off."""
     p_lo, p_hi, p_mid = low.value, high.value, middle.value
     if p_hi - p_lo < MIN_REF_SPAN[unit]:
-        raise CalibrationError(f"span too small: the references are {p_hi - p_lo:g} {unit} apart; at least "
-                               f"{MIN_REF_SPAN[unit]:g} {unit} is needed (a squeeze reaches 30–50 cmH2O)")
+        raise CalibrationError(N_("span too small: the references are {value:g} {unit} apart; at least {value2:g} "
+                                  "{unit} is needed (a squeeze reaches 30–50 cmH2O)"),
+                               value=p_hi - p_lo, unit=unit, value2=MIN_REF_SPAN[unit])
     if not p_lo + 0.2 * (p_hi - p_lo) <= p_mid <= p_hi - 0.2 * (p_hi - p_lo):
-        raise CalibrationError(f"the middle reference ({p_mid:g} {unit}) must lie well between the low "
-                               f"({p_lo:g}) and the high ({p_hi:g}) ones to check linearity")
+        raise CalibrationError(N_("the middle reference ({p_mid:g} {unit}) must lie well between the low ({p_lo:g}) "
+                                  "and the high ({p_hi:g}) ones to check linearity"),
+                               p_mid=p_mid, unit=unit, p_lo=p_lo, p_hi=p_hi)
     out: dict[str, Fitted] = {}
     for i, c in enumerate(channels):
         v_lo, v_hi, v_mid = low.volts[i], high.volts[i], middle.volts[i]
@@ -81,20 +83,23 @@ def fit_pressure(low: Reference, high: Reference, middle: Reference, channels: S
         rel = vpu / c.volts_per_unit
         if abs(v_hi - v_lo) < MIN_STEP_LSB * lsb or rel < SENSITIVITY_RANGE[0]:
             raise CalibrationError(
-                f"{c.role}: span too small: {p_hi - p_lo:g} {unit} moved the sensor by only "
-                f"{1000 * (v_hi - v_lo):.1f} mV ({rel:.2f}× its specified {1000 * c.volts_per_unit:.2f} "
-                f"mV/{unit}); check for a leak, a closed tap or a wrong reference value")
+                N_("{role}: span too small: {value:g} {unit} moved the sensor by only {value2:.1f} mV ({rel:.2f}× "
+                   "its specified {value3:.2f} mV/{unit}); check for a leak, a closed tap or a wrong reference value"),
+                role=c.role, value=p_hi - p_lo, unit=unit, value2=1000 * (v_hi - v_lo), rel=rel,
+                value3=1000 * c.volts_per_unit)
         if rel > SENSITIVITY_RANGE[1]:
-            raise CalibrationError(f"{c.role}: the sensor responds {rel:.2f}× its specification "
-                                   f"({1000 * vpu:.2f} vs {1000 * c.volts_per_unit:.2f} mV/{unit}); "
-                                   f"check the reference values entered")
+            raise CalibrationError(N_("{role}: the sensor responds {rel:.2f}× its specification ({value:.2f} vs "
+                                      "{value2:.2f} mV/{unit}); check the reference values entered"),
+                                   role=c.role, rel=rel, value=1000 * vpu, value2=1000 * c.volts_per_unit, unit=unit)
         off = float(v_lo - vpu * p_lo)
         mid_read = (v_mid - off) / vpu
         dev = 100 * abs(mid_read - p_mid) / (p_hi - p_lo)
         if dev > LINEARITY_PCT:
-            raise CalibrationError(f"{c.role}: non-linear: the middle reference {p_mid:g} {unit} reads "
-                                   f"{mid_read:.1f} {unit}, {dev:.1f} % of the span off the line (allowed "
-                                   f"{LINEARITY_PCT:g} %); check the reference and the sensor")
+            raise CalibrationError(N_("{role}: non-linear: the middle reference {p_mid:g} {unit} reads "
+                                      "{mid_read:.1f} {unit}, {dev:.1f} % of the span off the line (allowed "
+                                      "{linearity_pct:g} %); check the reference and the sensor"),
+                                   role=c.role, p_mid=p_mid, unit=unit, mid_read=mid_read, dev=dev,
+                                   linearity_pct=LINEARITY_PCT)
         refs = (low, high, middle)
         noise = float(max(r.sd[i] for r in refs) / abs(vpu))
         out[c.role] = Fitted(SensorTransfer(unit, vpu, off, round(dev, 3), round(noise, 4),
@@ -109,8 +114,9 @@ def fit_emg(shorted_mean: np.ndarray, shorted_sd: np.ndarray, high: Sine, middle
     the shorted inputs (their mean and standard deviation in volts)."""
     a_hi, a_mid = high.amplitude_uv, middle.amplitude_uv
     if a_hi < EMG_MIN_REF_UV or a_mid >= a_hi:
-        raise CalibrationError(f"span too small: the high amplitude must be at least {EMG_MIN_REF_UV:g} µV "
-                               f"and above the middle one (got {a_hi:g} and {a_mid:g} µV)")
+        raise CalibrationError(N_("span too small: the high amplitude must be at least {emg_min_ref_uv:g} µV and "
+                                  "above the middle one (got {a_hi:g} and {a_mid:g} µV)"),
+                               emg_min_ref_uv=EMG_MIN_REF_UV, a_hi=a_hi, a_mid=a_mid)
     r_hi = np.sqrt(np.maximum(high.var_v2 - shorted_sd ** 2, 0.0))
     r_mid = np.sqrt(np.maximum(middle.var_v2 - shorted_sd ** 2, 0.0))
     out: dict[str, Fitted] = {}
@@ -118,19 +124,22 @@ def fit_emg(shorted_mean: np.ndarray, shorted_sd: np.ndarray, high: Sine, middle
         vpu = float(r_hi[i] / a_hi)
         rel = vpu / c.volts_per_unit
         if rel < SENSITIVITY_RANGE[0] or r_hi[i] < 10 * shorted_sd[i]:
-            raise CalibrationError(f"{c.role}: span too small: {a_hi:g} µV read as {r_hi[i] / c.volts_per_unit:.1f} "
-                                   f"µV ({rel:.2f}× the specified gain); check the calibrator leads")
+            raise CalibrationError(N_("{role}: span too small: {a_hi:g} µV read as {value:.1f} µV ({rel:.2f}× the "
+                                      "specified gain); check the calibrator leads"),
+                                   role=c.role, a_hi=a_hi, value=r_hi[i] / c.volts_per_unit, rel=rel)
         if rel > SENSITIVITY_RANGE[1]:
-            raise CalibrationError(f"{c.role}: the gain is {rel:.2f}× its specification; check the amplitude entered")
+            raise CalibrationError(N_("{role}: the gain is {rel:.2f}× its specification; check the amplitude entered"),
+                                   role=c.role, rel=rel)
         dev = 100 * abs(r_mid[i] / vpu - a_mid) / a_hi
         if dev > LINEARITY_PCT:
-            raise CalibrationError(f"{c.role}: non-linear: {a_mid:g} µV reads {r_mid[i] / vpu:.1f} µV, "
-                                   f"{dev:.1f} % of the span off (allowed {LINEARITY_PCT:g} %)")
+            raise CalibrationError(N_("{role}: non-linear: {a_mid:g} µV reads {value:.1f} µV, {dev:.1f} % of the "
+                                      "span off (allowed {linearity_pct:g} %)"),
+                                   role=c.role, a_mid=a_mid, value=r_mid[i] / vpu, dev=dev, linearity_pct=LINEARITY_PCT)
         floor = float(shorted_sd[i] / vpu)
         if floor > EMG_MAX_NOISE_UV:
-            raise CalibrationError(f"{c.role}: noise floor {floor:.2f} µV RMS is too high (allowed ≤ "
-                                   f"{EMG_MAX_NOISE_UV:g}; a relaxed pelvic floor reads < 4 µV); check the "
-                                   f"cable and the ground")
+            raise CalibrationError(N_("{role}: noise floor {floor:.2f} µV RMS is too high (allowed ≤ "
+                                      "{emg_max_noise_uv:g}; a relaxed pelvic floor reads < 4 µV); check the cable "
+                                      "and the ground"), role=c.role, floor=floor, emg_max_noise_uv=EMG_MAX_NOISE_UV)
         out[c.role] = Fitted(SensorTransfer("uV", vpu, float(shorted_mean[i]), round(dev, 3), round(floor, 4),
                                             [[0.0, 0.0], [a_mid, round(float(r_mid[i]), 7)],
                                              [a_hi, round(float(r_hi[i]), 7)]]), rel)
@@ -152,8 +161,11 @@ def best_mvc(peaks: Sequence[float], rest_sd: float, unit: str, emg: bool = Fals
         need = max(need, EMG_MVC_MIN_NOISE * noise_floor)
     best = max(peaks, default=0.0)
     if best <= need:
-        raise CalibrationError(f"MVC below noise: the best squeeze rose {best:.2f} {unit} above rest; at least "
-                               f"{need:.2f} {unit} is needed ({MVC_MIN_SPREADS:g}× the resting spread "
-                               f"{rest_sd:.2f}" + (", 3× the EMG noise floor" if emg else "") +
-                               "). Check the probe's contact and coach the squeeze, then repeat")
+        why = N_("MVC below noise: the best squeeze rose {best:.2f} {unit} above rest; at least {need:.2f} {unit} is "
+                 "needed ({spreads:g}× the resting spread {rest_sd:.2f}, 3× the EMG noise floor). Check the probe's "
+                 "contact and coach the squeeze, then repeat") if emg else \
+            N_("MVC below noise: the best squeeze rose {best:.2f} {unit} above rest; at least {need:.2f} {unit} is "
+               "needed ({spreads:g}× the resting spread {rest_sd:.2f}). Check the probe's contact and coach the "
+               "squeeze, then repeat")
+        raise CalibrationError(why, best=best, unit=unit, need=need, spreads=MVC_MIN_SPREADS, rest_sd=rest_sd)
     return best

@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from calibration import signing
-from device.errors import AccessError, CalibrationError, StorageError
+from device.errors import N_, AccessError, CalibrationError, StorageError
 from device.files import atomic_write, clean_partials, fsync_dir
-from device.i18n import LANGUAGES
+from device.i18n import ENGLISH, LANGUAGES, Language
 from device.pipeline.calibration import Calibration
 from device.recording import is_finite_number
 from device.training.programme import (
@@ -101,20 +101,20 @@ class Prescription:
         try:
             prog = load_programme(d["programme"])
         except ProgrammeError as e:
-            raise CalibrationError(f"{where}: {e}") from None
+            raise CalibrationError(N_("{where}: {e}"), where=where, e=e) from None
         targets = d.get("targets") or {}
         if not isinstance(targets, dict):
-            raise CalibrationError(f"{where}: targets must map exercise names to their targets")
+            raise CalibrationError(N_("{where}: targets must map exercise names to their targets"), where=where)
         names = [e.name for e in prog.exercises]
         for name, t in targets.items():
             if name not in names:
-                raise CalibrationError(f"{where}: targets for unknown exercise {name!r}; {prog.name} has "
-                                       f"{', '.join(names)}")
+                raise CalibrationError(N_("{where}: targets for unknown exercise {name!r}; {name2} has {items}"),
+                                       where=where, name=name, name2=prog.name, items=', '.join(names))
             _keys(t, f"{where}: targets.{name}", set(TARGET_KEYS))
             try:
                 with_targets(prog.exercise(name), **t)
             except ProgrammeError as e:
-                raise CalibrationError(f"{where}: {e}") from None
+                raise CalibrationError(N_("{where}: {e}"), where=where, e=e) from None
         freq: dict[str, Any] = {}
         for k in PROGRAMME_BOUNDS:
             if d.get(k) is not None:
@@ -123,12 +123,13 @@ class Prescription:
                 except ProgrammeError as e:
                     raise CalibrationError(str(e)) from None
         if not isinstance(d.get("progression", True), bool):
-            raise CalibrationError(f"{where}: progression must be true or false")
+            raise CalibrationError(N_("{where}: progression must be true or false"), where=where)
         if not isinstance(d.get("notes", ""), str):
-            raise CalibrationError(f"{where}: notes must be text")
+            raise CalibrationError(N_("{where}: notes must be text"), where=where)
         lang = d.get("language")
         if lang is not None and lang not in LANGUAGES:
-            raise CalibrationError(f"{where}: language {lang!r}; allowed: {', '.join(LANGUAGES)}")
+            raise CalibrationError(N_("{where}: language {lang!r}; allowed: {items}"),
+                                   where=where, lang=lang, items=', '.join(LANGUAGES))
         return cls(prog.name, {k: dict(v) for k, v in targets.items()}, freq.get("days_per_week"),
                    freq.get("sessions_per_day"), d.get("progression", True), d.get("notes", ""), lang)
 
@@ -154,12 +155,13 @@ class SensorTransfer:
               required={"unit", "volts_per_unit", "offset_v"})
         for k in ("volts_per_unit", "offset_v"):
             if not is_finite_number(d[k]):
-                raise CalibrationError(f"{where}: {k} must be a finite number, not {d[k]!r}")
+                raise CalibrationError(N_("{where}: {k} must be a finite number, not {value!r}"),
+                                       where=where, k=k, value=d[k])
         if d["volts_per_unit"] == 0:
-            raise CalibrationError(f"{where}: volts_per_unit must not be 0")
+            raise CalibrationError(N_("{where}: volts_per_unit must not be 0"), where=where)
         for k in ("linearity_pct", "noise"):
             if d.get(k) is not None and not (is_finite_number(d[k]) and d[k] >= 0):
-                raise CalibrationError(f"{where}: {k} must be a number ≥ 0 or null")
+                raise CalibrationError(N_("{where}: {k} must be a number ≥ 0 or null"), where=where, k=k)
         return cls(str(d["unit"]), float(d["volts_per_unit"]), float(d["offset_v"]), d.get("linearity_pct"),
                    d.get("noise"), list(d.get("points") or []))
 
@@ -235,33 +237,35 @@ class Profile:
         ``signed`` (what is read from a card) it must carry the physiotherapist's valid signature —
         only a profile from before signing, with its old PBKDF2 PIN, is taken without one."""
         if not isinstance(d, dict) or d.get("format") != PROFILE_FORMAT:
-            raise CalibrationError(f"{where}: not a pfmt profile (format {PROFILE_FORMAT})")
+            raise CalibrationError(N_("{where}: not a pfmt profile (format {profile_format})"),
+                                   where=where, profile_format=PROFILE_FORMAT)
         _keys(d, where, {"format", "version", "created_at", "by", "changes", "patient_code", "sensor",
                          "patient", "calibration", "prescription", "pin", "checksum", "signature"},
               required={"version", "patient_code", "calibration", "prescription", "checksum"})
         if d["checksum"] != _checksum(d):
-            raise CalibrationError(f"{where}: checksum mismatch — the file was damaged or edited by hand")
+            raise CalibrationError(N_("{where}: checksum mismatch — the file was damaged or edited by hand"),
+                                   where=where)
         state = signing.verify(d)
         if state == "invalid":
-            raise CalibrationError(f"{where}: the physiotherapist's signature does not match — the profile was "
-                                   "changed after she accepted it (or signed by a broken key)")
+            raise CalibrationError(N_("{where}: the physiotherapist's signature does not match — the profile was "
+                                      "changed after she accepted it (or signed by a broken key)"), where=where)
         legacy = isinstance(d.get("pin"), dict) and "iterations" in d["pin"]
         if signed and state == "unsigned" and not legacy:
-            raise CalibrationError(f"{where}: the physiotherapist's signature is missing — a profile she accepts "
-                                   "is signed with her key, so this one was not made by her (only a profile from "
-                                   "before signing, with its old PIN, is taken unsigned)")
+            raise CalibrationError(N_("{where}: the physiotherapist's signature is missing — a profile she accepts "
+                                      "is signed with her key, so this one was not made by her (only a profile from "
+                                      "before signing, with its old PIN, is taken unsigned)"), where=where)
         code = d["patient_code"]
         if not isinstance(code, str) or not PATIENT_CODE.match(code):
-            raise CalibrationError(f"{where}: patient_code {code!r}: 1–32 letters, digits, '.', '_' or '-' "
-                                   "(a code, not a name)")
+            raise CalibrationError(N_("{where}: patient_code {code!r}: 1–32 letters, digits, '.', '_' or '-' (a "
+                                      "code, not a name)"), where=where, code=code)
         if not isinstance(d["version"], int) or d["version"] < 1:
-            raise CalibrationError(f"{where}: version must be a whole number ≥ 1")
+            raise CalibrationError(N_("{where}: version must be a whole number ≥ 1"), where=where)
         cal = Calibration.from_dict(d["calibration"], f"{where}: calibration")
         if "pelvic" not in cal.channels:
-            raise CalibrationError(f"{where}: calibration has no pelvic channel")
+            raise CalibrationError(N_("{where}: calibration has no pelvic channel"), where=where)
         sensor = d.get("sensor") or {}
         if not isinstance(sensor, dict):
-            raise CalibrationError(f"{where}: sensor must map channel roles to their calibration")
+            raise CalibrationError(N_("{where}: sensor must map channel roles to their calibration"), where=where)
         pin = d.get("pin")
         if pin is not None:
             if isinstance(pin, dict) and pin.get("kdf") == "scrypt":
@@ -271,66 +275,87 @@ class Profile:
                 for k, lo, hi in (("n", SCRYPT["n"], 2**16), ("r", SCRYPT["r"], 16), ("p", 1, 4)):
                     v = pin[k]
                     if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                        raise CalibrationError(f"{where}: pin: scrypt {k} must be a whole number from {lo} to {hi}")
+                        raise CalibrationError(N_("{where}: pin: scrypt {k} must be a whole number from {lo} to {hi}"),
+                                               where=where, k=k, lo=lo, hi=hi)
             else:
                 _keys(pin, f"{where}: pin", {"salt", "hash", "iterations"}, required={"salt", "hash", "iterations"})
                 if not isinstance(pin["iterations"], int) or not 10_000 <= pin["iterations"] <= 10_000_000:
-                    raise CalibrationError(f"{where}: pin: iterations must be a whole number from 10000 to 10000000")
+                    raise CalibrationError(N_("{where}: pin: iterations must be a whole number from 10000 to "
+                                              "10000000"), where=where)
             try:
                 bytes.fromhex(pin["salt"]), bytes.fromhex(pin["hash"])
             except (TypeError, ValueError):
-                raise CalibrationError(f"{where}: pin: salt and hash must be hex") from None
+                raise CalibrationError(N_("{where}: pin: salt and hash must be hex"), where=where) from None
         if not isinstance(d.get("changes", []), list):
-            raise CalibrationError(f"{where}: changes must be a list")
+            raise CalibrationError(N_("{where}: changes must be a list"), where=where)
         return cls(code, cal, Prescription.from_dict(d["prescription"], f"{where}: prescription"),
                    {r: SensorTransfer.from_dict(s, f"{where}: sensor.{r}") for r, s in sensor.items()},
                    dict(d.get("patient") or {}), pin, d["version"], str(d.get("created_at", "")),
                    str(d.get("by", "")), [str(c) for c in d.get("changes", [])], d.get("signature"))
 
-    def summary(self) -> str:
-        lines = [f"profile v{self.version} of patient {self.patient_code}: {self.created_at} by "
-                 f"{self.by or '—'} ({', '.join(self.changes) or 'no changes recorded'})"]
+    def summary(self, tr: Language = ENGLISH) -> str:
+        """The profile as the physiotherapist reviews it, in her language."""
+        lines = [tr("profile v{version} of patient {code}: {created_at} by {by} ({changes})").format(
+            version=self.version, code=self.patient_code, created_at=self.created_at, by=self.by or "—",
+            changes=", ".join(self.changes) or tr("no changes recorded"))]
         for role, s in self.sensor.items():
-            lin = f", linearity {s.linearity_pct:.1f} %" if s.linearity_pct is not None else ""
-            noise = f", noise {s.noise:.2f} {s.unit}" if s.noise is not None else ""
-            lines.append(f"  sensor {role}: {s.volts_per_unit:.6g} V/{s.unit}, offset {s.offset_v:.4f} V{lin}{noise}")
+            line = tr("  sensor {role}: {volts:.6g} V/{unit}, offset {offset:.4f} V").format(
+                role=role, volts=s.volts_per_unit, unit=s.unit, offset=s.offset_v)
+            if s.linearity_pct is not None:
+                line += tr(", linearity {pct:.1f} %").format(pct=s.linearity_pct)
+            if s.noise is not None:
+                line += tr(", noise {noise:.2f} {unit}").format(noise=s.noise, unit=s.unit)
+            lines.append(line)
         rest_seen = (self.patient or {}).get("rest") or {}
         attempts = [a for a in (self.patient or {}).get("mvc_attempts") or [] if a]
         for role, c in self.calibration.channels.items():
             unit = self.sensor[role].unit if role in self.sensor else (self.patient or {}).get("units", {}).get(role, "")
             seen = rest_seen.get(role)
-            at = (f"resting level measured {seen['mean']:.2f} ± {seen['sd']:.2f} {unit}"
-                  + (", the zero from now on" if c.rest == 0 else f", rest {c.rest:.2f} {unit}")) if seen \
-                else f"rest {c.rest:.2f} {unit}"
-            lines.append(f"  {role}: {at}; MVC {c.mvc:.1f} {unit} above rest")
+            if seen and c.rest == 0:
+                at = tr("resting level measured {mean:.2f} ± {sd:.2f} {unit}, the zero from now on").format(
+                    mean=seen["mean"], sd=seen["sd"], unit=unit)
+            elif seen:
+                at = tr("resting level measured {mean:.2f} ± {sd:.2f} {unit}, rest {rest:.2f} {unit}").format(
+                    mean=seen["mean"], sd=seen["sd"], unit=unit, rest=c.rest)
+            else:
+                at = tr("rest {rest:.2f} {unit}").format(rest=c.rest, unit=unit)
+            lines.append(tr("  {role}: {rest}; MVC {mvc:.1f} {unit} above rest").format(
+                role=role, rest=at, mvc=c.mvc, unit=unit))
             if role == "pelvic" and attempts:
-                lines.append("    MVC attempts: " + ", ".join(f"{a['peak']:.1f}" for a in attempts)
-                             + f" {unit} (the best counts)")
+                lines.append(tr("    MVC attempts: {peaks} {unit} (the best counts)").format(
+                    peaks=", ".join(f"{a['peak']:.1f}" for a in attempts), unit=unit))
         k = self.calibration.kinds
         if k is not None:
-            disp = f", displacement below {_fmt(k.disp_bear_below)} mm" if k.disp_bear_below is not None else ""
-            lines.append(f"  personal lift/bear-down decision on {k.feature or 'displacement'}: accessory above "
-                         f"{_fmt(k.accessory_above)}, bear-down above {_fmt(k.bear_down_above)}{disp} "
-                         f"({k.examples} verified examples)")
+            line = tr("  personal lift/bear-down decision on {feature}: accessory above {accessory}, bear-down above "
+                      "{bear_down}").format(feature=k.feature or "displacement", accessory=_fmt(k.accessory_above),
+                                             bear_down=_fmt(k.bear_down_above))
+            if k.disp_bear_below is not None:
+                line += tr(", displacement below {mm} mm").format(mm=_fmt(k.disp_bear_below))
+            lines.append(line + " " + tr("({n} verified examples)").format(n=k.examples))
         p = self.prescription
         try:
             prog = load_programme(p.programme)
             dpw = p.days_per_week if p.days_per_week is not None else prog.days_per_week
             spd = p.sessions_per_day if p.sessions_per_day is not None else prog.sessions_per_day
-            own = " (the programme's)" if p.days_per_week is None and p.sessions_per_day is None else ""
-            freq = f"{dpw:g} days a week, {spd:g} session(s) a day{own}"
+            freq = tr("{days:g} days a week, {sessions:g} session(s) a day").format(days=dpw, sessions=spd)
+            if p.days_per_week is None and p.sessions_per_day is None:
+                freq += " " + tr("(the programme's)")
         except ProgrammeError as e:
-            prog, freq = None, f"frequency unknown ({e})"
-        lines.append(f"  prescription: {p.programme}; progression {'on' if p.progression else 'off'}; {freq}")
+            prog, freq = None, tr("frequency unknown ({why})").format(why=e.localized(tr))
+        lines.append(tr("  prescription: {programme}; progression {state}; {frequency}").format(
+            programme=p.programme, state=tr("on") if p.progression else tr("off"), frequency=freq))
         for ex in prog.exercises if prog is not None else ():
             t = {**{k: getattr(ex, k) for k in ("target_mvc", "hold_s", "quick_lifts", "rest_s", "reps", "sets")},
                  **p.targets.get(ex.name, {})}
-            mark = " (set by the physiotherapist)" if p.targets.get(ex.name) else ""
-            lines.append(f"    {ex.name}: target {100 * t['target_mvc']:.0f} %MVC, hold {t['hold_s']:g} s, "
-                         f"{t['quick_lifts']:g} quick lifts, rest {t['rest_s']:g} s, "
-                         f"{t['reps']:g} reps × {t['sets']:g} sets{mark}")
+            line = tr("    {name}: target {target:.0f} %MVC, hold {hold:g} s, {lifts:g} quick lifts, rest {rest:g} s, "
+                      "{reps:g} reps × {sets:g} sets").format(
+                name=ex.name, target=100 * t["target_mvc"], hold=t["hold_s"], lifts=t["quick_lifts"],
+                rest=t["rest_s"], reps=t["reps"], sets=t["sets"])
+            lines.append(line + (" " + tr("(set by the physiotherapist)") if p.targets.get(ex.name) else ""))
+        if p.language:
+            lines.append(tr("  her language: {language}").format(language=LANGUAGES.get(p.language, p.language)))
         if p.notes:
-            lines.append(f"  notes: {p.notes}")
+            lines.append(tr("  notes: {notes}").format(notes=p.notes))
         return "\n".join(lines)
 
 
@@ -340,13 +365,14 @@ def _fmt(v, none: str = "—") -> str:
 
 def _keys(d: Any, where: str, allowed: set[str] | frozenset[str], required: set[str] | frozenset[str] = frozenset()) -> None:
     if not isinstance(d, dict):
-        raise CalibrationError(f"{where}: must be an object")
+        raise CalibrationError(N_("{where}: must be an object"), where=where)
     unknown = sorted(set(d) - allowed)
     if unknown:
-        raise CalibrationError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+        raise CalibrationError(N_("{where}: unknown key {value!r}; allowed: {items}"),
+                               where=where, value=unknown[0], items=', '.join(sorted(allowed)))
     missing = sorted(required - set(d))
     if missing:
-        raise CalibrationError(f"{where}: {missing[0]} is missing")
+        raise CalibrationError(N_("{where}: {value} is missing"), where=where, value=missing[0])
 
 
 def _checksum(d: dict) -> str:
@@ -400,8 +426,8 @@ class PinGuard:
         st = self.state()
         wait = self.wait_s(st)
         if wait > 0:
-            raise AccessError(f"{st['failures']} wrong physio secrets in a row: the next try is allowed in "
-                              f"{wait:.0f} s (each wrong one doubles the wait)")
+            raise AccessError(N_("{failures} wrong physio secrets in a row: the next try is allowed in {wait:.0f} s "
+                                 "(each wrong one doubles the wait)"), failures=st['failures'], wait=wait)
         if holder.check_pin(secret):
             if st["failures"]:
                 st["failures"] = 0
@@ -465,13 +491,14 @@ class ProfileStore:
         try:
             d = json.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise CalibrationError(f"{p}: no profile version {version}; have "
-                                   f"{', '.join(map(str, self.versions())) or 'none'}") from None
+            raise CalibrationError(N_("{p}: no profile version {version}; have {value}"),
+                                   p=p, version=version, value=', '.join(map(str, self.versions())) or 'none') from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise CalibrationError(f"{p}: the profile is unreadable ({e})") from None
+            raise CalibrationError(N_("{p}: the profile is unreadable ({e})"), p=p, e=e) from None
         prof = Profile.from_dict(d, str(p))
         if prof.version != version:
-            raise CalibrationError(f"{p}: says it is version {prof.version}, expected {version}")
+            raise CalibrationError(N_("{p}: says it is version {version}, expected {version2}"),
+                                   p=p, version=prof.version, version2=version)
         return prof
 
     def current(self) -> Profile | None:
@@ -489,10 +516,11 @@ class ProfileStore:
                     good = self.load(v)
                 except CalibrationError:
                     continue
-                raise CalibrationError(f"{e}. Version {v} ({good.created_at} by {good.by or '—'}) is intact: "
-                                       f"the physiotherapist can bring it back with `pfmt profile restore {v}`") from None
-            raise CalibrationError(f"{e}. No intact earlier version: the physiotherapist must calibrate "
-                                   "again (`pfmt calibrate`)") from None
+                raise CalibrationError(N_("{e}. Version {v} ({created_at} by {value}) is intact: the physiotherapist "
+                                          "can bring it back with `pfmt profile restore {v}`"),
+                                       e=e, v=v, created_at=good.created_at, value=good.by or '—') from None
+            raise CalibrationError(N_("{e}. No intact earlier version: the physiotherapist must calibrate again "
+                                      "(`pfmt calibrate`)"), e=e) from None
 
     def pin_holder(self) -> Profile | None:
         """The newest intact version (for checking the PIN even when the newest is damaged)."""
@@ -511,7 +539,7 @@ class ProfileStore:
         when another save took the number first — this one then becomes the version after it, so
         two physiotherapists saving at once both keep their work (issue 19, finding 12)."""
         if secret is None and prof.pin is not None and prof.pin.get("kdf") == "scrypt":
-            raise AccessError("saving a profile needs the physiotherapist's secret, to sign it")
+            raise AccessError(N_("saving a profile needs the physiotherapist's secret, to sign it"))
         signed_before = prof.signature or self._signature_before()
         prof = copy.copy(prof)
         prof.created_at = (now or dt.datetime.now()).isoformat(timespec="seconds")
@@ -535,11 +563,11 @@ class ProfileStore:
             try:
                 created = _create_exclusively(self.path(prof.version), json.dumps(d, indent=1).encode())
             except OSError as e:
-                raise StorageError(f"{self.dir}: cannot write the profile ({e.strerror or e}): is the card full or "
-                                   "read-only?") from None
+                raise StorageError(N_("{dir}: cannot write the profile ({value}): is the card full or read-only?"),
+                                   dir=self.dir, value=e.strerror or e) from None
             if created:
                 return self.load(prof.version)
-        raise CalibrationError(f"{self.dir}: could not claim a new profile version (1000 taken meanwhile)")
+        raise CalibrationError(N_("{dir}: could not claim a new profile version (1000 taken meanwhile)"), dir=self.dir)
 
     def check_writable(self, need: int = 1_000_000) -> None:
         """StorageError unless a new version can be written here (the card writable, with room)."""
@@ -550,11 +578,11 @@ class ProfileStore:
                 pass
             free = shutil.disk_usage(where).free
         except OSError as e:
-            raise StorageError(f"{where}: the profile cannot be saved here ({e.strerror or e}): the card is read-only "
-                               "or missing; nothing was asked") from None
+            raise StorageError(N_("{where}: the profile cannot be saved here ({value}): the card is read-only or "
+                                  "missing; nothing was asked"), where=where, value=e.strerror or e) from None
         if free < need:
-            raise StorageError(f"{where}: only {free / 1e6:.1f} MB free on the card; free space (export and remove "
-                               "old sessions) before calibrating — nothing was asked")
+            raise StorageError(N_("{where}: only {value:.1f} MB free on the card; free space (export and remove old "
+                                  "sessions) before calibrating — nothing was asked"), where=where, value=free / 1e6)
 
     def restore(self, version: int, by: str, secret: str | None = None) -> Profile:
         old = self.load(version)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from device.errors import ConfigError, InputError
+from device.errors import N_, ConfigError, InputError
 from device.files import default_config_path
 from device.i18n import check_code
 from device.recording import Channel
@@ -59,12 +59,13 @@ class Voice:
 def parse_voice(data: dict, source: str = "configuration") -> Voice:
     v = data.get(VOICE, {})
     if not isinstance(v, dict):
-        raise ConfigError(f"{source}: [{VOICE}] must be a table")
+        raise ConfigError(N_("{source}: [{voice}] must be a table"), source=source, voice=VOICE)
     unknown = sorted(set(v) - {"language", "speech"})
     if unknown:
-        raise ConfigError(f"{source}: [{VOICE}] has no option {unknown[0]!r}; allowed: language, speech")
+        raise ConfigError(N_("{source}: [{voice}] has no option {value!r}; allowed: language, speech"),
+                          source=source, voice=VOICE, value=unknown[0])
     if not isinstance(v.get("speech", False), bool):
-        raise ConfigError(f"{source}: [{VOICE}] speech must be true or false")
+        raise ConfigError(N_("{source}: [{voice}] speech must be true or false"), source=source, voice=VOICE)
     return Voice(check_code(v.get("language", "en"), f"{source}: [{VOICE}] language"), v.get("speech", False))
 
 
@@ -95,7 +96,7 @@ def default_config(modality: str = "pressure", abdominal: bool = True) -> Device
     elif modality == "emg":
         unit, vpu, off, gain, valid = "uV", 0.001, 1.65, 1, [0.05, 3.25]
     else:
-        raise ConfigError(f"modality must be pressure or emg, not {modality!r}")
+        raise ConfigError(N_("modality must be pressure or emg, not {modality!r}"), modality=modality)
     roles = ["pelvic"] + (["abdominal"] if abdominal else [])
     data = {
         "sampling": {"rate_hz": 860, "block_s": 0.02, "queue_blocks": 500},

@@ -4,9 +4,10 @@ The root and the kinds the hardware layer raises live in ``drivers.errors`` (the
 not import upward); they are re-exported here beside the device's own kinds, so the rest of the
 project imports every error from this one module.
 """
-from drivers.errors import N_, ConfigError, HardwareError, InputError, PfmtError, StorageError
+from drivers.errors import N_, ConfigError, HardwareError, InputError, PfmtError, Phrase, StorageError
 
 __all__ = [
+    "N_",
     "Aborted",
     "AccessError",
     "CalibrationError",
@@ -15,8 +16,8 @@ __all__ = [
     "DamagedError",
     "HardwareError",
     "InputError",
-    "N_",
     "PfmtError",
+    "Phrase",
     "StorageError",
 ]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Literal
 
-from device.errors import InputError
+from device.errors import N_, InputError
 
 __all__ = ["SYSTEM_CONFIG", "SYSTEM_DATA", "atomic_write", "check_input_file", "clean_partials",
            "default_config_path", "default_data_dir", "fsync_dir", "json_out", "partial_name", "printable"]
@@ -142,15 +142,15 @@ def check_input_file(path: str | os.PathLike, what: str, max_bytes: int) -> Path
     try:
         st = p.stat()
     except FileNotFoundError:
-        raise InputError(f"{printable(str(p))}: no such file") from None
+        raise InputError(N_("{p}: no such file"), p=printable(str(p))) from None
     except OSError as e:
-        raise InputError(f"{printable(str(p))}: cannot read ({e.strerror})") from None
+        raise InputError(N_("{p}: cannot read ({strerror})"), p=printable(str(p)), strerror=e.strerror) from None
     if not stat.S_ISREG(st.st_mode):
-        raise InputError(f"{printable(str(p))}: not a regular file (a pipe, a device or a folder); a {what} is read "
-                         "from a file")
+        raise InputError(N_("{p}: not a regular file (a pipe, a device or a folder); a {what} is read from a file"),
+                         p=printable(str(p)), what=what)
     if st.st_size > max_bytes:
-        raise InputError(f"{printable(str(p))}: {st.st_size / 1e6:.0f} MB is more than a {what} can be "
-                         f"(at most {max_bytes / 1e6:.0f} MB)")
+        raise InputError(N_("{p}: {value:.0f} MB is more than a {what} can be (at most {value2:.0f} MB)"),
+                         p=printable(str(p)), value=st.st_size / 1e6, what=what, value2=max_bytes / 1e6)
     return p
 
 

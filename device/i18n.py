@@ -17,7 +17,7 @@ from pathlib import Path
 
 from device.errors import N_, ConfigError
 
-__all__ = ["ENGLISH", "LANGUAGES", "Language", "N_", "check_code", "language"]
+__all__ = ["ENGLISH", "LANGUAGES", "N_", "Language", "check_code", "language"]
 
 #: The languages pfmt speaks: code → its own name for itself.
 LANGUAGES: dict[str, str] = {"en": "English", "nb": "norsk bokmål", "sv": "svenska", "da": "dansk"}
@@ -50,8 +50,8 @@ class Language:
 
 def check_code(code: object, where: str = "language") -> str:
     if not isinstance(code, str) or code not in LANGUAGES:
-        raise ConfigError(f"{where}: {code!r} is not a language pfmt speaks; allowed: "
-                          + ", ".join(f"{c} ({n})" for c, n in LANGUAGES.items()))
+        raise ConfigError(N_("{where}: {code!r} is not a language pfmt speaks; allowed: {items}"),
+                          where=where, code=code, items=", ".join(f"{c} ({n})" for c, n in LANGUAGES.items()))
     return code
 
 
@@ -70,8 +70,9 @@ def language(code: str = "en") -> Language:
             try:
                 catalog = gettext.translation(DOMAIN, localedir=str(LOCALE_DIR), languages=[code])
             except OSError:
-                raise ConfigError(f"the {LANGUAGES[code]} catalog is not compiled ({LOCALE_DIR / code}); run "
-                                  "scripts/compile-catalogs.sh (bootstrap.sh and install.sh do)") from None
+                raise ConfigError(N_("the {value} catalog is not compiled ({value2}); run "
+                                     "scripts/compile-catalogs.sh (bootstrap.sh and install.sh do)"),
+                                  value=LANGUAGES[code], value2=LOCALE_DIR / code) from None
         _LOADED[code] = Language(code, catalog)
     return _LOADED[code]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from device.errors import InputError
+from device.errors import N_, InputError
 from device.files import atomic_write, check_input_file, printable
 
 ROLES = ("pelvic", "abdominal", "displacement")
@@ -52,13 +52,14 @@ class Channel:
     def parse(cls, name: str) -> Channel:
         role, sep, unit = name.strip().partition("_")
         if not sep or role not in ROLES:
-            raise InputError(f"column {name!r}: the role must be one of {', '.join(ROLES)} "
-                             f"followed by _<unit> (e.g. pelvic_cmH2O)")
+            raise InputError(N_("column {name!r}: the role must be one of {items} followed by _<unit> (e.g. "
+                                "pelvic_cmH2O)"), name=name, items=', '.join(ROLES))
         if unit not in UNITS:
-            raise InputError(f"column {name!r}: unknown unit {unit!r}; allowed: {', '.join(UNITS)}")
+            raise InputError(N_("column {name!r}: unknown unit {unit!r}; allowed: {items}"),
+                             name=name, unit=unit, items=', '.join(UNITS))
         if unit not in ROLE_UNITS[role]:
-            raise InputError(f"column {name!r}: a {role} channel is measured in "
-                             f"{' or '.join(ROLE_UNITS[role])}, not {unit}")
+            raise InputError(N_("column {name!r}: a {role} channel is measured in {items}, not {unit}"),
+                             name=name, role=role, items=' or '.join(ROLE_UNITS[role]), unit=unit)
         return cls(role, unit)
 
 
@@ -107,34 +108,35 @@ def estimate_rate(time_s: np.ndarray) -> float:
 def validate(time_s: np.ndarray, data: np.ndarray, channels: tuple[Channel, ...]) -> None:
     """Raise InputError naming the first thing wrong with a recording."""
     if len(channels) == 0 or channels[0].role != "pelvic":
-        raise InputError("the first channel after time_s must be the pelvic channel "
-                         "(pelvic_cmH2O, pelvic_mmHg or pelvic_uV)")
+        raise InputError(N_("the first channel after time_s must be the pelvic channel (pelvic_cmH2O, pelvic_mmHg or "
+                            "pelvic_uV)"))
     roles = [c.role for c in channels]
     for r in set(roles):
         if roles.count(r) > 1:
-            raise InputError(f"channel role {r!r} appears {roles.count(r)} times; each role at most once")
+            raise InputError(N_("channel role {r!r} appears {value} times; each role at most once"),
+                             r=r, value=roles.count(r))
     if data.ndim != 2 or data.shape[1] != len(channels) or len(time_s) != data.shape[0]:
-        raise InputError("every row needs a time_s value and one value per channel")
+        raise InputError(N_("every row needs a time_s value and one value per channel"))
     if len(time_s) < 2:
-        raise InputError("the recording has fewer than 2 samples; nothing to analyse")
+        raise InputError(N_("the recording has fewer than 2 samples; nothing to analyse"))
     if not np.all(np.isfinite(time_s)):
         bad = int(np.flatnonzero(~np.isfinite(time_s))[0])
-        raise InputError(f"time_s is not a number in data row {bad + 1}")
+        raise InputError(N_("time_s is not a number in data row {value}"), value=bad + 1)
     bad_rows = np.flatnonzero(~np.all(np.isfinite(data), axis=1))
     if len(bad_rows):
         row = int(bad_rows[0])
         col = channels[int(np.flatnonzero(~np.isfinite(data[row]))[0])].name
-        raise InputError(f"{col} is NaN or infinite in data row {row + 1} "
-                         f"(time_s={time_s[row]:g}); every sample must be a finite number")
+        raise InputError(N_("{col} is NaN or infinite in data row {value} (time_s={value2:g}); every sample must be "
+                            "a finite number"), col=col, value=row + 1, value2=time_s[row])
     dt = np.diff(time_s)
     if np.any(dt <= 0):
         k = int(np.flatnonzero(dt <= 0)[0]) + 1
-        raise InputError(f"time_s must increase strictly; data row {k + 1} (time_s={time_s[k]:g}) "
-                         f"does not come after row {k} (time_s={time_s[k - 1]:g})")
+        raise InputError(N_("time_s must increase strictly; data row {value} (time_s={value2:g}) does not come after "
+                            "row {k} (time_s={value3:g})"), value=k + 1, value2=time_s[k], k=k, value3=time_s[k - 1])
     fs = estimate_rate(time_s)
     if not MIN_RATE_HZ * 0.9 <= fs <= MAX_RATE_HZ * 1.1:
-        raise InputError(f"sample rate {fs:.4g} Hz is outside the supported "
-                         f"{MIN_RATE_HZ:g}–{MAX_RATE_HZ:g} Hz")
+        raise InputError(N_("sample rate {fs:.4g} Hz is outside the supported {min_rate_hz:g}–{max_rate_hz:g} Hz"),
+                         fs=fs, min_rate_hz=MIN_RATE_HZ, max_rate_hz=MAX_RATE_HZ)
 
 
 #: A recording's size at most: two hours at 2400 SPS × 3 channels is ~0.6 GB of CSV, beyond what a
@@ -150,25 +152,25 @@ def read_csv(path: str | os.PathLike) -> Recording:
         with open(p, encoding="utf-8") as f:
             header = f.readline(MAX_HEADER)
             if len(header) >= MAX_HEADER and not header.endswith("\n"):
-                raise InputError(f"{printable(str(p))}: the header row is longer than {MAX_HEADER} characters; "
-                                 "expected time_s,<role>_<unit>,…")
+                raise InputError(N_("{p}: the header row is longer than {max_header} characters; expected "
+                                    "time_s,<role>_<unit>,…"), p=printable(str(p)), max_header=MAX_HEADER)
             cols = [c.strip() for c in header.strip().split(",")]
             if not header.strip():
-                raise InputError(f"{p}: the file is empty; expected a header row starting with time_s")
+                raise InputError(N_("{p}: the file is empty; expected a header row starting with time_s"), p=p)
             if cols[0] != "time_s":
-                raise InputError(f"{p}: the first column must be time_s, found {cols[0]!r}")
+                raise InputError(N_("{p}: the first column must be time_s, found {value!r}"), p=p, value=cols[0])
             if len(cols) < 2:
-                raise InputError(f"{p}: no channel columns after time_s; at least pelvic_<unit> is needed")
+                raise InputError(N_("{p}: no channel columns after time_s; at least pelvic_<unit> is needed"), p=p)
             channels = tuple(Channel.parse(c) for c in cols[1:])
             arr = _parse_rows(f, len(cols), p)
     except FileNotFoundError:
-        raise InputError(f"{p}: no such file") from None
+        raise InputError(N_("{p}: no such file"), p=p) from None
     except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{p}: cannot read ({e})") from None
+        raise InputError(N_("{p}: cannot read ({e})"), p=p, e=e) from None
     try:
         return Recording(arr[:, 0].copy(), arr[:, 1:].copy(), channels)
     except InputError as e:
-        raise InputError(f"{p}: {e}") from None
+        raise InputError(N_("{p}: {e}"), p=p, e=e) from None
 
 
 def _parse_rows(f, ncols: int, p: Path) -> np.ndarray:
@@ -185,18 +187,19 @@ def _parse_rows(f, ncols: int, p: Path) -> np.ndarray:
                 continue
             parts = ln.split(",")
             if len(parts) != ncols:
-                raise InputError(f"{p}: data row {i + 1} has {len(parts)} values, the header "
-                                 f"names {ncols}") from None
+                raise InputError(N_("{p}: data row {value} has {n_parts} values, the header names {ncols}"),
+                                 p=p, value=i + 1, n_parts=len(parts), ncols=ncols) from None
             for v in parts:
                 try:
                     float(v)
                 except ValueError:
-                    raise InputError(f"{p}: data row {i + 1}: {v.strip()!r} is not a number") from None
-        raise InputError(f"{p}: rows have differing numbers of values") from None
+                    raise InputError(N_("{p}: data row {value}: {value2!r} is not a number"),
+                                     p=p, value=i + 1, value2=v.strip()) from None
+        raise InputError(N_("{p}: rows have differing numbers of values"), p=p) from None
     if arr.size == 0:
-        raise InputError(f"{p}: the header has no data rows under it")
+        raise InputError(N_("{p}: the header has no data rows under it"), p=p)
     if arr.ndim != 2 or arr.shape[1] != ncols:
-        raise InputError(f"{p}: every data row must have {ncols} values like the header")
+        raise InputError(N_("{p}: every data row must have {ncols} values like the header"), p=p, ncols=ncols)
     return arr
 
 
@@ -222,12 +225,12 @@ def read_edf(path: str | os.PathLike) -> Recording:
     try:
         edf = edfio.read_edf(p)
     except FileNotFoundError:
-        raise InputError(f"{p}: no such file") from None
+        raise InputError(N_("{p}: no such file"), p=p) from None
     except Exception as e:  # edfio raises plain ValueErrors on malformed headers
-        raise InputError(f"{p}: not a readable EDF/EDF+ file ({e})") from None
+        raise InputError(N_("{p}: not a readable EDF/EDF+ file ({e})"), p=p, e=e) from None
     sigs = [s for s in edf.signals if s.label.strip() and not s.label.startswith("EDF Annotations")]
     if not sigs:
-        raise InputError(f"{p}: the EDF file holds no signals")
+        raise InputError(N_("{p}: the EDF file holds no signals"), p=p)
     channels = []
     for s in sigs:
         label = s.label.strip()
@@ -247,7 +250,7 @@ def read_edf(path: str | os.PathLike) -> Recording:
     try:
         return Recording(t, np.column_stack(cols), tuple(channels))
     except InputError as e:
-        raise InputError(f"{p}: {e}") from None
+        raise InputError(N_("{p}: {e}"), p=p, e=e) from None
 
 
 def read_recording(path: str | os.PathLike) -> Recording:
@@ -257,7 +260,8 @@ def read_recording(path: str | os.PathLike) -> Recording:
         return read_edf(path)
     if suffix in (".csv", ".txt", ""):
         return read_csv(path)
-    raise InputError(f"{path}: unknown recording type {suffix!r}; allowed: .csv or .edf (EDF+)")
+    raise InputError(N_("{path}: unknown recording type {suffix!r}; allowed: .csv or .edf (EDF+)"),
+                     path=path, suffix=suffix)
 
 
 def is_finite_number(v: object) -> bool:

@@ -6,7 +6,7 @@ import os
 import threading
 from typing import Protocol
 
-from drivers.errors import HardwareError
+from drivers.errors import N_, HardwareError
 
 
 class I2CBus(Protocol):
@@ -35,14 +35,14 @@ class LinuxI2C:
     def __init__(self, bus_number: int) -> None:
         path = f"/dev/i2c-{bus_number}"
         if not os.path.exists(path):
-            raise HardwareError(f"{path} does not exist: enable I2C (raspi-config → Interface "
-                                f"Options → I2C) or set [board] i2c_bus")
+            raise HardwareError(N_("{path} does not exist: enable I2C (raspi-config → Interface Options → I2C) or "
+                                   "set [board] i2c_bus"), path=path)
         from adafruit_blinka.microcontroller.generic_linux.i2c import I2C
 
         try:
             self._bus = I2C(bus_number)
         except (OSError, RuntimeError) as e:
-            raise HardwareError(f"{path}: cannot open the I2C bus ({e})") from None
+            raise HardwareError(N_("{path}: cannot open the I2C bus ({e})"), path=path, e=e) from None
         self._lock = threading.Lock()
 
     def try_lock(self) -> bool:

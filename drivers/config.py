@@ -52,7 +52,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from drivers.ads import GAINS, RATES
-from drivers.errors import ConfigError
+from drivers.errors import N_, ConfigError
 from drivers.pins import PIN_FACTORIES
 
 if sys.version_info >= (3, 11):
@@ -123,7 +123,7 @@ class DeviceConfig:
         for c in self.channels:
             if c.role == role:
                 return c
-        raise ConfigError(f"no channel with role {role!r} in the device configuration")
+        raise ConfigError(N_("no channel with role {role!r} in the device configuration"), role=role)
 
     def adc(self, address: int) -> AdcConfig:
         return next(a for a in self.adcs if a.address == address)
@@ -138,7 +138,8 @@ class _Section:
 
     def __init__(self, table: Any, where: str) -> None:
         if not isinstance(table, dict):
-            raise ConfigError(f"[{where}] must be a table of options, not {type(table).__name__}")
+            raise ConfigError(N_("[{where}] must be a table of options, not {name}"),
+                              where=where, name=type(table).__name__)
         self.table, self.where = table, where
         self.used: set[str] = set()
 
@@ -148,29 +149,34 @@ class _Section:
         self.used.add(name)
         if name not in self.table:
             if default is _MISSING:
-                raise ConfigError(f"[{self.where}] option {name!r} is required")
+                raise ConfigError(N_("[{where}] option {name!r} is required"), where=self.where, name=name)
             return default
         v: Any = self.table[name]
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if (isinstance(v, bool) and bool not in kinds) or not isinstance(v, kinds):
             want = " or ".join(k.__name__ for k in kinds)
-            raise ConfigError(f"[{self.where}] option {name!r} must be {want}, not {v!r}")
+            raise ConfigError(N_("[{where}] option {name!r} must be {want}, not {v!r}"),
+                              where=self.where, name=name, want=want, v=v)
         if isinstance(v, float) and not math.isfinite(v):
-            raise ConfigError(f"[{self.where}] option {name!r} must be finite, not {v!r}")
+            raise ConfigError(N_("[{where}] option {name!r} must be finite, not {v!r}"),
+                              where=self.where, name=name, v=v)
         if choices is not None and v not in choices:
-            raise ConfigError(f"[{self.where}] option {name!r} = {_fmt(v, name)}; allowed: "
-                              f"{', '.join(_fmt(c, name) for c in choices)}")
+            raise ConfigError(N_("[{where}] option {name!r} = {value}; allowed: {items}"),
+                              where=self.where, name=name, value=_fmt(v, name),
+                              items=', '.join(_fmt(c, name) for c in choices))
         if (lo is not None and v < lo) or (hi is not None and v > hi):  # type: ignore[operator]  # a number: kind checked
-            raise ConfigError(f"[{self.where}] option {name!r} = {_fmt(v, name)} is outside {_fmt(lo, name)}…{_fmt(hi, name)}")
+            raise ConfigError(N_("[{where}] option {name!r} = {value} is outside {value2}…{value3}"),
+                              where=self.where, name=name, value=_fmt(v, name), value2=_fmt(lo, name),
+                              value3=_fmt(hi, name))
         if check is not None and (msg := check(v)):
-            raise ConfigError(f"[{self.where}] option {name!r}: {msg}")
+            raise ConfigError(N_("[{where}] option {name!r}: {msg}"), where=self.where, name=name, msg=msg)
         return v
 
     def done(self) -> None:
         unknown = sorted(set(self.table) - self.used)
         if unknown:
-            raise ConfigError(f"[{self.where}] unknown option {unknown[0]!r}; allowed: "
-                              f"{', '.join(sorted(self.used))}")
+            raise ConfigError(N_("[{where}] unknown option {value!r}; allowed: {items}"),
+                              where=self.where, value=unknown[0], items=', '.join(sorted(self.used)))
 
 
 def _fmt(v: Any, name: str = "") -> str:
@@ -241,10 +247,11 @@ def parse_config(data: dict, source: str = "configuration", *,
                       ready_pin=s.get("ready_pin", int, None, check=_gpio))
         s.done()
         if any(b.address == a.address for b in adcs):
-            raise ConfigError(f"[adc #{i + 1}] address {_fmt(a.address, 'address')} is used by another ADC")
+            raise ConfigError(N_("[adc #{value}] address {value2} is used by another ADC"),
+                              value=i + 1, value2=_fmt(a.address, 'address'))
         adcs.append(a)
     if not adcs:
-        raise ConfigError(f"{source}: at least one [[adc]] is required")
+        raise ConfigError(N_("{source}: at least one [[adc]] is required"), source=source)
 
     channels: list[ChannelConfig] = []
     for i, t in enumerate(ch_tables):
@@ -253,16 +260,19 @@ def parse_config(data: dict, source: str = "configuration", *,
         role, unit = s.get("role", str), s.get("unit", str)
         for what, label in (("role", role), ("unit", unit)):
             if not _LABEL.match(label):
-                raise ConfigError(f"[{where}] {what} {label!r} must be letters and digits")
+                raise ConfigError(N_("[{where}] {what} {label!r} must be letters and digits"),
+                                  where=where, what=what, label=label)
         if check_channel is not None and (msg := check_channel(role, unit)):
-            raise ConfigError(f"[{where}] {msg}")
+            raise ConfigError(N_("[{where}] {msg}"), where=where, msg=msg)
         address = s.get("adc", int, adcs[0].address, choices=tuple(a.address for a in adcs))
         model = next(a.model for a in adcs if a.address == address)
         positive = s.get("positive", int, lo=0, hi=3)
         negative = s.get("negative", int, None, lo=0, hi=3)
         if negative is not None and (positive, negative) not in DIFFERENTIAL_PAIRS:
-            raise ConfigError(f"[{where}] differential input {positive}−{negative} is not one the "
-                              f"ADS1x15 has; allowed: {', '.join(f'{p}−{n}' for p, n in DIFFERENTIAL_PAIRS)}")
+            raise ConfigError(N_("[{where}] differential input {positive}−{negative} is not one the ADS1x15 has; "
+                                 "allowed: {items}"),
+                              where=where, positive=positive, negative=negative,
+                              items=', '.join(f'{p}−{n}' for p, n in DIFFERENTIAL_PAIRS))
         if t.get("gain") == "2/3":  # TOML has no fractions; the ±6.144 V range may be written so
             t = {**t, "gain": 2 / 3}
             s.table = t
@@ -278,22 +288,25 @@ def parse_config(data: dict, source: str = "configuration", *,
         c = ChannelConfig(role, unit, address, positive, negative, gain, data_rate, vpu, offset,
                           (float(valid[0]), float(valid[1])) if valid else None)
         if any(o.role == role for o in channels):
-            raise ConfigError(f"[{where}] role {role!r} is configured twice")
+            raise ConfigError(N_("[{where}] role {role!r} is configured twice"), where=where, role=role)
         channels.append(c)
     if not channels:
-        raise ConfigError(f"{source}: at least one [[channel]] is required")
+        raise ConfigError(N_("{source}: at least one [[channel]] is required"), source=source)
     for role in required_roles:
         if not any(c.role == role for c in channels):
-            raise ConfigError(f"{source}: a channel with role {role!r} is required")
+            raise ConfigError(N_("{source}: a channel with role {role!r} is required"), source=source, role=role)
     for a in adcs:
         mine = [c for c in channels if c.adc == a.address]
         if not mine:
-            raise ConfigError(f"[adc {_fmt(a.address, 'address')}] has no channel; remove it or add a [[channel]]")
+            raise ConfigError(N_("[adc {value}] has no channel; remove it or add a [[channel]]"),
+                              value=_fmt(a.address, 'address'))
         needed = rate_hz * len(mine)
         slow = [c for c in mine if c.data_rate < needed]
         if slow:
-            raise ConfigError(f"[sampling] rate_hz = {rate_hz:g} needs data_rate ≥ {needed:g} on every "
-                              f"channel of ADC {_fmt(a.address, 'address')} ({slow[0].name} has {slow[0].data_rate})")
+            raise ConfigError(N_("[sampling] rate_hz = {rate_hz:g} needs data_rate ≥ {needed:g} on every channel of "
+                                 "ADC {value} ({name} has {data_rate})"),
+                              rate_hz=rate_hz, needed=needed, value=_fmt(a.address, 'address'), name=slow[0].name,
+                              data_rate=slow[0].data_rate)
 
     s = _Section(data.get("pins", {}), "pins")
     d = PinsConfig()
@@ -309,7 +322,8 @@ def parse_config(data: dict, source: str = "configuration", *,
                        ("ready_pin", tuple(a.ready_pin for a in adcs if a.ready_pin is not None))):
         for p in nums:
             if p in used:
-                raise ConfigError(f"[pins] GPIO{p} is used twice ({used[p]} and {what})")
+                raise ConfigError(N_("[pins] GPIO{p} is used twice ({value} and {what})"),
+                                  p=p, value=used[p], what=what)
             used[p] = what
     return DeviceConfig(board, i2c_bus, rate_hz, block_s, queue_blocks, tuple(adcs), tuple(channels), pins,
                         factory)
@@ -324,16 +338,17 @@ def read_toml(path: str | Path) -> dict:
     try:
         st = path.stat()
         if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_TOML_BYTES:
-            raise ConfigError(f"{path}: a device configuration is a regular file of at most "
-                              f"{MAX_TOML_BYTES // 1000} kB (not a pipe, a device or a folder)")
+            raise ConfigError(N_("{path}: a device configuration is a regular file of at most {value} kB (not a "
+                                 "pipe, a device or a folder)"), path=path, value=MAX_TOML_BYTES // 1000)
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read the device configuration ({e.strerror})") from None
+        raise ConfigError(N_("{path}: cannot read the device configuration ({strerror})"),
+                          path=path, strerror=e.strerror) from None
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text; a device configuration is a TOML file") from None
+        raise ConfigError(N_("{path}: not UTF-8 text; a device configuration is a TOML file"), path=path) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+        raise ConfigError(N_("{path}: not valid TOML ({e})"), path=path, e=e) from None
     except RecursionError:
-        raise ConfigError(f"{path}: nested too deeply to be a device configuration") from None
+        raise ConfigError(N_("{path}: nested too deeply to be a device configuration"), path=path) from None

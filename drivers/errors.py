@@ -17,6 +17,11 @@ def N_(message: str) -> str:
     return message
 
 
+class Phrase(str):
+    """A field of a message that is itself words to translate (``Phrase(N_("use a lower
+    reference"))``), where a plain field — a path, a number, a name she types — is left as it is."""
+
+
 class PfmtError(Exception):
     """Base of every error pfmt raises on purpose; its message is meant for the user.
 
@@ -39,8 +44,17 @@ class PfmtError(Exception):
             return self.template.format(**self.fields)
 
     def localized(self, translate: Callable[[str], str]) -> str:
-        """The message in the language of ``translate`` (a catalog's lookup, e.g. ``device.i18n.Language``)."""
-        return self._fill(translate(self.template)) if self.template else str(self)
+        """The message in the language of ``translate`` (a catalog's lookup, e.g. ``device.i18n.Language``):
+        its template and its :class:`Phrase` fields translated, an error among its fields localized."""
+        if not self.template:
+            return str(self)
+        fields = {k: translate(v) if isinstance(v, Phrase) else v.localized(translate) if isinstance(v, PfmtError)
+                  else v for k, v in self.fields.items()}
+        template = translate(self.template)
+        try:
+            return template.format(**fields) if fields else template
+        except (KeyError, IndexError, ValueError):  # a catalog's template that does not fit: say the English
+            return self.template.format(**fields)
 
 
 class InputError(PfmtError):

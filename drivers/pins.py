@@ -14,7 +14,7 @@ import os
 import tempfile
 from typing import Any
 
-from drivers.errors import HardwareError
+from drivers.errors import N_, HardwareError
 
 PIN_FACTORIES = ("lgpio", "mock")
 
@@ -26,20 +26,21 @@ def pin_factory(name: str) -> Any:
 
         return MockFactory(pin_class=MockPWMPin)
     if name != "lgpio":
-        raise HardwareError(f"pin factory {name!r} is not one pfmt drives; allowed: {', '.join(PIN_FACTORIES)}")
+        raise HardwareError(N_("pin factory {name!r} is not one pfmt drives; allowed: {items}"),
+                            name=name, items=', '.join(PIN_FACTORIES))
     try:
         _import_lgpio()
         from gpiozero.pins.lgpio import LGPIOFactory
     except ImportError as e:
-        raise HardwareError(f"the lgpio pin factory is not installed ({e}); install the device with "
-                            "scripts/install.sh, or `pip install lgpio` (Debian: python3-lgpio)") from None
+        raise HardwareError(N_("the lgpio pin factory is not installed ({e}); install the device with "
+                               "scripts/install.sh, or `pip install lgpio` (Debian: python3-lgpio)"), e=e) from None
     try:
         # chip=None: gpiozero ≥ 2.0.1.post3 opens gpiochip4 on a Pi 5 with the old numbering and
         # gpiochip0 everywhere else (the header's lines since kernel 6.6.45 on the Pi 5 too)
         return LGPIOFactory()
     except Exception as e:  # lgpio.error and OSError: no /dev/gpiochip*, or no permission
-        raise HardwareError(f"cannot open the GPIO chip through lgpio ({e}); the device user must be in "
-                            "the gpio group (scripts/install.sh adds it) and /dev/gpiochip0 must exist") from None
+        raise HardwareError(N_("cannot open the GPIO chip through lgpio ({e}); the device user must be in the gpio "
+                               "group (scripts/install.sh adds it) and /dev/gpiochip0 must exist"), e=e) from None
 
 
 def _import_lgpio() -> None:

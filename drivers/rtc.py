@@ -10,7 +10,7 @@ import os
 import time
 from pathlib import Path
 
-from drivers.errors import InputError
+from drivers.errors import N_, InputError
 
 RTC_SYS = Path("/sys/class/rtc")
 NTP_SYNCED = Path("/run/systemd/timesync/synchronized")  # touched by systemd-timesyncd once synced
@@ -61,10 +61,10 @@ def local_time(text: str) -> dt.datetime:
     try:
         when = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise InputError(f"{text!r} is not a local date and time (YYYY-MM-DDTHH:MM:SS)") from None
+        raise InputError(N_("{text!r} is not a local date and time (YYYY-MM-DDTHH:MM:SS)"), text=text) from None
     if when.tzinfo is not None or not EARLIEST <= when < LATEST:
-        raise InputError(f"the time is the device's local time, without a zone, from {EARLIEST.year} to "
-                         f"{LATEST.year - 1}")
+        raise InputError(N_("the time is the device's local time, without a zone, from {year} to {value}"),
+                         year=EARLIEST.year, value=LATEST.year - 1)
     return when
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from drivers.errors import ConfigError, HardwareError
+from drivers.errors import N_, ConfigError, HardwareError
 
 RATE_HZ = 22050  # espeak-ng's own rate
 SILENCE = 0.02  # of full scale: below it is the silence trimmed before a clip's first sound
@@ -28,7 +28,7 @@ SILENCE = 0.02  # of full scale: below it is the silence trimmed before a clip's
 def _espeak() -> str:
     exe = shutil.which("espeak-ng")
     if exe is None:
-        raise HardwareError("spoken cues need espeak-ng (Debian/Raspberry Pi OS package espeak-ng)")
+        raise HardwareError(N_("spoken cues need espeak-ng (Debian/Raspberry Pi OS package espeak-ng)"))
     return exe
 
 
@@ -36,9 +36,10 @@ def read_wav(path: Path) -> np.ndarray:
     """A mono 16-bit WAV as floats in [-1, 1]."""
     with wave.open(str(path), "rb") as w:
         if w.getsampwidth() != 2 or w.getnchannels() != 1:
-            raise ConfigError(f"{path}: a clip must be mono 16-bit PCM")
+            raise ConfigError(N_("{path}: a clip must be mono 16-bit PCM"), path=path)
         if w.getframerate() != RATE_HZ:
-            raise ConfigError(f"{path}: a clip must be at {RATE_HZ} Hz, not {w.getframerate()}")
+            raise ConfigError(N_("{path}: a clip must be at {rate_hz} Hz, not {value}"),
+                              path=path, rate_hz=RATE_HZ, value=w.getframerate())
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(float) / 32768.0
 
 
@@ -59,7 +60,8 @@ def render(texts: Mapping[str, str], voice: str, folder: Path, speed_wpm: int = 
         raw = folder / f".{name}.raw.wav"
         r = subprocess.run([exe, "-v", voice, "-s", str(speed_wpm), "-w", str(raw), text], capture_output=True, text=True)
         if r.returncode != 0:
-            raise HardwareError(f"espeak-ng could not speak {text!r} in voice {voice!r}: {r.stderr.strip()}")
+            raise HardwareError(N_("espeak-ng could not speak {text!r} in voice {voice!r}: {value}"),
+                                text=text, voice=voice, value=r.stderr.strip())
         x = read_wav(raw)
         raw.unlink()
         loud = np.flatnonzero(np.abs(x) > SILENCE)
@@ -76,7 +78,7 @@ class Speaker:
         self.folder, self.device = Path(folder), device
         self._aplay = shutil.which("aplay")
         if self._aplay is None:
-            raise HardwareError("spoken cues need aplay (Debian/Raspberry Pi OS package alsa-utils)")
+            raise HardwareError(N_("spoken cues need aplay (Debian/Raspberry Pi OS package alsa-utils)"))
         self._proc: subprocess.Popen | None = None
 
     def say(self, name: str, at: float) -> None:

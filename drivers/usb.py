@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from drivers.errors import HardwareError, StorageError
+from drivers.errors import N_, HardwareError, StorageError
 
 MANIFEST = "MANIFEST.sha256"
 CLUSTER_SLACK = 32 * 1024  # worst-case cluster rounding per file on a FAT stick
@@ -39,7 +39,8 @@ def read_manifest(folder: Path) -> dict[str, str]:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
-        raise StorageError(f"{p}: the export has no readable manifest ({e.strerror})") from None
+        raise StorageError(N_("{p}: the export has no readable manifest ({strerror})"),
+                           p=p, strerror=e.strerror) from None
     out = {}
     for line in text.splitlines():
         if line.strip():
@@ -111,7 +112,8 @@ class SystemMounter:
     def _run(self, *cmd: str) -> None:
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
-            raise StorageError(f"`{' '.join(cmd)}` failed: {r.stderr.strip() or r.returncode}")
+            raise StorageError(N_("`{items}` failed: {value}"),
+                               items=' '.join(cmd), value=r.stderr.strip() or r.returncode)
 
     def mount(self, stick: Stick, target: Path, readonly: bool) -> None:
         opts = "nosuid,nodev,noexec" + (",ro" if readonly else "")
@@ -141,21 +143,23 @@ def write_to_stick(folder: Path, stick: Stick, mounter: Mounter, mount_root: Pat
     try:
         mounter.mount(stick, target, readonly=False)
     except StorageError as e:
-        raise StorageError(f"the USB stick {stick.device} could not be mounted ({e}); is it FAT/exFAT formatted?") \
+        raise StorageError(N_("the USB stick {device} could not be mounted ({e}); is it FAT/exFAT formatted?"),
+                           device=stick.device, e=e) \
             from None
     final = target / folder.name
     partial = target / f".{folder.name}.partial"
     try:
         st = os.statvfs(target)
         if st.f_flag & os.ST_RDONLY:
-            raise StorageError(f"the USB stick {stick.device} is read-only (write-protect switch?); "
-                               "nothing was written")
+            raise StorageError(N_("the USB stick {device} is read-only (write-protect switch?); nothing was written"),
+                               device=stick.device)
         free = st.f_bavail * st.f_frsize
         if free < need:
-            raise StorageError(f"the USB stick {stick.device} is full: {free / 1e6:.1f} MB free, the export "
-                               f"needs {need / 1e6:.1f} MB; nothing was written and nothing deleted")
+            raise StorageError(N_("the USB stick {device} is full: {value:.1f} MB free, the export needs "
+                                  "{value2:.1f} MB; nothing was written and nothing deleted"),
+                               device=stick.device, value=free / 1e6, value2=need / 1e6)
         if final.exists():
-            raise StorageError(f"{final.name} is already on the stick; nothing was overwritten")
+            raise StorageError(N_("{name} is already on the stick; nothing was overwritten"), name=final.name)
         try:
             _copy_tree(folder, partial)
             os.rename(partial, final)
@@ -163,10 +167,16 @@ def write_to_stick(folder: Path, stick: Stick, mounter: Mounter, mount_root: Pat
             os.sync()
         except OSError as e:
             shutil.rmtree(partial, ignore_errors=True)  # only this export's own partial copy
-            reason = {errno.ENOSPC: "is full", errno.EROFS: "is read-only", errno.EDQUOT: "is full",
-                      errno.EIO: "failed to write (input/output error)"}.get(e.errno or 0, f"failed: {e.strerror}")
-            raise StorageError(f"the USB stick {stick.device} {reason} while copying {Path(e.filename or '').name}; "
-                               "the partial copy was removed, nothing else was deleted") from None
+            full = N_("the USB stick {device} is full while copying {name}; the partial copy was removed, nothing "
+                      "else was deleted")
+            why = {errno.ENOSPC: full, errno.EDQUOT: full,
+                   errno.EROFS: N_("the USB stick {device} is read-only while copying {name}; the partial copy was "
+                                   "removed, nothing else was deleted"),
+                   errno.EIO: N_("the USB stick {device} failed to write {name} (input/output error); the partial "
+                                 "copy was removed, nothing else was deleted")}.get(
+                e.errno or 0, N_("the USB stick {device} failed while copying {name} ({strerror}); the partial copy "
+                                 "was removed, nothing else was deleted"))
+            raise StorageError(why, device=stick.device, strerror=e.strerror, name=Path(e.filename or "").name) from None
         mounter.reopen_readonly(stick, target)
         verify_folder(final, expected, where=f"the USB stick {stick.device}")
         return final
@@ -205,18 +215,21 @@ def verify_folder(folder: Path, expected: dict[str, str], where: str) -> None:
         try:
             got = _sha256(_file_chunks(p))
         except OSError as e:
-            raise StorageError(f"{where}: {name} cannot be read back ({e.strerror}); the copy is not to be "
-                               "trusted, the sessions remain on the device") from None
+            raise StorageError(N_("{where}: {name} cannot be read back ({strerror}); the copy is not to be trusted, "
+                                  "the sessions remain on the device"),
+                               where=where, name=name, strerror=e.strerror) from None
         if got != digest:
-            raise StorageError(f"{where}: {name} reads back different from what was written (checksum "
-                               "mismatch); the copy is not to be trusted, the sessions remain on the device")
+            raise StorageError(N_("{where}: {name} reads back different from what was written (checksum mismatch); "
+                                  "the copy is not to be trusted, the sessions remain on the device"),
+                               where=where, name=name)
 
 
 # --- the gadget's FAT image --------------------------------------------------------------------
 def _tool(name: str) -> str:
     path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
     if path is None:
-        raise HardwareError(f"{name} is not installed; install dosfstools and mtools (./bootstrap.sh does)")
+        raise HardwareError(N_("{name} is not installed; install dosfstools and mtools (./bootstrap.sh does)"),
+                            name=name)
     return path
 
 
@@ -224,7 +237,8 @@ def _mtools(*args: str, input_: bytes | None = None) -> bytes:
     env = dict(os.environ, MTOOLS_SKIP_CHECK="1", MTOOLS_NO_VFAT="0")
     r = subprocess.run(args, capture_output=True, env=env, input=input_)
     if r.returncode != 0:
-        raise StorageError(f"`{' '.join(args)}` failed: {r.stderr.decode(errors='replace').strip()}")
+        raise StorageError(N_("`{items}` failed: {value}"),
+                           items=' '.join(args), value=r.stderr.decode(errors='replace').strip())
     return r.stdout
 
 
@@ -253,7 +267,7 @@ def build_fat_image(folder: Path, image: Path, label: str = FAT_LABEL, tmp: Path
         r = subprocess.run([_tool("mkfs.fat"), "-C", "-n", label[:11], work, str(image_size_kib(folder))],
                            capture_output=True, text=True)
         if r.returncode != 0:
-            raise StorageError(f"mkfs.fat failed: {r.stderr.strip()}")
+            raise StorageError(N_("mkfs.fat failed: {value}"), value=r.stderr.strip())
         mcopy, mmd = _tool("mcopy"), _tool("mmd")
         _tool("mdir")  # checked before writing anything: the image is read back with it
         _mtools(mmd, "-i", work, f"::/{folder.name}")
@@ -267,8 +281,8 @@ def build_fat_image(folder: Path, image: Path, label: str = FAT_LABEL, tmp: Path
         for name, digest in expected.items():
             got = hashlib.sha256(_mtools(mcopy, "-i", work, f"::/{folder.name}/{name}", "-")).hexdigest()
             if got != digest:
-                raise StorageError(f"the FAT image's {name} reads back different from the export (checksum "
-                                   "mismatch); the previous image is kept")
+                raise StorageError(N_("the FAT image's {name} reads back different from the export (checksum "
+                                      "mismatch); the previous image is kept"), name=name)
         os.chmod(work, 0o600)
         os.replace(work, image)
         return listing
@@ -288,8 +302,8 @@ def swap_gadget_image(lun: Path, image: Path) -> None:
     re-inserted (configfs ``forced_eject`` when the kernel has it, else an empty ``file``)."""
     lun = Path(lun)
     if not (lun / "file").exists():
-        raise HardwareError(f"{lun}: not a mass-storage LUN in configfs; run scripts/usb-gadget.sh (as root) "
-                            "once at boot to set the gadget up")
+        raise HardwareError(N_("{lun}: not a mass-storage LUN in configfs; run scripts/usb-gadget.sh (as root) once "
+                               "at boot to set the gadget up"), lun=lun)
     try:
         if (lun / "forced_eject").exists():
             (lun / "forced_eject").write_text("1\n")
@@ -297,7 +311,8 @@ def swap_gadget_image(lun: Path, image: Path) -> None:
             (lun / "file").write_text("\n")
         (lun / "file").write_text(f"{Path(image).resolve()}\n")
     except OSError as e:
-        raise HardwareError(f"{lun}: the gadget refused the new image ({e.strerror})") from None
+        raise HardwareError(N_("{lun}: the gadget refused the new image ({strerror})"),
+                            lun=lun, strerror=e.strerror) from None
 
 
 # --- the CDC serial line -----------------------------------------------------------------------
@@ -309,8 +324,8 @@ def open_tty(path: str) -> int:
     try:
         fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
     except OSError as e:
-        raise HardwareError(f"{path}: cannot open the serial console ({e.strerror}); on the Pi it is "
-                            "/dev/ttyGS0 once scripts/usb-gadget.sh has run") from None
+        raise HardwareError(N_("{path}: cannot open the serial console ({strerror}); on the Pi it is /dev/ttyGS0 "
+                               "once scripts/usb-gadget.sh has run"), path=path, strerror=e.strerror) from None
     if os.isatty(fd):
         tty.setraw(fd, termios.TCSANOW)
     return fd

@@ -15,7 +15,7 @@ from calibration.load import calibration_file
 from calibration.profile import Profile, ProfileStore
 from calibration.workflow import apply_sensor
 from device.config import device_config, device_voice
-from device.errors import AccessError, InputError
+from device.errors import N_, AccessError, InputError
 from device.files import default_data_dir
 from device.i18n import check_code, language
 from device.pipeline.calibration import Calibration
@@ -86,17 +86,17 @@ def prescribed_programme(opts: TrainOptions, profile: Profile | None) -> Program
     """The prescribed programme — which the patient cannot change — else the one asked for."""
     if profile is None:
         if opts.require_prescription:
-            raise AccessError("no prescription on this device: the physiotherapist calibrates and prescribes "
-                              "first (`pfmt calibrate`)")
+            raise AccessError(N_("no prescription on this device: the physiotherapist calibrates and prescribes "
+                                 "first (`pfmt calibrate`)"))
         return load_programme(opts.programme or DEFAULT_PROGRAMME)
     rx = profile.prescription
     asked = load_programme(opts.programme) if opts.programme is not None else None
     if asked is not None and asked.assessment is not None and not opts.overrides:
         return asked  # an assessment measures; it does not change or count against the training
     if (asked is not None and asked.name != rx.programme) or opts.overrides:
-        raise AccessError(f"the physiotherapist prescribed {rx.programme} with its targets (profile "
-                          f"v{profile.version}); changing the programme or its reps, sets or holds is for the "
-                          "physiotherapist (`pfmt calibrate --steps prescription`, PIN)")
+        raise AccessError(N_("the physiotherapist prescribed {programme} with its targets (profile v{version}); "
+                             "changing the programme or its reps, sets or holds is for the physiotherapist (`pfmt "
+                             "calibrate --steps prescription`, PIN)"), programme=rx.programme, version=profile.version)
     return rx.load()
 
 
@@ -136,15 +136,15 @@ def compose(opts: TrainOptions) -> Composed:
         config = apply_sensor(base_config, profile) if profile is not None else base_config
         truth = None
         if opts.hardware and (opts.pauses or opts.stop_at_s is not None):
-            raise InputError("--pause and --stop-at press the emulated button; on the device, press the "
-                             "button itself (short press: pause/resume, hold 2 s: end the session)")
+            raise InputError(N_("--pause and --stop-at press the emulated button; on the device, press the button "
+                                "itself (short press: pause/resume, hold 2 s: end the session)"))
         cal: Calibration | None = calibration_file(opts.calibration) if opts.calibration else \
             profile.calibration if profile is not None else None
         clock: Clock
         if opts.hardware:  # pragma: no cover - needs a Pi
             if cal is None:
-                raise InputError("training on the device needs the physiotherapist's calibration "
-                                 "(`pfmt calibrate`, or --calibration CAL.json)")
+                raise InputError(N_("training on the device needs the physiotherapist's calibration (`pfmt "
+                                    "calibrate`, or --calibration CAL.json)"))
             clock = opts.clock or RealClock()
             rig = rigs.hardware(config, clock, feedback=opts.feedback, factory=opts.pin_factory)
             start = None
@@ -198,7 +198,8 @@ def run(opts: TrainOptions) -> SessionSummary:
     if speak and not clips.is_dir():
         c.rig.close()
         c.sessions.close()
-        raise InputError(f"no spoken cues in {clips}: render them first (`pfmt speech render --lang {c.plan.language}`)")
+        raise InputError(N_("no spoken cues in {clips}: render them first (`pfmt speech render --lang {language}`)"),
+                         clips=clips, language=c.plan.language)
     if opts.speech_out is not None:  # the emulated device's speaker: her language's clips, at their cues
         heard = RecordingSpeaker(clips)
         c.rig.feedback.player.on_start = heard.say

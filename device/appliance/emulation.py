@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from device.errors import InputError
+from device.errors import N_, InputError
 from device.files import check_input_file
 from device.sim.scripted import BEHAVIOURS
 
@@ -55,8 +55,8 @@ class Script:
     def booted_at(self, start: dt.datetime) -> Script:
         """The same days booted again at ``start`` (after a kill): what lay before it is past."""
         if not self.start <= start < self.until:
-            raise InputError(f"--start {start.isoformat()} is outside the script's days "
-                             f"({self.start.isoformat()} … {self.until.isoformat()})")
+            raise InputError(N_("--start {value} is outside the script's days ({value2} … {value3})"),
+                             value=start.isoformat(), value2=self.start.isoformat(), value3=self.until.isoformat())
         return Script(start, self.until, self.patient, self.seed, [e for e in self.events if e.at >= start])
 
     # --- on the device's clock (seconds since boot) ------------------------------------------
@@ -90,43 +90,47 @@ def local_datetime(v: object, where: str) -> dt.datetime:
         else:
             if d.tzinfo is None:
                 return d
-    raise InputError(f"{where} must be a local date and time (2026-12-07T18:02:00), not {v!r}")
+    raise InputError(N_("{where} must be a local date and time (2026-12-07T18:02:00), not {v!r}"), where=where, v=v)
 
 
 def parse_script(data: dict, source: str = "script") -> Script:
     unknown = set(data) - {"start", "until", "patient", "seed", "event"}
     if unknown:
-        raise InputError(f"{source}: unknown key {sorted(unknown)[0]!r}; allowed: start, until, patient, seed, event")
+        raise InputError(N_("{source}: unknown key {value!r}; allowed: start, until, patient, seed, event"),
+                         source=source, value=sorted(unknown)[0])
     start = local_datetime(data.get("start"), f"{source}: start")
     until = local_datetime(data.get("until"), f"{source}: until")
     if until <= start or until - start > dt.timedelta(days=62):
-        raise InputError(f"{source}: until must come after start, within 62 days")
+        raise InputError(N_("{source}: until must come after start, within 62 days"), source=source)
     patient = data.get("patient", "correct")
     if patient not in BEHAVIOURS:
-        raise InputError(f"{source}: patient {patient!r}; allowed: {', '.join(BEHAVIOURS)}")
+        raise InputError(N_("{source}: patient {patient!r}; allowed: {items}"),
+                         source=source, patient=patient, items=', '.join(BEHAVIOURS))
     seed = data.get("seed", 1)
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InputError(f"{source}: seed must be a whole number")
+        raise InputError(N_("{source}: seed must be a whole number"), source=source)
     events = []
     for i, e in enumerate(data.get("event", [])):
         where = f"{source}: event #{i + 1}"
         if not isinstance(e, dict):
-            raise InputError(f"{where} must be a table")
+            raise InputError(N_("{where} must be a table"), where=where)
         bad = set(e) - {"at", "do", "for_s", "patient"}
         if bad:
-            raise InputError(f"{where}: unknown key {sorted(bad)[0]!r}; allowed: at, do, for_s, patient")
+            raise InputError(N_("{where}: unknown key {value!r}; allowed: at, do, for_s, patient"),
+                             where=where, value=sorted(bad)[0])
         do = e.get("do")
         if do not in ACTIONS:
-            raise InputError(f"{where}: do = {do!r}; allowed: {', '.join(ACTIONS)}")
+            raise InputError(N_("{where}: do = {do!r}; allowed: {items}"), where=where, do=do, items=', '.join(ACTIONS))
         at = local_datetime(e.get("at"), f"{where}: at")
         if not start <= at < until:
-            raise InputError(f"{where}: at {at.isoformat()} is outside start … until")
+            raise InputError(N_("{where}: at {value} is outside start … until"), where=where, value=at.isoformat())
         for_s = e.get("for_s", ACTIONS[do])
         if isinstance(for_s, bool) or not isinstance(for_s, (int, float)) or not 0 <= for_s <= 86400:
-            raise InputError(f"{where}: for_s must be 0–86400 seconds, not {for_s!r}")
+            raise InputError(N_("{where}: for_s must be 0–86400 seconds, not {for_s!r}"), where=where, for_s=for_s)
         p = e.get("patient")
         if p is not None and p not in BEHAVIOURS:
-            raise InputError(f"{where}: patient {p!r}; allowed: {', '.join(BEHAVIOURS)}")
+            raise InputError(N_("{where}: patient {p!r}; allowed: {items}"),
+                             where=where, p=p, items=', '.join(BEHAVIOURS))
         events.append(ScriptEvent(at, do, float(for_s), p))
     events.sort(key=lambda e: e.at)
     return Script(start, until, patient, seed, events)
@@ -137,15 +141,15 @@ def load_script(path: str | Path) -> Script:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
-        raise InputError(f"{path}: cannot read the script ({e.strerror})") from None
+        raise InputError(N_("{path}: cannot read the script ({strerror})"), path=path, strerror=e.strerror) from None
     except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text; a script of days is a TOML file") from None
+        raise InputError(N_("{path}: not UTF-8 text; a script of days is a TOML file"), path=path) from None
     try:
         return parse_script(tomllib.loads(text), str(path))
     except tomllib.TOMLDecodeError as e:
-        raise InputError(f"{path}: not valid TOML ({e})") from None
+        raise InputError(N_("{path}: not valid TOML ({e})"), path=path, e=e) from None
     except RecursionError:
-        raise InputError(f"{path}: nested too deeply to be a script of days") from None
+        raise InputError(N_("{path}: nested too deeply to be a script of days"), path=path) from None
 
 
 def one_session(now: dt.datetime, patient: str = "correct") -> Script:

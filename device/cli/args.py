@@ -6,7 +6,7 @@ import datetime as dt
 import json
 
 from calibration.load import calibration_file
-from device.errors import InputError
+from device.errors import N_, InputError
 from device.files import default_data_dir
 from device.i18n import LANGUAGES, Language, language
 from device.recording import MAX_RATE_HZ, MIN_RATE_HZ
@@ -76,11 +76,12 @@ def read_answers(path: str) -> dict:
         with open(path, encoding="utf-8") as f:
             d = json.loads(f.read())
     except OSError as e:
-        raise InputError(f"{path}: cannot read the answers ({e.strerror})") from None
+        raise InputError(N_("{path}: cannot read the answers ({strerror})"), path=path, strerror=e.strerror) from None
     except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+        raise InputError(N_("{path}: not valid JSON ({msg} at line {lineno})"),
+                         path=path, msg=e.msg, lineno=e.lineno) from None
     if not isinstance(d, dict):
-        raise InputError(f"{path}: the answers must be a JSON object of question key → answer")
+        raise InputError(N_("{path}: the answers must be a JSON object of question key → answer"), path=path)
     return d
 
 
@@ -91,4 +92,4 @@ def iso_date(v: str | None, option: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(v)
     except ValueError:
-        raise InputError(f"{option} {v!r}: a date is written YYYY-MM-DD") from None
+        raise InputError(N_("{option} {v!r}: a date is written YYYY-MM-DD"), option=option, v=v) from None

@@ -10,7 +10,7 @@ from calibration.console import Console, ScriptedConsole, TerminalConsole
 from calibration.emulated import Clinic, emulated_rig
 from calibration.profile import ProfileStore
 from calibration.workflow import STEPS, Workflow
-from device.cli.args import default_data, read_answers, speed
+from device.cli.args import add_lang, default_data, read_answers, reader_language, speed
 from device.config import default_config, load_config
 from device.errors import Aborted
 from device.files import clean_partials
@@ -43,11 +43,14 @@ def add_arguments(cal: argparse.ArgumentParser) -> None:
     cal.add_argument("--seed", type=int, default=1, help="simulated patient's seed")
     cal.add_argument("--speed", type=speed, default=0.0, help="emulation speed × real time (0 = as fast as possible)")
     cal.add_argument("--emulate", action="store_true", help="emulate even on a Pi")
+    add_lang(cal, "the physiotherapist's language for the dialogue")
 
 
 def main(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config else default_config(args.modality, abdominal=True)
-    console: Console = ScriptedConsole(read_answers(args.answers), echo=True) if args.answers else TerminalConsole()
+    tr = reader_language(args)
+    console: Console = ScriptedConsole(read_answers(args.answers), echo=True, tr=tr) if args.answers else \
+        TerminalConsole(tr=tr)
     actor = None
     if on_raspberry_pi() and not args.emulate:  # pragma: no cover - needs a Pi
         rig = rigs.hardware(config, RealClock())

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
-from device.errors import HardwareError, InputError
+from device.errors import N_, HardwareError, InputError
 from device.files import json_out
 from drivers import rtc
 
@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     if args.action == "show":
         if args.when:
-            raise InputError("`pfmt clock` shows the clock; `pfmt clock set YYYY-MM-DDTHH:MM:SS` sets it")
+            raise InputError(N_("`pfmt clock` shows the clock; `pfmt clock set YYYY-MM-DDTHH:MM:SS` sets it"))
         now = dt.datetime.now().isoformat(timespec="seconds")
         state = rtc.clock_state()
         if args.json:
@@ -31,10 +31,10 @@ def main(args: argparse.Namespace) -> int:
                   f"{'trusted' if state['trusted'] else 'NOT trusted: set it with `pfmt clock set`'}")
         return 0
     if not args.when:
-        raise InputError("`pfmt clock set` needs the local time, e.g. 2026-12-07T18:05:00")
+        raise InputError(N_("`pfmt clock set` needs the local time, e.g. 2026-12-07T18:05:00"))
     when = rtc.local_time(args.when)
     try:
         print(rtc.set_clock(when))
     except PermissionError:
-        raise HardwareError("setting the clock needs root or CAP_SYS_TIME (run it with sudo)") from None
+        raise HardwareError(N_("setting the clock needs root or CAP_SYS_TIME (run it with sudo)")) from None
     return 0

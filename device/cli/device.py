@@ -17,7 +17,7 @@ from device.appliance.loop import ButtonWaiter, DeviceLoop, FingerWaiter, Outcom
 from device.appliance.service import Notifier, setup_logging, stop_on_signals
 from device.cli.args import default_data, speed
 from device.config import device_config
-from device.errors import InputError
+from device.errors import N_, InputError
 from device.records.store import SessionStore
 from drivers.bus import on_raspberry_pi
 from drivers.clock import RealClock, VirtualClock
@@ -101,7 +101,7 @@ def _emulated(args: argparse.Namespace, data: Path) -> int:
         if args.start is not None:
             script = script.booted_at(args.start)
     elif args.start is not None:
-        raise InputError("--start boots a script's days again; give the --script too")
+        raise InputError(N_("--start boots a script's days again; give the --script too"))
     else:
         script = one_session(dt.datetime.now(), args.patient)
     config_path, config = device_config(args.config)

@@ -6,8 +6,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from device.cli.args import default_data, iso_date, positive_int
-from device.errors import InputError, StorageError
+from device.cli.args import add_lang, default_data, iso_date, positive_int, reader_language
+from device.errors import N_, InputError, StorageError
 from device.files import clean_partials, partial_name, printable
 from device.records.export import available_formats, export, parse_formats, select
 from device.records.store import SessionStore
@@ -28,6 +28,7 @@ def add_arguments(ex: argparse.ArgumentParser) -> None:
     ex.add_argument("--lun", help="--gadget: the configfs LUN to swap the image into "
                                   "(e.g. /sys/kernel/config/usb_gadget/pfmt/functions/mass_storage.usb0/lun.0)")
     ex.add_argument("--data", default=default_data(), metavar="DIR")
+    add_lang(ex, "the language of the report and the export's notes")
 
 
 def _the_stick(device: str | None) -> usb.Stick:
@@ -36,26 +37,28 @@ def _the_stick(device: str | None) -> usb.Stick:
     if device:
         sticks = [s for s in sticks if s.device == device]
     if not sticks:
-        raise StorageError("no USB stick found" + (f" at {device}" if device else "")
-                           + "; plug one into the device's USB port")
+        if device:
+            raise StorageError(N_("no USB stick found at {device}; plug one into the device's USB port"), device=device)
+        raise StorageError(N_("no USB stick found; plug one into the device's USB port"))
     if len(sticks) > 1:
-        raise InputError("several USB sticks/partitions: choose one with --device "
-                         f"({', '.join(s.device for s in sticks)})")
+        raise InputError(N_("several USB sticks/partitions: choose one with --device ({items})"),
+                         items=', '.join(s.device for s in sticks))
     return sticks[0]
 
 
 def main(args: argparse.Namespace) -> int:
     formats = parse_formats(args.formats) if args.formats else available_formats()
     if args.ids and args.all:
-        raise InputError("give session ids or --all, not both")
+        raise InputError(N_("give session ids or --all, not both"))
     if not args.ids and not args.all and not args.since:
-        raise InputError("which sessions? give their ids (`pfmt sessions list`), --all, or --since YYYY-MM-DD")
+        raise InputError(N_("which sessions? give their ids (`pfmt sessions list`), --all, or --since YYYY-MM-DD"))
     since = iso_date(args.since, '--since')
     damaged: dict[int, str] = {}
     with SessionStore(args.data, create=False) as db:
         chosen = select(db, args.ids or None, since, damaged)
         if args.to:
-            folder, files = export(db, chosen, Path(args.to), formats, damaged=damaged, history=_history(args.data))
+            folder, files = export(db, chosen, Path(args.to), formats, damaged=damaged, history=_history(args.data),
+                                   tr=reader_language(args))
             print(f"exported {len(chosen) - len(set(damaged) & {s.id for s in chosen})} session(s), "
                   f"{len(files)} files, to {folder}")
             _say_damaged(damaged)
@@ -65,7 +68,8 @@ def main(args: argparse.Namespace) -> int:
         work = partial_name(db.dir / "export")
         work.mkdir(mode=0o700)
         try:
-            folder, files = export(db, chosen, work, formats, damaged=damaged, history=_history(args.data))
+            folder, files = export(db, chosen, work, formats, damaged=damaged, history=_history(args.data),
+                                   tr=reader_language(args))
             _say_damaged(damaged)
             if args.usb:
                 stick = _the_stick(args.device)

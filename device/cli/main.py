@@ -11,7 +11,8 @@ import importlib
 import sys
 from types import ModuleType
 
-from device.errors import AccessError, PfmtError
+from device.errors import N_, AccessError, PfmtError
+from device.i18n import ENGLISH, Language
 from drivers.memory import limit_malloc_arenas
 
 EXIT_USAGE = 2
@@ -101,8 +102,19 @@ def _not_as_root_on_her_data(args: argparse.Namespace) -> None:
     except OSError:
         return
     if same and SYSTEM_DATA.stat().st_uid != 0:
-        raise AccessError(f"{SYSTEM_DATA} belongs to the pfmt user and the trainer; run it as that user: "
-                          f"sudo -u pfmt pfmt {args.command} …")
+        raise AccessError(N_("{system_data} belongs to the pfmt user and the trainer; run it as that user: sudo -u "
+                             "pfmt pfmt {command} …"), system_data=SYSTEM_DATA, command=args.command)
+
+
+def _reader(args: argparse.Namespace) -> Language:
+    """The language an error is told in: ``--lang``, else the device's; English when even that
+    cannot be read (the error may be that the configuration is broken)."""
+    from device.cli.args import reader_language
+
+    try:
+        return reader_language(args)
+    except PfmtError:
+        return ENGLISH
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,10 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     except PfmtError as e:
         from device.files import printable
 
-        print(f"pfmt {args.command}: error: {printable(str(e))}", file=sys.stderr)
+        tr = _reader(args)
+        print(f"pfmt {args.command}: {tr('error')}: {printable(e.localized(tr))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"pfmt {args.command}: interrupted", file=sys.stderr)
+        print(f"pfmt {args.command}: {_reader(args)('interrupted')}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into head/less that closed early
         sys.stderr.close()

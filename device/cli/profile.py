@@ -8,7 +8,7 @@ from calibration.console import TerminalConsole
 from calibration.profile import PinGuard, ProfileStore
 from calibration.workflow import ask_physio, require_pin
 from device.cli.args import default_data, positive_int
-from device.errors import CalibrationError
+from device.errors import N_, CalibrationError
 from device.files import json_out
 
 
@@ -36,7 +36,8 @@ def main(args: argparse.Namespace) -> int:
     if args.action == "show":
         shown = store.load(args.version) if args.version else store.current()
         if shown is None:
-            raise CalibrationError(f"no profile in {store.dir}: the physiotherapist runs `pfmt calibrate` first")
+            raise CalibrationError(N_("no profile in {dir}: the physiotherapist runs `pfmt calibrate` first"),
+                                   dir=store.dir)
         if args.json:
             d = shown.to_dict()
             d.pop("pin", None)
@@ -54,7 +55,7 @@ def main(args: argparse.Namespace) -> int:
                 print("the physio PIN is an old short one: the next `pfmt calibrate` asks for a passphrase")
         return 0
     if args.version is None:
-        raise CalibrationError("restore needs the version number (see `pfmt profile history`)")
+        raise CalibrationError(N_("restore needs the version number (see `pfmt profile history`)"))
     con = TerminalConsole()
     secret = require_pin(con, store.pin_holder(), PinGuard(Path(args.data)))
     p = store.restore(args.version, by=ask_physio(con), secret=secret)

@@ -8,7 +8,7 @@ from pathlib import Path
 from calibration.profile import ProfileStore
 from device import installed_version
 from device.cli.args import add_lang, default_data, iso_date, positive_int, reader_language
-from device.errors import InputError, StorageError
+from device.errors import N_, InputError, StorageError
 from device.files import atomic_write, printable
 from device.records.export import select
 from device.records.report import build
@@ -35,10 +35,10 @@ def main(args: argparse.Namespace) -> int:
             chosen = [s for s in chosen if s.info["patient_code"] == holder.patient_code]
         codes = sorted({s.info["patient_code"] or "unassigned" for s in chosen})
         if not chosen:
-            raise InputError("no session to report; `pfmt sessions` lists them")
+            raise InputError(N_("no session to report; `pfmt sessions` lists them"))
         if len(codes) > 1:
-            raise InputError(f"these sessions belong to {len(codes)} patient codes ({', '.join(codes)}); a report is "
-                             "one patient's: choose her sessions by id")
+            raise InputError(N_("these sessions belong to {n_codes} patient codes ({items}); a report is one "
+                                "patient's: choose her sessions by id"), n_codes=len(codes), items=', '.join(codes))
         history = [h for h in profiles.history() if h.get("patient_code") in (codes[0], None)]
         page = build(db, chosen, history, generated=dt.datetime.now(), version=installed_version(), tr=tr)
     out = Path(args.out or f"report-{codes[0]}.html")
@@ -46,7 +46,8 @@ def main(args: argparse.Namespace) -> int:
         with atomic_write(out) as f:
             f.write(page.encode("utf-8"))
     except OSError as e:
-        raise StorageError(f"{out}: the report cannot be written ({e.strerror})") from None
+        raise StorageError(N_("{out}: the report cannot be written ({strerror})"),
+                           out=out, strerror=e.strerror) from None
     for i, what in damaged.items():
         print(f"pfmt report: session {i} left out, damaged: {printable(what)}")
     print(f"wrote {out}: {len(chosen)} session(s) of patient {codes[0]}, {len(page) // 1024} KiB; open it in a browser "

@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 from calibration.profile import PinGuard, ProfileStore
-from device.cli.args import default_data
-from device.errors import AccessError
+from device.cli.args import add_lang, default_data, reader_language
+from device.errors import N_, AccessError
 from device.files import clean_partials, partial_name
 from device.records import store
 from device.records.export import manifest
@@ -26,6 +26,7 @@ def add_arguments(sr: argparse.ArgumentParser) -> None:
     sr.add_argument("--image", help="the gadget's FAT image: empty while locked, rebuilt on EXPORT")
     sr.add_argument("--lun", help="configfs LUN to swap the rebuilt image into")
     sr.add_argument("--data", default=default_data(), metavar="DIR")
+    add_lang(sr, "the language of the ERR lines' text")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -58,8 +59,8 @@ def main(args: argparse.Namespace) -> int:
     def unlock(secret: str) -> bool:
         holder = ProfileStore(data).pin_holder()
         if holder is None or holder.pin is None:  # never calibrated, or wiped for hand-over
-            raise AccessError("no physiotherapist's secret on this device: it is set when she calibrates "
-                              "it (`pfmt calibrate`); until then nothing leaves the device")
+            raise AccessError(N_("no physiotherapist's secret on this device: it is set when she calibrates it "
+                                 "(`pfmt calibrate`); until then nothing leaves the device"))
         return PinGuard(data).check(holder, secret, "serial console")
 
     def patient_code() -> str | None:
@@ -81,7 +82,7 @@ def main(args: argparse.Namespace) -> int:
     console = SerialConsole(ConsoleConfig(data, exports, publish, blank=blank, unlock=unlock,
                                           patient_code=patient_code, wipe=wipe, history=ProfileStore(data).history,
                                           set_clock=rtc.set_clock,
-                                          clock_state=rtc.clock_state))
+                                          clock_state=rtc.clock_state, tr=reader_language(args)))
     try:
         console.lock()  # whatever an earlier export left on the gadget's disk is not for any host
         fd = usb.open_tty(args.tty)

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from device.cli.args import add_lang, default_data, positive_int, reader_language
-from device.errors import InputError
+from device.errors import N_, InputError
 from device.files import json_out, printable
 from device.records.reports import dose, format_list, format_trend, session_line, trend
 from device.records.store import SessionStore, repair
@@ -25,7 +25,7 @@ def add_arguments(se: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     if args.action != "delete" and len(args.ids) > 1:
-        raise InputError(f"`pfmt sessions {args.action}` takes at most one session id")
+        raise InputError(N_("`pfmt sessions {action}` takes at most one session id"), action=args.action)
     args.id = args.ids[0] if args.ids else None
     if args.action == "delete":
         return _delete(args)
@@ -46,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
             print(json_out([session_line(s) for s in ss]) if args.json else format_list(ss, reader_language(args)))
         elif args.action == "show":
             if args.id is None:
-                raise InputError("`pfmt sessions show` needs a session id (`pfmt sessions list` gives them)")
+                raise InputError(N_("`pfmt sessions show` needs a session id (`pfmt sessions list` gives them)"))
             s = db.session(args.id)
             if args.json:
                 print(json_out(dose(s), default=str))
@@ -78,7 +78,7 @@ def _delete(args: argparse.Namespace) -> int:
     from calibration.workflow import require_pin
 
     if not args.ids:
-        raise InputError("`pfmt sessions delete` needs the ids of the sessions to delete (`pfmt sessions list`)")
+        raise InputError(N_("`pfmt sessions delete` needs the ids of the sessions to delete (`pfmt sessions list`)"))
     with SessionStore(args.data, create=False) as db:
         chosen = [db.session(i) for i in dict.fromkeys(args.ids)]  # each must exist, before the secret
         con = TerminalConsole()

@@ -7,7 +7,7 @@ import argparse
 import datetime as dt
 
 from device.cli.args import default_data
-from device.errors import InputError
+from device.errors import N_, InputError
 from device.files import json_out
 from device.training.progress import MAX_LEAKS, Progress
 
@@ -44,7 +44,8 @@ def main(args: argparse.Namespace) -> int:
     today = dt.date.today()
     if args.action == "add":
         if args.leaks is None:
-            raise InputError("`pfmt symptoms add` needs --leaks N (leakage episodes since the last entry; 0 = none)")
+            raise InputError(N_("`pfmt symptoms add` needs --leaks N (leakage episodes since the last entry; 0 = "
+                                "none)"))
         e = progress.add_symptoms(args.date or today, args.leaks, today, args.note, args.by)
         progress.save()
         print(json_out(e) if args.json else f"recorded: {e['date']}, {e['leaks']} leakage episode(s)"

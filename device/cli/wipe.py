@@ -9,7 +9,7 @@ from calibration.console import TerminalConsole
 from calibration.profile import PinGuard, ProfileStore
 from calibration.workflow import require_pin
 from device.cli.args import default_data
-from device.errors import InputError
+from device.errors import N_, InputError
 from device.records import store
 
 
@@ -20,7 +20,7 @@ def add_arguments(wp: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     data = Path(args.data)
     if not data.is_dir():
-        raise InputError(f"{data}: no data directory here (--data)")
+        raise InputError(N_("{data}: no data directory here (--data)"), data=data)
     con = TerminalConsole()
     holder = ProfileStore(data).pin_holder()
     require_pin(con, holder, PinGuard(data))

@@ -14,7 +14,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from device.errors import CalibrationError, InputError
+from device.errors import N_, CalibrationError, InputError
 from device.files import check_input_file, printable
 from device.pipeline.kinds import KindModel
 from device.recording import is_finite_number
@@ -54,39 +54,42 @@ class Calibration:
     @classmethod
     def from_dict(cls, d: object, source: str = "calibration") -> Calibration:
         if not isinstance(d, dict):
-            raise CalibrationError(f"{source}: expected a JSON object like "
-                                   '{"pelvic": {"rest": R, "mvc": M}}')
+            raise CalibrationError(N_('{source}: expected a JSON object like {{"pelvic": {{"rest": R, "mvc": M}}}}'),
+                                   source=source)
         chans = {}
         kinds = KindModel.from_dict(d["kinds"], source) if d.get("kinds") is not None else None
         for role, v in d.items():
             if role == "kinds":
                 continue
             if role not in CAL_ROLES:
-                raise CalibrationError(f"{source}: unknown channel {role!r}; allowed: "
-                                       f"{', '.join(CAL_ROLES)} (and kinds)")
+                raise CalibrationError(N_("{source}: unknown channel {role!r}; allowed: {items} (and kinds)"),
+                                       source=source, role=role, items=', '.join(CAL_ROLES))
             if not isinstance(v, dict):
-                raise CalibrationError(f"{source}: {role} must be an object with rest and mvc")
+                raise CalibrationError(N_("{source}: {role} must be an object with rest and mvc"),
+                                       source=source, role=role)
             unknown = set(v) - {"rest", "mvc"}
             if unknown:
-                raise CalibrationError(f"{source}: {role}: unknown key(s) {', '.join(sorted(unknown))}; "
-                                       "allowed: rest, mvc")
+                raise CalibrationError(N_("{source}: {role}: unknown key(s) {items}; allowed: rest, mvc"),
+                                       source=source, role=role, items=', '.join(sorted(unknown)))
             for k in ("rest", "mvc"):
                 if k not in v:
-                    raise CalibrationError(f"{source}: {role}.{k} is missing")
+                    raise CalibrationError(N_("{source}: {role}.{k} is missing"), source=source, role=role, k=k)
                 if not is_finite_number(v[k]):
-                    raise CalibrationError(f"{source}: {role}.{k} must be a finite number, got {v[k]!r}")
+                    raise CalibrationError(N_("{source}: {role}.{k} must be a finite number, got {value!r}"),
+                                           source=source, role=role, k=k, value=v[k])
             rest, mvc = float(v["rest"]), float(v["mvc"])
             if mvc <= rest:
-                raise CalibrationError(f"{source}: {role}.mvc ({mvc:g}) must be greater than "
-                                       f"{role}.rest ({rest:g})")
+                raise CalibrationError(N_("{source}: {role}.mvc ({mvc:g}) must be greater than {role}.rest "
+                                          "({rest:g})"), source=source, role=role, mvc=mvc, rest=rest)
             if rest < 0 and role != "displacement":
-                raise CalibrationError(f"{source}: {role}.rest ({rest:g}) must not be negative")
+                raise CalibrationError(N_("{source}: {role}.rest ({rest:g}) must not be negative"),
+                                       source=source, role=role, rest=rest)
             chans[role] = ChannelCalibration(rest, mvc)
         if "pelvic" not in chans and chans:
-            raise CalibrationError(f"{source}: a calibration needs the pelvic channel")
+            raise CalibrationError(N_("{source}: a calibration needs the pelvic channel"), source=source)
         if kinds is not None and kinds.feature is not None and "abdominal" not in chans \
                 and kinds.feature == "abd_norm":
-            raise CalibrationError(f"{source}: kinds on abd_norm needs the abdominal calibration")
+            raise CalibrationError(N_("{source}: kinds on abd_norm needs the abdominal calibration"), source=source)
         return cls(chans, kinds)
 
 
@@ -102,12 +105,13 @@ def read_json(path: str | os.PathLike) -> object:
     try:
         return json.loads(p.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as e:
-        raise CalibrationError(f"{printable(str(p))}: cannot read ({e})") from None
+        raise CalibrationError(N_("{p}: cannot read ({e})"), p=printable(str(p)), e=e) from None
     except json.JSONDecodeError as e:
-        raise CalibrationError(f"{printable(str(p))}: not valid JSON ({e.msg} at line {e.lineno})") from None
+        raise CalibrationError(N_("{p}: not valid JSON ({msg} at line {lineno})"),
+                               p=printable(str(p)), msg=e.msg, lineno=e.lineno) from None
     except (ValueError, RecursionError) as e:  # a number of more than 4300 digits; nesting too deep
-        raise CalibrationError(f"{printable(str(p))}: not a calibration ({type(e).__name__}: "
-                               f"{printable(str(e))[:120]})") from None
+        raise CalibrationError(N_("{p}: not a calibration ({name}: {e})"),
+                               p=printable(str(p)), name=type(e).__name__, e=printable(str(e))[:120]) from None
 
 
 def load_calibration(path: str | os.PathLike) -> Calibration:

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from device.errors import InputError
+from device.errors import N_, InputError
 from device.pipeline import iir
 
 #: Target rate of the activity signal the detector works on.
@@ -104,8 +104,8 @@ class EmgConditioner(Conditioner):
     def __init__(self, fs: float):
         super().__init__(fs)
         if self.fs < EMG_MIN_RATE_HZ:
-            raise InputError(f"raw EMG sampled at {self.fs:.4g} Hz cannot be analysed: its band "
-                             f"starts at 20 Hz, so at least {EMG_MIN_RATE_HZ:g} SPS is needed")
+            raise InputError(N_("raw EMG sampled at {fs:.4g} Hz cannot be analysed: its band starts at 20 Hz, so at "
+                                "least {emg_min_rate_hz:g} SPS is needed"), fs=self.fs, emg_min_rate_hz=EMG_MIN_RATE_HZ)
         self._band = _SosChain(emg_band_sos(self.fs))
         self._env = _SosChain(iir.butter_lowpass(EMG_ENVELOPE_HZ, self.fs))
         self.delay_s = _lowpass_delay(EMG_ENVELOPE_HZ)

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from device.errors import InputError
+from device.errors import N_, InputError
 from device.pipeline import measure
 from device.pipeline.calibration import Calibration
 from device.pipeline.conditioning import make_conditioner
@@ -396,7 +396,7 @@ class Pipeline:
                  calibration: Calibration | None = None):
         self.channels = tuple(channels)
         if not self.channels or self.channels[0].role != "pelvic":
-            raise InputError("the pipeline needs the pelvic channel first")
+            raise InputError(N_("the pipeline needs the pelvic channel first"))
         self.fs = float(fs)
         self.cal = calibration or Calibration()
         self.cond = [make_conditioner(c.modality, fs) for c in self.channels]

@@ -26,7 +26,7 @@ import math
 from dataclasses import asdict, dataclass
 from statistics import median
 
-from device.errors import CalibrationError
+from device.errors import N_, CalibrationError
 from device.pipeline.types import KINDS, Kind
 from device.recording import is_finite_number
 
@@ -66,37 +66,39 @@ class KindModel:
     @classmethod
     def from_dict(cls, d: object, source: str) -> KindModel:
         if not isinstance(d, dict):
-            raise CalibrationError(f"{source}: kinds must be an object")
+            raise CalibrationError(N_("{source}: kinds must be an object"), source=source)
         allowed = set(cls.__dataclass_fields__)
         unknown = set(d) - allowed
         if unknown:
-            raise CalibrationError(f"{source}: kinds: unknown key(s) {', '.join(sorted(unknown))}; "
-                                   f"allowed: {', '.join(sorted(allowed))}")
+            raise CalibrationError(N_("{source}: kinds: unknown key(s) {items}; allowed: {items2}"),
+                                   source=source, items=', '.join(sorted(unknown)), items2=', '.join(sorted(allowed)))
         feature = d.get("feature")
         if feature not in (None, *GENERIC):
-            raise CalibrationError(f"{source}: kinds.feature {feature!r}; allowed: "
-                                   f"{', '.join(GENERIC)} or null")
+            raise CalibrationError(N_("{source}: kinds.feature {feature!r}; allowed: {items} or null"),
+                                   source=source, feature=feature, items=', '.join(GENERIC))
         vals: dict[str, float | None] = {}
         for k in ("accessory_above", "bear_down_above", "disp_bear_below", "lift_median", "bear_down_median", "scale"):
             v = d.get(k)
             if v is not None and not is_finite_number(v):
-                raise CalibrationError(f"{source}: kinds.{k} must be a finite number or null, got {v!r}")
+                raise CalibrationError(N_("{source}: kinds.{k} must be a finite number or null, got {v!r}"),
+                                       source=source, k=k, v=v)
             vals[k] = None if v is None else float(v)
         if feature is not None and (vals["accessory_above"] is None or vals["bear_down_above"] is None):
-            raise CalibrationError(f"{source}: kinds with feature {feature} needs accessory_above "
-                                   "and bear_down_above")
+            raise CalibrationError(N_("{source}: kinds with feature {feature} needs accessory_above and "
+                                      "bear_down_above"), source=source, feature=feature)
         acc, bear = vals["accessory_above"], vals["bear_down_above"]
         if feature is not None and acc is not None and bear is not None and acc > bear:
-            raise CalibrationError(f"{source}: kinds.accessory_above ({acc:g}) must "
-                                   f"not exceed bear_down_above ({bear:g})")
+            raise CalibrationError(N_("{source}: kinds.accessory_above ({acc:g}) must not exceed bear_down_above "
+                                      "({bear:g})"), source=source, acc=acc, bear=bear)
         if feature is None and vals["disp_bear_below"] is None:
-            raise CalibrationError(f"{source}: kinds needs an abdominal feature or disp_bear_below")
+            raise CalibrationError(N_("{source}: kinds needs an abdominal feature or disp_bear_below"), source=source)
         n = d.get("examples", 0)
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise CalibrationError(f"{source}: kinds.examples must be a whole number ≥ 0")
+            raise CalibrationError(N_("{source}: kinds.examples must be a whole number ≥ 0"), source=source)
         scale = 1.0 if vals["scale"] is None else vals["scale"]
         if not 0.01 <= scale <= 100:
-            raise CalibrationError(f"{source}: kinds.scale must be 0.01…100, got {scale:g}")
+            raise CalibrationError(N_("{source}: kinds.scale must be 0.01…100, got {scale:g}"),
+                                   source=source, scale=scale)
         return cls(feature, vals["accessory_above"], vals["bear_down_above"], vals["disp_bear_below"],
                    vals["lift_median"], vals["bear_down_median"], n, scale)
 
@@ -147,13 +149,14 @@ def fit(examples: list[tuple[str, dict]], check: bool = True, min_each: int = MI
     lifts = [f for k, f in examples if k == "lift"]
     bears = [f for k, f in examples if k == "bear_down"]
     if len(lifts) < min_each or len(bears) < min_each:
-        raise CalibrationError(f"personalising the lift/bear-down decision needs {min_each} verified "
-                               f"examples of each; have {len(lifts)} lifts and {len(bears)} bear-downs")
+        raise CalibrationError(N_("personalising the lift/bear-down decision needs {min_each} verified examples of "
+                                  "each; have {n_lifts} lifts and {n_bears} bear-downs"),
+                               min_each=min_each, n_lifts=len(lifts), n_bears=len(bears))
     feature = next((f for f in ("abd_norm", "abd_ratio") if all(x.get(f) is not None for x in lifts + bears)), None)
     has_disp = all("disp_mm" in x for x in lifts + bears)
     if feature is None and not has_disp:
-        raise CalibrationError("the examples carry no reference-channel measure (an abdominal channel "
-                               "with its calibration, or displacement): nothing to personalise")
+        raise CalibrationError(N_("the examples carry no reference-channel measure (an abdominal channel with its "
+                                  "calibration, or displacement): nothing to personalise"))
     acc = bear = disp = None
     med_l = med_b = None
     problems = []
@@ -189,8 +192,8 @@ def fit(examples: list[tuple[str, dict]], check: bool = True, min_each: int = MI
             problems.append(f"on displacement the bear-downs reach {DB[-1]:+.2f} mm and the lifts start "
                             f"at {DL[0]:+.2f} mm: a bear-down must push the probe out further than any lift")
     if (feature is not None and acc is None) or (feature is None and disp is None):
-        raise CalibrationError("the lift and bear-down examples cannot be separated: " + "; ".join(problems)
-                               + ". Check the reference probe's placement and record the examples again.")
+        raise CalibrationError(N_("the lift and bear-down examples cannot be separated: {items}. Check the reference "
+                                  "probe's placement and record the examples again."), items="; ".join(problems))
     model = KindModel(feature, acc, bear, disp, med_l, med_b, len(lifts) + len(bears),
                       scale if feature is not None else 1.0)
     if check:
@@ -204,7 +207,8 @@ def fit(examples: list[tuple[str, dict]], check: bool = True, min_each: int = MI
                 held_out = None
             got = decide(f, held_out) if held_out else None
             if got != kind:
-                raise CalibrationError(f"the examples do not separate reliably: fitted without example "
-                                       f"{i + 1} ({kind.replace('_', '-')}), it is judged "
-                                       f"{(got or 'undecidable').replace('_', '-')}. Record the examples again.")
+                raise CalibrationError(N_("the examples do not separate reliably: fitted without example {value} "
+                                          "({value2}), it is judged {value3}. Record the examples again."),
+                                       value=i + 1, value2=kind.replace('_', '-'),
+                                       value3=(got or 'undecidable').replace('_', '-'))
     return model

@@ -32,8 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from device import installed_version
-from device.errors import DamagedError, InputError, StorageError
+from device.errors import N_, DamagedError, InputError, StorageError
 from device.files import atomic_write, clean_partials, fsync_dir, partial_name
+from device.i18n import ENGLISH, Language
 from device.recording import Recording, write_csv
 from device.records.reports import dose, trend
 from device.records.store import SessionData, SessionStore
@@ -64,11 +65,12 @@ def parse_formats(spec: str) -> tuple[str, ...]:
     got = tuple(dict.fromkeys(f.strip().lower() for f in spec.split(",") if f.strip()))
     bad = [f for f in got if f not in FORMATS]
     if bad or not got:
-        raise InputError(f"unknown export format {', '.join(bad) or spec!r}; allowed: {', '.join(FORMATS)} "
-                         "(comma-separated)")
+        raise InputError(N_("unknown export format {value!r}; allowed: {items} (comma-separated)"),
+                         value=', '.join(bad) or spec, items=', '.join(FORMATS))
     if "png" in got and "png" not in available_formats():
-        raise InputError("the PNG plot needs matplotlib, which this device was installed without "
-                         "(scripts/install.sh --png adds it); allowed here: " + ", ".join(available_formats()))
+        raise InputError(N_("the PNG plot needs matplotlib, which this device was installed without "
+                            "(scripts/install.sh --png adds it); allowed here: {items}"),
+                         items=", ".join(available_formats()))
     return got
 
 
@@ -91,9 +93,9 @@ def select(store: SessionStore, ids: list[int] | None, since: dt.date | None = N
         chosen = [s for s in chosen if dt.datetime.fromisoformat(s.info["started_at"]).date() >= since]
     live = [s.id for s in chosen if s.info["status"] == "running"]
     if live:
-        raise StorageError(f"session {live[0]} is still being recorded; export it once it has ended")
+        raise StorageError(N_("session {value} is still being recorded; export it once it has ended"), value=live[0])
     if not chosen and not bad:
-        raise InputError("no stored session matches; `pfmt sessions` lists them")
+        raise InputError(N_("no stored session matches; `pfmt sessions` lists them"))
     return chosen
 
 
@@ -105,7 +107,8 @@ def stem(s: SessionData) -> str:
 
 def export(store: SessionStore, sessions: list[SessionData], out_dir: str | os.PathLike,
            formats: tuple[str, ...] | None = None, stamp: dt.datetime | None = None,
-           damaged: dict[int, str] | None = None, history: list[dict] | None = None) -> tuple[Path, list[ExportedFile]]:
+           damaged: dict[int, str] | None = None, history: list[dict] | None = None,
+           tr: Language = ENGLISH) -> tuple[Path, list[ExportedFile]]:
     """Write an export folder inside ``out_dir``; returns it and its files with their checksums
     (``formats``: default every one this installation can write). ``damaged`` (id → what) names
     sessions already found damaged; those found while writing are added, and all of them are
@@ -114,8 +117,9 @@ def export(store: SessionStore, sessions: list[SessionData], out_dir: str | os.P
     damaged = {} if damaged is None else damaged
     if not sessions:
         if damaged:
-            raise DamagedError("every chosen session is damaged, so nothing was exported: " + "; ".join(damaged.values()))
-        raise InputError("no session to export")
+            raise DamagedError(N_("every chosen session is damaged, so nothing was exported: {items}"),
+                               items="; ".join(damaged.values()))
+        raise InputError(N_("no session to export"))
     codes = sorted({s.info["patient_code"] or "unassigned" for s in sessions})
     label = CODE_SAFE.sub("-", codes[0]) if len(codes) == 1 else "several"
     base = Path(out_dir) / f"pfmt-export-{label}-{(stamp or dt.datetime.now()).strftime('%Y%m%d-%H%M%S')}"
@@ -129,17 +133,19 @@ def export(store: SessionStore, sessions: list[SessionData], out_dir: str | os.P
     try:
         folder.mkdir(parents=True, exist_ok=False, mode=0o700)
     except OSError as e:
-        raise StorageError(f"{out_dir}: cannot create the export folder ({e.strerror})") from None
+        raise StorageError(N_("{out_dir}: cannot create the export folder ({strerror})"),
+                           out_dir=out_dir, strerror=e.strerror) from None
     try:
-        files = _write_export(store, sessions, folder, formats, codes, damaged, history)
+        files = _write_export(store, sessions, folder, formats, codes, damaged, history, tr)
         if read_manifest_checked(folder) != {f.path: f.sha256 for f in files}:
-            raise StorageError(f"{out_dir}: the export reads back different from what was written; nothing was kept")
+            raise StorageError(N_("{out_dir}: the export reads back different from what was written; nothing was "
+                                  "kept"), out_dir=out_dir)
         os.rename(folder, final)
         fsync_dir(final.parent)
     except OSError as e:
         shutil.rmtree(folder, ignore_errors=True)
-        raise StorageError(f"{out_dir}: the export could not be written ({e.strerror or e}); nothing was kept "
-                           "(is the disk full or read-only?)") from None
+        raise StorageError(N_("{out_dir}: the export could not be written ({value}); nothing was kept (is the disk "
+                              "full or read-only?)"), out_dir=out_dir, value=e.strerror or e) from None
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -156,7 +162,8 @@ def read_manifest_checked(folder: Path) -> dict[str, str]:
 
 
 def _write_export(store: SessionStore, sessions: list[SessionData], folder: Path, formats: tuple[str, ...],
-                  codes: list[str], damaged: dict[int, str], history: list[dict] | None = None) -> list[ExportedFile]:
+                  codes: list[str], damaged: dict[int, str], history: list[dict] | None = None,
+                  tr: Language = ENGLISH) -> list[ExportedFile]:
     good = []
     for s in sessions:
         name = stem(s)
@@ -180,13 +187,14 @@ def _write_export(store: SessionStore, sessions: list[SessionData], folder: Path
         if "png" in formats and len(t):
             write_png(folder / f"{name}.png", s, t, v, events)
     if not good:
-        raise DamagedError("every chosen session is damaged, so nothing was exported: "
-                           + "; ".join(damaged.values()))
+        raise DamagedError(N_("every chosen session is damaged, so nothing was exported: {items}"),
+                           items="; ".join(damaged.values()))
     if damaged:
         (folder / DAMAGED_FILE).write_text(
-            "Sessions left out of this export because their stored data is damaged (they are not\n"
-            "exported as good data; `pfmt sessions check` on the device names the damage):\n\n"
-            + "".join(f"session {i}: {what}\n" for i, what in sorted(damaged.items())), encoding="utf-8")
+            tr("Sessions left out of this export because their stored data is damaged (they are not exported as "
+               "good data; `pfmt sessions check` on the device names the damage):") + "\n\n"
+            + "".join(tr("session {id}").format(id=i) + f": {what}\n" for i, what in sorted(damaged.items())),
+            encoding="utf-8")
     if "html" in formats:
         from device.records.report import build
 
@@ -194,7 +202,7 @@ def _write_export(store: SessionStore, sessions: list[SessionData], folder: Path
             theirs = [s for s in good if (s.info["patient_code"] or "unassigned") == code]
             mine = [h for h in history or [] if h.get("patient_code") in (code, None)]
             (folder / f"report-{CODE_SAFE.sub('-', code)}.html").write_text(
-                build(store, theirs, mine, version=installed_version()), encoding="utf-8")
+                build(store, theirs, mine, version=installed_version(), tr=tr), encoding="utf-8")
     if "json" in formats:
         # Weeks without training are listed (0 % adherence) only when every session is exported:
         # between chosen sessions they may hold ones left out.
@@ -273,7 +281,8 @@ def write_edf(path: Path, s: SessionData, t: np.ndarray, v: np.ndarray, events: 
 
     rate = float(s.info["rate_hz"])
     if rate != int(rate):
-        raise StorageError(f"session {s.id}: EDF+ needs a whole number of samples per second, the rate is {rate}")
+        raise StorageError(N_("session {id}: EDF+ needs a whole number of samples per second, the rate is {rate}"),
+                           id=s.id, rate=rate)
     n = len(t)
     per_record = int(rate)
     padded = max(per_record, -(-n // per_record) * per_record)

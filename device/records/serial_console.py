@@ -29,7 +29,8 @@ of an earlier patient are never listed, shown or sent):
 
 LOCK, QUIT, the end of the line (unplugged) and IDLE_LOCK_S without a request lock it again: the
 last export is removed and the gadget's disk is swapped back to an empty one. Every failure is
-one line ``ERR <what is wrong and what is allowed>``; the console never stops on bad input. It
+one line ``ERR <what is wrong and what is allowed>``, its text in the device's language (answers
+are UTF-8; requests and keywords are ASCII); the console never stops on bad input. It
 cannot change the prescription or the calibration, nor alter a stored session. No network is
 involved — a cable is the only way in.
 """
@@ -50,7 +51,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from device.errors import AccessError, PfmtError
+from device.errors import N_, AccessError, PfmtError
+from device.i18n import ENGLISH, Language
 from device.records.store import SessionData, SessionStore, db_path
 from drivers.rtc import local_time
 
@@ -97,6 +99,7 @@ class ConsoleConfig:
     clock_state: Callable[[], dict] | None = None
     idle_lock_s: float = IDLE_LOCK_S
     clock: Callable[[], float] = time.monotonic
+    tr: Language = ENGLISH  # the language of the ERR lines' text (the keywords stay)
 
 
 class SerialConsole:
@@ -113,7 +116,8 @@ class SerialConsole:
         run. Left unlocked and idle, it locks itself after ``idle_lock_s``."""
         buf = b""
         discarding = False  # inside an over-long line: drop bytes until its newline
-        too_long = f"ERR line longer than {MAX_LINE} characters; one request per line\r\n".encode()
+        too_long = (self._err(N_("line longer than {max_line} characters; one request per line"), max_line=MAX_LINE)
+                    + "\r\n").encode()
         try:
             while True:
                 if self.unlocked:
@@ -138,7 +142,7 @@ class SerialConsole:
                         _write_all(fd_out, too_long)
                         continue
                     for line in self.handle(raw.rstrip(b"\r")):
-                        _write_all(fd_out, line.encode("ascii", "replace") + b"\r\n")
+                        _write_all(fd_out, line.encode("utf-8") + b"\r\n")
                     if raw.strip().upper() == b"QUIT":
                         return
                 if len(buf) > MAX_LINE:
@@ -165,33 +169,42 @@ class SerialConsole:
             except PfmtError as e:  # the console must go on; the journal says why
                 log.error("the gadget's disk could not be emptied: %s", e)
 
+    def _err(self, message: str, **fields: object) -> str:
+        """``ERR <text>``: the keyword stays, the text is in the device's language."""
+        return "ERR " + (self.cfg.tr(message).format(**fields) if fields else self.cfg.tr(message))
+
+    def _err_of(self, e: PfmtError) -> str:
+        return "ERR " + e.localized(self.cfg.tr)
+
     def handle(self, raw: bytes) -> list[str]:
         try:
             line = raw.decode("ascii").strip()
         except UnicodeDecodeError:
-            return ["ERR not ASCII; requests are ASCII words (HELP lists them)"]
+            return [self._err(N_("not ASCII; requests are ASCII words (HELP lists them)"))]
         if not line:
             return []
         if not line.isprintable():
-            return ["ERR control characters in the request; requests are printable ASCII words (HELP lists them)"]
+            return [self._err(N_("control characters in the request; requests are printable ASCII words (HELP lists "
+                                 "them)"))]
         cmd, *args = line.split()
         cmd = cmd.upper()
         if cmd not in COMMANDS:
-            return [f"ERR unknown request {cmd[:20]!r}; allowed: {', '.join(COMMANDS)}"]
+            return [self._err(N_("unknown request {cmd!r}; allowed: {items}"), cmd=cmd[:20], items=', '.join(COMMANDS))]
         if self.unlocked and self.cfg.clock() - self.last_request > self.cfg.idle_lock_s:
             self.lock()
         self.last_request = self.cfg.clock()
         if cmd not in OPEN_COMMANDS and not self.unlocked:
-            return [f"ERR locked: UNLOCK <the physiotherapist's secret> first (open requests: {', '.join(OPEN_COMMANDS)})"]
+            return [self._err(N_("locked: UNLOCK <the physiotherapist's secret> first (open requests: {items})"),
+                              items=', '.join(OPEN_COMMANDS))]
         try:
             if cmd == "UNLOCK":  # the secret may hold spaces: the rest of the line is it
                 return self._unlock(line[len("UNLOCK"):].strip())
             return getattr(self, f"_{cmd.lower()}")(args)
         except PfmtError as e:
-            return [f"ERR {e}"]
+            return [self._err_of(e)]
         except Exception as e:  # a request must never end the console: it is the physio's only way in
             log.exception("serial console request %s failed", cmd)
-            return [f"ERR {cmd} failed ({type(e).__name__}); the console goes on"]
+            return [self._err(N_("{cmd} failed ({name}); the console goes on"), cmd=cmd, name=type(e).__name__)]
 
     # --- requests open to any host -----------------------------------------------------------
     def _hello(self, args: list[str]) -> list[str]:
@@ -212,16 +225,17 @@ class SerialConsole:
 
     def _unlock(self, secret: str) -> list[str]:
         if self.cfg.unlock is None:
-            return ["ERR no physiotherapist's secret on this device yet: it is set when she calibrates it "
-                    "(`pfmt calibrate`); until then nothing leaves the device"]
+            return [self._err(N_("no physiotherapist's secret on this device yet: it is set when she calibrates it "
+                                 "(`pfmt calibrate`); until then nothing leaves the device"))]
         if not secret:
-            return ["ERR UNLOCK needs the physiotherapist's secret after it"]
+            return [self._err(N_("UNLOCK needs the physiotherapist's secret after it"))]
         try:
             right = self.cfg.unlock(secret)
         except AccessError as e:  # a wait after repeated wrong ones
-            return [f"ERR {e}"]
+            return [self._err_of(e)]
         if not right:
-            return ["ERR wrong secret (each wrong one is counted, delayed after three, and logged for the physio)"]
+            return [self._err(N_("wrong secret (each wrong one is counted, delayed after three, and logged for the "
+                                 "physio)"))]
         self.unlocked = True
         n = 0
         if db_path(self.cfg.data_dir).is_file():  # a new device has no database yet
@@ -234,16 +248,17 @@ class SerialConsole:
         if not args:
             return ["OK " + json.dumps({"now": dt.datetime.now().isoformat(timespec="seconds"), "clock": state})]
         if len(args) != 2 or args[0].upper() != "SET":
-            return ["ERR TIME shows the clock; TIME SET <YYYY-MM-DDTHH:MM:SS> sets it (after UNLOCK)"]
+            return [self._err(N_("TIME shows the clock; TIME SET <YYYY-MM-DDTHH:MM:SS> sets it (after UNLOCK)"))]
         when = local_time(args[1])  # an InputError is the ERR line
         if not self.unlocked:
-            return ["ERR setting the clock is the physiotherapist's: UNLOCK <secret> first"]
+            return [self._err(N_("setting the clock is the physiotherapist's: UNLOCK <secret> first"))]
         if self.cfg.set_clock is None:
-            return ["ERR this device's clock cannot be set from the console"]
+            return [self._err(N_("this device's clock cannot be set from the console"))]
         try:
             did = self.cfg.set_clock(when)
         except OSError as e:
-            return [f"ERR the clock cannot be set here ({e.strerror or e}); the console service needs CAP_SYS_TIME"]
+            return [self._err(N_("the clock cannot be set here ({value}); the console service needs CAP_SYS_TIME"),
+                              value=e.strerror or e)]
         return ["OK " + json.dumps({"now": dt.datetime.now().isoformat(timespec="seconds"), "did": did})]
 
     # --- the current patient's, after UNLOCK ---------------------------------------------------
@@ -275,7 +290,7 @@ class SerialConsole:
 
         sid = _session_id(args[0]) if len(args) == 1 else None
         if sid is None:
-            return ["ERR SHOW needs one session id (a number; LIST gives them)"]
+            return [self._err(N_("SHOW needs one session id (a number; LIST gives them)"))]
         with self._store() as db:
             return ["OK " + json.dumps(dose(self._theirs(db, [sid])[0]), default=str)]
 
@@ -283,7 +298,7 @@ class SerialConsole:
         from device.records.reports import trend
 
         if len(args) > 1 or (args and not (args[0].isdigit() and len(args[0]) <= 4 and 1 <= int(args[0]) <= MAX_WEEKS)):
-            return [f"ERR TREND takes an optional number of weeks (1–{MAX_WEEKS})"]
+            return [self._err(N_("TREND takes an optional number of weeks (1–{max_weeks})"), max_weeks=MAX_WEEKS)]
         with self._store() as db:
             return ["OK " + json.dumps(trend(self._sessions(db), int(args[0]) if args else None))]
 
@@ -291,21 +306,23 @@ class SerialConsole:
         from device.records.export import FORMATS, available_formats, export, parse_formats
 
         if len(args) > 2:
-            return [f"ERR EXPORT [all|<id>,<id>...] [<formats: {','.join(FORMATS)}>]"]
+            return [self._err(N_("EXPORT [all|<id>,<id>...] [<formats: {items}>]"), items=','.join(FORMATS))]
         ids = None
         if args and args[0].lower() != "all":
             ids = _session_ids(args[0])
             if ids is None:
-                return [f"ERR session ids are numbers (1–{MAX_ID}) separated by commas (at most 1000), or 'all'"]
+                return [self._err(N_("session ids are numbers (1–{max_id}) separated by commas (at most 1000), or "
+                                     "'all'"), max_id=MAX_ID)]
         formats = parse_formats(args[1]) if len(args) > 1 else available_formats()
         with self._store() as db:
             chosen = self._theirs(db, ids) if ids else self._sessions(db)
             live = [s.id for s in chosen if s.info["status"] == "running"]
             if live:
-                return [f"ERR session {live[0]} is still being recorded; export it once it has ended"]
+                return [self._err(N_("session {value} is still being recorded; export it once it has ended"),
+                                  value=live[0])]
             if not chosen:
-                return ["ERR the current patient has no stored session yet"]
-            folder, files = export(db, chosen, self.cfg.export_dir, formats, history=self.cfg.history())
+                return [self._err(N_("the current patient has no stored session yet"))]
+            folder, files = export(db, chosen, self.cfg.export_dir, formats, history=self.cfg.history(), tr=self.cfg.tr)
         if self.last_export is not None and self.last_export != folder:  # only the last one is kept
             shutil.rmtree(self.last_export, ignore_errors=True)
         self.last_export = folder
@@ -314,15 +331,16 @@ class SerialConsole:
 
     def _get(self, args: list[str]) -> list[str]:
         if len(args) != 1:
-            return ["ERR GET needs one file name from the last EXPORT"]
+            return [self._err(N_("GET needs one file name from the last EXPORT"))]
         name = args[0]
         if not _FILE_NAME.match(name):
-            return ["ERR a file name of the last export: letters, digits, '.', '_' and '-' (no folders)"]
+            return [self._err(N_("a file name of the last export: letters, digits, '.', '_' and '-' (no folders)"))]
         if self.last_export is None:
-            return ["ERR nothing exported yet since UNLOCK; EXPORT first"]
+            return [self._err(N_("nothing exported yet since UNLOCK; EXPORT first"))]
         p = (self.last_export / name).resolve()
         if self.last_export.resolve() not in p.parents or not p.is_file():
-            return [f"ERR {name!r} is not a file of the last export ({self.last_export.name})"]
+            return [self._err(N_("{name!r} is not a file of the last export ({name2})"),
+                              name=name, name2=self.last_export.name)]
         data = p.read_bytes()
         lines = [f"OK {len(data)} {hashlib.sha256(data).hexdigest()}"]
         lines += [base64.b64encode(data[i:i + B64_LINE]).decode() for i in range(0, len(data), B64_LINE)]
@@ -332,7 +350,8 @@ class SerialConsole:
     def _delete(self, args: list[str]) -> list[str]:
         ids = _session_ids(args[0]) if len(args) == 1 else None
         if ids is None:
-            return [f"ERR DELETE <id>,<id>... (numbers 1–{MAX_ID}, at most 1000; LIST gives them)"]
+            return [self._err(N_("DELETE <id>,<id>... (numbers 1–{max_id}, at most 1000; LIST gives them)"),
+                              max_id=MAX_ID)]
         with self._store() as db:
             self._theirs(db, ids)
             done = db.delete(ids)
@@ -342,7 +361,7 @@ class SerialConsole:
 
     def _wipe(self, args: list[str]) -> list[str]:
         if self.cfg.wipe is None:
-            return ["ERR this console cannot wipe the device"]
+            return [self._err(N_("this console cannot wipe the device"))]
         if not args:
             self._wipe_code = secrets.token_hex(3).upper()
             return ["OK " + json.dumps({"confirm": f"WIPE {self._wipe_code}",
@@ -350,7 +369,7 @@ class SerialConsole:
                                                  "prescription, secret) and the logs: the hand-over to the next patient"})]
         if len(args) != 1 or self._wipe_code is None or args[0].upper() != self._wipe_code:
             self._wipe_code = None
-            return ["ERR WIPE first, then WIPE <the code it gave>; nothing was wiped"]
+            return [self._err(N_("WIPE first, then WIPE <the code it gave>; nothing was wiped"))]
         self.lock()
         self.cfg.wipe()
         log.warning("serial console: the device was wiped for hand-over")

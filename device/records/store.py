@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from device.errors import CardFullError, DamagedError, PfmtError, StorageError
+from device.errors import N_, CardFullError, DamagedError, PfmtError, StorageError
 from device.files import atomic_write, clean_partials, fsync_dir, partial_name
 from device.recording import Channel
 from device.records.summary import SUMMARY_VERSION, upgrade
@@ -171,7 +171,8 @@ def _record(data: object, sid: int, what: str) -> dict:
     except ValueError:
         d = None
     if not isinstance(d, dict):
-        raise DamagedError(f"session {sid}: its {what} cannot be read; the session is not used as good data")
+        raise DamagedError(N_("session {sid}: its {what} cannot be read; the session is not used as good data"),
+                           sid=sid, what=what)
     return d
 
 
@@ -220,8 +221,8 @@ class SessionStore:
         self.free_bytes = free_bytes or (lambda: shutil.disk_usage(self.dir).free)
         self.path = db_path(self.dir)
         if not create and not self.path.is_file():
-            raise StorageError(f"{self.dir}: no session database here ({DB_NAME}); sessions are stored by "
-                               "`pfmt train` in its --data directory")
+            raise StorageError(N_("{dir}: no session database here ({db_name}); sessions are stored by `pfmt train` "
+                                  "in its --data directory"), dir=self.dir, db_name=DB_NAME)
         try:
             self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(self.dir, 0o700)
@@ -229,8 +230,8 @@ class SessionStore:
                 os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
             os.chmod(self.path, 0o600)
         except OSError as e:
-            raise StorageError(f"{self.dir}: cannot use this data directory ({e.strerror}); it must be "
-                               "a writable directory on the device") from None
+            raise StorageError(N_("{dir}: cannot use this data directory ({strerror}); it must be a writable "
+                                  "directory on the device"), dir=self.dir, strerror=e.strerror) from None
         clean_partials(self.dir)  # temporaries a killed process left (a live one's are left to it)
         self.read_only = False  # opened as it is on a card too full for SQLite's side files
         self.wal_found = self.path.with_name(self.path.name + "-wal").exists()
@@ -254,8 +255,9 @@ class SessionStore:
             db.execute("PRAGMA foreign_keys=ON")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise StorageError(f"{self.path}: written by a newer pfmt (schema {version}, this one "
-                                   f"reads up to {SCHEMA_VERSION}); update pfmt before using it")
+                raise StorageError(N_("{path}: written by a newer pfmt (schema {version}, this one reads up to "
+                                      "{schema_version}); update pfmt before using it"),
+                                   path=self.path, version=version, schema_version=SCHEMA_VERSION)
             if version < SCHEMA_VERSION:
                 steps = SCHEMA if version == 0 else "".join(MIGRATIONS[v] for v in range(version, SCHEMA_VERSION))
                 db.executescript("BEGIN;" + steps + f"PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
@@ -263,10 +265,11 @@ class SessionStore:
             if not create and (ro := self._read_only_on_a_full_card()) is not None:
                 return ro
             if self.free_bytes() < RESERVE_BYTES:
-                raise StorageError(f"{self.path}: the card is full ({self.free_bytes() / 1e6:.1f} MB free), so "
-                                   f"the session database cannot be opened ({e}); free some room on it") from None
-            raise StorageError(f"{self.path}: the session database cannot be opened ({e}); keep the "
-                               "file for recovery and start with another --data directory") from None
+                raise StorageError(N_("{path}: the card is full ({value:.1f} MB free), so the session database "
+                                      "cannot be opened ({e}); free some room on it"),
+                                   path=self.path, value=self.free_bytes() / 1e6, e=e) from None
+            raise StorageError(N_("{path}: the session database cannot be opened ({e}); keep the file for recovery "
+                                  "and start with another --data directory"), path=self.path, e=e) from None
         return db
 
     def _read_only_on_a_full_card(self) -> sqlite3.Connection | None:
@@ -330,18 +333,18 @@ class SessionStore:
               started: dt.datetime | None = None) -> SessionWriter:
         """Open a session for writing (refused when the card has no room for ``SPACE_FOR_S``)."""
         if (self.dir / DAMAGED_NAME).exists():
-            raise DamagedError(f"{self.path}: the session database is damaged ({self.damage_found()}); no session "
-                               "is added to it. Export what is readable (`pfmt export --all`), then `pfmt sessions "
-                               "repair` keeps every intact session in a new database")
+            raise DamagedError(N_("{path}: the session database is damaged ({value}); no session is added to it. "
+                                  "Export what is readable (`pfmt export --all`), then `pfmt sessions repair` keeps "
+                                  "every intact session in a new database"), path=self.path, value=self.damage_found())
         need = space_needed(rate_hz, len(channels))
         free = self.free_bytes()
         if free < need:
-            raise CardFullError(f"{self.dir}: {free / 1e6:.0f} MB free on the card, a session needs up to "
-                               f"{need / 1e6:.0f} MB; export and remove old sessions (`pfmt export`, "
-                               "`pfmt sessions delete`) before training")
+            raise CardFullError(N_("{dir}: {value:.0f} MB free on the card, a session needs up to {value2:.0f} MB; "
+                                   "export and remove old sessions (`pfmt export`, `pfmt sessions delete`) before "
+                                   "training"), dir=self.dir, value=free / 1e6, value2=need / 1e6)
         lock = SessionLock(self.dir, wait=False)
         if not lock.acquire():
-            raise StorageError(f"{self.dir}: another session is being recorded into this data directory")
+            raise StorageError(N_("{dir}: another session is being recorded into this data directory"), dir=self.dir)
         try:
             self._keep_reserve()
             sid = self._insert_session(started or dt.datetime.now(), programme, patient_code, profile_version,
@@ -389,8 +392,9 @@ class SessionStore:
             with atomic_write(path) as f:
                 f.write(bytes(RESERVE_BYTES))
         except OSError as e:
-            raise CardFullError(f"{self.dir}: no room on the card for a session ({e.strerror}); export and "
-                                "delete old sessions (`pfmt export`, `pfmt sessions delete`) before training") from None
+            raise CardFullError(N_("{dir}: no room on the card for a session ({strerror}); export and delete old "
+                                   "sessions (`pfmt export`, `pfmt sessions delete`) before training"),
+                                dir=self.dir, strerror=e.strerror) from None
 
     def _free_reserve(self) -> None:
         (self.dir / RESERVE_NAME).unlink(missing_ok=True)
@@ -416,18 +420,20 @@ class SessionStore:
         if row is None:
             known = self.ids()
             allowed = f"{known[0]}–{known[-1]}" if known else "none stored yet"
-            raise StorageError(f"no session {sid} in {self.path} (sessions: {allowed})")
+            raise StorageError(N_("no session {sid} in {path} (sessions: {allowed})"),
+                               sid=sid, path=self.path, allowed=allowed)
         info = dict(row)
         if info.get("crc") is not None and crc(*(info[k] for k in SEALED)) != info["crc"]:
-            raise DamagedError(f"session {sid}: its record is damaged (checksum mismatch); it is not used as good data")
+            raise DamagedError(N_("session {sid}: its record is damaged (checksum mismatch); it is not used as good "
+                                  "data"), sid=sid)
         try:
             for k in ("channels", "config", "calibration", "prescription", "summary"):
                 info[k] = json.loads(info[k]) if info[k] is not None else None
             info["summary"] = upgrade(info["summary"])
             channels = tuple(Channel.parse(n) for n in info["channels"])
         except (ValueError, TypeError, KeyError, AttributeError, PfmtError) as e:
-            raise DamagedError(f"session {sid}: its record cannot be read ({type(e).__name__}); it is not used "
-                               "as good data") from None
+            raise DamagedError(N_("session {sid}: its record cannot be read ({name}); it is not used as good data"),
+                               sid=sid, name=type(e).__name__) from None
         return SessionData(info, channels)
 
     def sessions(self) -> list[SessionData]:
@@ -459,8 +465,9 @@ class SessionStore:
                                    (sid,))
             for seq, t_first, t, v, n, c in rows:
                 if not block_intact(sid, seq, n, t, v, c, ch):
-                    raise DamagedError(f"session {sid}: its sample block {seq} (from {t_first!r} s) is damaged "
-                                       "(checksum mismatch); the session is not used as good data")
+                    raise DamagedError(N_("session {sid}: its sample block {seq} (from {t_first!r} s) is damaged "
+                                          "(checksum mismatch); the session is not used as good data"),
+                                       sid=sid, seq=seq, t_first=t_first)
                 yield np.frombuffer(t, dtype=np.float64, count=n), \
                     np.frombuffer(v, dtype=SAMPLE_DTYPE, count=n * ch).reshape(n, ch).astype(np.float64)
         except sqlite3.DatabaseError as e:
@@ -483,8 +490,8 @@ class SessionStore:
             for row in self.db.execute(f"SELECT {columns}, crc FROM {table} WHERE session_id=? ORDER BY 1", (sid,)):
                 key, rest, c = row[0], row[1:-1], row[-1]
                 if c is not None and c != crc(sid, key, *rest):
-                    raise DamagedError(f"session {sid}: its {table[:-1]} {key} is damaged (checksum mismatch); "
-                                       "the session is not used as good data")
+                    raise DamagedError(N_("session {sid}: its {table} {key} is damaged (checksum mismatch); the "
+                                          "session is not used as good data"), sid=sid, table=table[:-1], key=key)
                 out.append((key, rest))
         except sqlite3.DatabaseError as e:
             raise self._storage_error(e, f"the {table} of session {sid} cannot be read", sid) from None
@@ -534,29 +541,34 @@ class SessionStore:
         CardFullError, anything else a StorageError."""
         if _damaged(e):
             self._mark_damaged(f"{what}: {e}")
-            return DamagedError(f"{self.path}: {what}: the database file is damaged ({e}); "
-                                + ("the session is not used as good data" if sid is not None else
-                                   "`pfmt sessions repair` keeps every intact session in a new database"))
+            if sid is not None:
+                return DamagedError(N_("{path}: {what}: the database file is damaged ({e}); the session is not used "
+                                       "as good data"), path=self.path, what=what, e=e)
+            return DamagedError(N_("{path}: {what}: the database file is damaged ({e}); `pfmt sessions repair` keeps "
+                                   "every intact session in a new database"), path=self.path, what=what, e=e)
         if _card_full(e):
-            return CardFullError(f"{self.path}: {what}: the card is full; export and delete old sessions")
-        return StorageError(f"{self.path}: {what} ({e})")
+            return CardFullError(N_("{path}: {what}: the card is full; export and delete old sessions"),
+                                 path=self.path, what=what)
+        return StorageError(N_("{path}: {what} ({e})"), path=self.path, what=what, e=e)
 
     def delete(self, ids: list[int]) -> list[int]:
         """Remove sessions and everything stored with them, for good: SQLite overwrites the freed
         pages (``secure_delete``) and the write-ahead log is emptied, so the samples are not left
         in the file's free space or its -wal. A session being recorded is refused."""
         if self.read_only:
-            raise CardFullError(f"{self.dir}: the card is full ({self.free_bytes() / 1e6:.1f} MB free): even "
-                                "deleting needs a little room for SQLite's journal; remove another file first")
+            raise CardFullError(N_("{dir}: the card is full ({value:.1f} MB free): even deleting needs a little room "
+                                   "for SQLite's journal; remove another file first"),
+                                dir=self.dir, value=self.free_bytes() / 1e6)
         known = set(self.ids())
         missing = [i for i in ids if i not in known]
         if missing:
-            raise StorageError(f"no session {missing[0]} in {self.path}; `pfmt sessions` lists them")
+            raise StorageError(N_("no session {value} in {path}; `pfmt sessions` lists them"),
+                               value=missing[0], path=self.path)
         with SessionLock(self.dir, wait=False) as free:
             live = [i for i in ids if self.db.execute("SELECT status FROM sessions WHERE id=?", (i,)).fetchone()[0]
                     == "running"]
             if live and not free:
-                raise StorageError(f"session {live[0]} is being recorded; delete it once it has ended")
+                raise StorageError(N_("session {value} is being recorded; delete it once it has ended"), value=live[0])
             self.db.execute("PRAGMA secure_delete=ON")
             self.db.execute("BEGIN IMMEDIATE")
             try:
@@ -628,7 +640,8 @@ def no_session_recording(root: Path, what: str) -> Iterator[None]:
     """Hold the session lock for ``what`` (no session starts meanwhile); refused while one records."""
     with SessionLock(root, wait=False) as free:
         if not free:
-            raise StorageError(f"{root}: a session is being recorded; {what} once it has ended")
+            raise StorageError(N_("{root}: a session is being recorded; {what} once it has ended"),
+                               root=root, what=what)
         yield
 
 
@@ -640,7 +653,7 @@ def wipe(data_dir: str | os.PathLike, keep: tuple[str, ...] = ()) -> list[str]:
     sees: zeroing is the most software can do. Returns the names removed."""
     root = Path(data_dir)
     if not root.is_dir():
-        raise StorageError(f"{root}: no data directory to wipe")
+        raise StorageError(N_("{root}: no data directory to wipe"), root=root)
     with no_session_recording(root, "wipe"):
         gone = []
         for entry in sorted(root.iterdir()):
@@ -671,7 +684,7 @@ def repair(data_dir: str | os.PathLike) -> dict:
     root = Path(data_dir)
     path = db_path(root)
     if not path.is_file():
-        raise StorageError(f"{root}: no session database here ({DB_NAME})")
+        raise StorageError(N_("{root}: no session database here ({db_name})"), root=root, db_name=DB_NAME)
     with no_session_recording(root, "repair"):
         new_path = partial_name(path)
         new_path.unlink(missing_ok=True)
@@ -872,13 +885,13 @@ class SessionWriter:
             except queue.Full:
                 self._check()
                 if not self._thread.is_alive():
-                    raise StorageError(f"{self.path}: the storage writer of session {self.id} stopped; the "
-                                       "samples stored until then are kept") from None
+                    raise StorageError(N_("{path}: the storage writer of session {id} stopped; the samples stored "
+                                          "until then are kept"), path=self.path, id=self.id) from None
 
     def _check(self) -> None:
         if self.error is not None:
-            raise StorageError(f"{self.path}: storing session {self.id} failed ({self.error}); the "
-                               "samples stored until then are kept") from None
+            raise StorageError(N_("{path}: storing session {id} failed ({error}); the samples stored until then are "
+                                  "kept"), path=self.path, id=self.id, error=self.error) from None
 
     # --- the writer thread -------------------------------------------------------------------
     def _run(self) -> None:

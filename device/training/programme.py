@@ -30,7 +30,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from device.errors import InputError
+from device.errors import N_, InputError
 from device.files import check_input_file, printable
 from device.i18n import LANGUAGES
 
@@ -123,8 +123,8 @@ class Programme:
         for e in self.exercises:
             if e.name == name:
                 return e
-        raise ProgrammeError(f"programme {self.name!r} has no exercise {name!r}; it has "
-                             f"{', '.join(e.name for e in self.exercises)}")
+        raise ProgrammeError(N_("programme {name!r} has no exercise {name2!r}; it has {items}"),
+                             name=self.name, name2=name, items=', '.join(e.name for e in self.exercises))
 
 
 EXERCISE_BOUNDS: dict[str, tuple[type, float, float]] = {
@@ -149,34 +149,41 @@ def check_number(where: str, key: str, v: Any, kind: type, lo: float, hi: float)
     ok = isinstance(v, int) and not isinstance(v, bool) if kind is int else \
         isinstance(v, (int, float)) and not isinstance(v, bool)
     if not ok or (isinstance(v, float) and not math.isfinite(v)):
-        raise ProgrammeError(f"{where}: {key} must be {'a whole number' if kind is int else 'a number'}, not {v!r}")
+        raise ProgrammeError(N_("{where}: {key} must be {value}, not {v!r}"),
+                             where=where, key=key, value='a whole number' if kind is int else 'a number', v=v)
     if not lo <= v <= hi:
-        raise ProgrammeError(f"{where}: {key} = {v} is outside {lo:g}…{hi:g}")
+        raise ProgrammeError(N_("{where}: {key} = {v} is outside {lo:g}…{hi:g}"),
+                             where=where, key=key, v=v, lo=lo, hi=hi)
     return kind(v)
 
 
 def parse_exercise(d: Any, where: str) -> Exercise:
     if not isinstance(d, dict):
-        raise ProgrammeError(f"{where}: an [[exercise]] must be a table")
+        raise ProgrammeError(N_("{where}: an [[exercise]] must be a table"), where=where)
     allowed = set(EXERCISE_BOUNDS) | {"name", "title", "kind", "cue", "translation"}
     unknown = sorted(set(d) - allowed)
     if unknown:
-        raise ProgrammeError(f"{where}: unknown option {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+        raise ProgrammeError(N_("{where}: unknown option {value!r}; allowed: {items}"),
+                             where=where, value=unknown[0], items=', '.join(sorted(allowed)))
     for key in ("name", "title"):
         if not isinstance(d.get(key), str) or not d[key].strip():
-            raise ProgrammeError(f"{where}: {key} is required (text)")
+            raise ProgrammeError(N_("{where}: {key} is required (text)"), where=where, key=key)
     kind = d.get("kind", "hold")
     if kind not in KINDS:
-        raise ProgrammeError(f"{where}: kind {kind!r}; allowed: {', '.join(KINDS)}")
+        raise ProgrammeError(N_("{where}: kind {kind!r}; allowed: {items}"),
+                             where=where, kind=kind, items=', '.join(KINDS))
     vals: dict[str, Any] = {k: check_number(where, k, d[k], *EXERCISE_BOUNDS[k]) for k in EXERCISE_BOUNDS if k in d}
     e = Exercise(name=d["name"], title=d["title"], kind=kind, cue=str(d.get("cue", "")),
                  translation=parse_translation(d.get("translation"), where, ("title", "cue")), **vals)
     if e.hold_max_s is not None and e.hold_max_s < e.hold_s:
-        raise ProgrammeError(f"{where}: hold_max_s ({e.hold_max_s:g}) is below hold_s ({e.hold_s:g})")
+        raise ProgrammeError(N_("{where}: hold_max_s ({hold_max_s:g}) is below hold_s ({hold_s:g})"),
+                             where=where, hold_max_s=e.hold_max_s, hold_s=e.hold_s)
     if e.reps_max is not None and e.reps_max < e.reps:
-        raise ProgrammeError(f"{where}: reps_max ({e.reps_max}) is below reps ({e.reps})")
+        raise ProgrammeError(N_("{where}: reps_max ({reps_max}) is below reps ({reps})"),
+                             where=where, reps_max=e.reps_max, reps=e.reps)
     if e.quick_lifts_max and e.quick_lifts_max < e.quick_lifts:
-        raise ProgrammeError(f"{where}: quick_lifts_max ({e.quick_lifts_max}) is below quick_lifts ({e.quick_lifts})")
+        raise ProgrammeError(N_("{where}: quick_lifts_max ({quick_lifts_max}) is below quick_lifts ({quick_lifts})"),
+                             where=where, quick_lifts_max=e.quick_lifts_max, quick_lifts=e.quick_lifts)
     return e
 
 
@@ -186,20 +193,23 @@ def parse_translation(d: Any, where: str, keys: tuple[str, ...]) -> dict[str, di
     if d is None:
         return {}
     if not isinstance(d, dict):
-        raise ProgrammeError(f"{where}: translation must be a table of languages ([translation.nb] …)")
+        raise ProgrammeError(N_("{where}: translation must be a table of languages ([translation.nb] …)"), where=where)
     out: dict[str, dict[str, str]] = {}
     for lang, t in d.items():
         if lang not in LANGUAGES or lang == "en":
-            raise ProgrammeError(f"{where}: translation.{printable(str(lang))[:20]}: not a language to translate into; "
-                                 f"allowed: {', '.join(c for c in LANGUAGES if c != 'en')} (English is the file's own text)")
+            raise ProgrammeError(N_("{where}: translation.{lang}: not a language to translate into; allowed: {items} "
+                                    "(English is the file's own text)"),
+                                 where=where, lang=printable(str(lang))[:20],
+                                 items=', '.join(c for c in LANGUAGES if c != 'en'))
         if not isinstance(t, dict):
-            raise ProgrammeError(f"{where}: translation.{lang} must be a table ({', '.join(keys)})")
+            raise ProgrammeError(N_("{where}: translation.{lang} must be a table ({items})"),
+                                 where=where, lang=lang, items=', '.join(keys))
         for k, v in t.items():
             if k not in keys:
-                raise ProgrammeError(f"{where}: translation.{lang}: unknown key {printable(str(k))[:30]!r}; allowed: "
-                                     f"{', '.join(keys)}")
+                raise ProgrammeError(N_("{where}: translation.{lang}: unknown key {k!r}; allowed: {items}"),
+                                     where=where, lang=lang, k=printable(str(k))[:30], items=', '.join(keys))
             if not isinstance(v, str) or not v.strip():
-                raise ProgrammeError(f"{where}: translation.{lang}.{k} must be text")
+                raise ProgrammeError(N_("{where}: translation.{lang}.{k} must be text"), where=where, lang=lang, k=k)
         out[lang] = {k: str(v) for k, v in t.items()}
     return out
 
@@ -211,32 +221,38 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 def parse_programme(d: dict, where: str) -> Programme:
     unknown = sorted(set(d) - _PROGRAMME_KEYS)
     if unknown:
-        raise ProgrammeError(f"{where}: unknown option {unknown[0]!r}; allowed: {', '.join(sorted(_PROGRAMME_KEYS))}")
+        raise ProgrammeError(N_("{where}: unknown option {value!r}; allowed: {items}"),
+                             where=where, value=unknown[0], items=', '.join(sorted(_PROGRAMME_KEYS)))
     for key in ("name", "title", "source"):
         if not isinstance(d.get(key), str) or not d[key].strip():
-            raise ProgrammeError(f"{where}: {key} is required (text)")
+            raise ProgrammeError(N_("{where}: {key} is required (text)"), where=where, key=key)
     if not NAME_RE.match(d["name"]):
-        raise ProgrammeError(f"{where}: name {printable(d['name'])[:60]!r}: a programme's name travels into stored "
-                             "sessions and exports: 1–40 lower-case letters, digits and '_' (its title is free text)")
+        raise ProgrammeError(N_("{where}: name {name!r}: a programme's name travels into stored sessions and "
+                                "exports: 1–40 lower-case letters, digits and '_' (its title is free text)"),
+                             where=where, name=printable(d['name'])[:60])
     nxt = d.get("next_programme")
     if nxt is not None and (not isinstance(nxt, str) or not nxt.strip()):
-        raise ProgrammeError(f"{where}: next_programme must be a programme's name (text), not {printable(repr(nxt))[:60]}")
+        raise ProgrammeError(N_("{where}: next_programme must be a programme's name (text), not {nxt}"),
+                             where=where, nxt=printable(repr(nxt))[:60])
     mode = d.get("mode", "all")
     if mode not in MODES:
-        raise ProgrammeError(f"{where}: mode {mode!r}; allowed: {', '.join(MODES)}")
+        raise ProgrammeError(N_("{where}: mode {mode!r}; allowed: {items}"),
+                             where=where, mode=mode, items=', '.join(MODES))
     ex = d.get("exercise")
     if not isinstance(ex, list) or not ex:
-        raise ProgrammeError(f"{where}: at least one [[exercise]] is required")
+        raise ProgrammeError(N_("{where}: at least one [[exercise]] is required"), where=where)
     exercises = tuple(parse_exercise(e, f"{where} exercise #{i + 1}") for i, e in enumerate(ex))
     names = [e.name for e in exercises]
     if len(set(names)) != len(names):
-        raise ProgrammeError(f"{where}: exercise names must be unique ({', '.join(names)})")
+        raise ProgrammeError(N_("{where}: exercise names must be unique ({items})"),
+                             where=where, items=', '.join(names))
     assessment = d.get("assessment")
     if assessment is not None and assessment not in ASSESSMENTS:
-        raise ProgrammeError(f"{where}: assessment {printable(repr(assessment))[:40]}; allowed: {', '.join(ASSESSMENTS)}")
+        raise ProgrammeError(N_("{where}: assessment {assessment}; allowed: {items}"),
+                             where=where, assessment=printable(repr(assessment))[:40], items=', '.join(ASSESSMENTS))
     if assessment is None and all(e.kind in UNJUDGED for e in exercises):
-        raise ProgrammeError(f"{where}: a training programme needs at least one exercise with repetitions "
-                             f"(kinds {', '.join(k for k in KINDS if k not in UNJUDGED)})")
+        raise ProgrammeError(N_("{where}: a training programme needs at least one exercise with repetitions (kinds "
+                                "{items})"), where=where, items=', '.join(k for k in KINDS if k not in UNJUDGED))
     weeks = d.get("weeks")
     sfm = d.get("switch_after_symptom_free_months")
     return Programme(
@@ -269,25 +285,26 @@ def load_programme(name_or_path: str | Path) -> Programme:
         except InputError as e:
             raise ProgrammeError(str(e)) from None
         except OSError as e:
-            raise ProgrammeError(f"{p}: cannot read the programme ({e.strerror})") from None
+            raise ProgrammeError(N_("{p}: cannot read the programme ({strerror})"), p=p, strerror=e.strerror) from None
         except UnicodeDecodeError:
-            raise ProgrammeError(f"{p}: not UTF-8 text; a programme is a TOML file") from None
+            raise ProgrammeError(N_("{p}: not UTF-8 text; a programme is a TOML file"), p=p) from None
     else:
         f = _builtin_dir() / f"{name_or_path}.toml"
         if not f.is_file():
-            raise ProgrammeError(f"unknown programme {str(name_or_path)!r}; built in: {', '.join(builtin_names())} "
-                                 f"(or give a .toml file)")
+            raise ProgrammeError(N_("unknown programme {name_or_path!r}; built in: {items} (or give a .toml file)"),
+                                 name_or_path=str(name_or_path), items=', '.join(builtin_names()))
         text, where = f.read_text(encoding="utf-8"), f"{name_or_path}.toml"
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ProgrammeError(f"{where}: not valid TOML ({e})") from None
+        raise ProgrammeError(N_("{where}: not valid TOML ({e})"), where=where, e=e) from None
     except RecursionError:
-        raise ProgrammeError(f"{where}: nested too deeply to be a programme") from None
+        raise ProgrammeError(N_("{where}: nested too deeply to be a programme"), where=where) from None
     prog = parse_programme(data, where)
     if prog.next_programme is not None and prog.next_programme not in builtin_names() \
             and not Path(prog.next_programme).exists():
-        raise ProgrammeError(f"{where}: next_programme {prog.next_programme!r} is not a known programme")
+        raise ProgrammeError(N_("{where}: next_programme {next_programme!r} is not a known programme"),
+                             where=where, next_programme=prog.next_programme)
     return prog
 
 

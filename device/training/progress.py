@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from device.errors import InputError
+from device.errors import N_, InputError
 from device.files import atomic_write
 from device.training.programme import Exercise, Programme, load_programme, with_targets
 
@@ -35,13 +35,14 @@ class Progress:
         """The progress kept in ``data_dir`` (for the diary), refused with the way forward if none."""
         path = Path(data_dir) / "progress.json"
         if not path.exists():
-            raise InputError(f"{data_dir}: no training progress here yet (train a session first, or give --data)")
+            raise InputError(N_("{data_dir}: no training progress here yet (train a session first, or give --data)"),
+                             data_dir=data_dir)
         try:
             state = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as e:
-            raise InputError(f"{path}: the progress file is unreadable ({e})") from None
+            raise InputError(N_("{path}: the progress file is unreadable ({e})"), path=path, e=e) from None
         if not isinstance(state, dict) or "programme" not in state:
-            raise InputError(f"{path}: not a pfmt progress file")
+            raise InputError(N_("{path}: not a pfmt progress file"), path=path)
         return cls(path, state)
 
     @classmethod
@@ -51,10 +52,10 @@ class Progress:
             try:
                 state = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError) as e:
-                raise InputError(f"{path}: the progress file is unreadable ({e}); restore it from a "
-                                 f"backup or delete it to start the programme afresh") from None
+                raise InputError(N_("{path}: the progress file is unreadable ({e}); restore it from a backup or "
+                                    "delete it to start the programme afresh"), path=path, e=e) from None
             if not isinstance(state, dict) or "programme" not in state:
-                raise InputError(f"{path}: not a pfmt progress file")
+                raise InputError(N_("{path}: not a pfmt progress file"), path=path)
             if state["programme"] == programme.name:
                 return cls(path, state)
         state = {"programme": programme.name, "started": today.isoformat(), "current": 0,
@@ -142,11 +143,13 @@ class Progress:
         """One diary entry: the leakage episodes since the last entry, by the patient (button,
         console) or the physiotherapist. It is what "symptom-free for N months" is judged on."""
         if not isinstance(leaks, int) or not 0 <= leaks <= MAX_LEAKS:
-            raise InputError(f"leakage episodes must be a whole number from 0 to {MAX_LEAKS}, not {leaks!r}")
+            raise InputError(N_("leakage episodes must be a whole number from 0 to {max_leaks}, not {leaks!r}"),
+                             max_leaks=MAX_LEAKS, leaks=leaks)
         if day > today:
-            raise InputError(f"the diary date {day.isoformat()} is in the future (today is {today.isoformat()})")
+            raise InputError(N_("the diary date {value} is in the future (today is {value2})"),
+                             value=day.isoformat(), value2=today.isoformat())
         if by not in ("patient", "physio"):
-            raise InputError(f"a diary entry is by the patient or the physio, not {by!r}")
+            raise InputError(N_("a diary entry is by the patient or the physio, not {by!r}"), by=by)
         entry = {"date": day.isoformat(), "leaks": leaks, "note": note[:500], "by": by}
         diary = self.state.setdefault("symptoms", [])
         diary.append(entry)
