@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
+from device.cli.args import add_lang, reader_language
 from device.errors import N_, HardwareError, InputError
 from device.files import json_out
 from drivers import rtc
@@ -16,9 +17,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", nargs="?", choices=("show", "set"), default="show")
     p.add_argument("when", nargs="?", metavar="YYYY-MM-DDTHH:MM:SS", help="the local time to set")
     p.add_argument("--json", action="store_true")
+    add_lang(p)
 
 
 def main(args: argparse.Namespace) -> int:
+    tr = reader_language(args)
     if args.action == "show":
         if args.when:
             raise InputError(N_("`pfmt clock` shows the clock; `pfmt clock set YYYY-MM-DDTHH:MM:SS` sets it"))
@@ -27,8 +30,9 @@ def main(args: argparse.Namespace) -> int:
         if args.json:
             print(json_out({"now": now, **state}))
         else:
-            print(f"{now}  source {state['source']}{' (' + state['rtc'] + ')' if state['rtc'] else ''}, "
-                  f"{'trusted' if state['trusted'] else 'NOT trusted: set it with `pfmt clock set`'}")
+            source = state["source"] + (f" ({state['rtc']})" if state["rtc"] else "")
+            trust = tr("trusted") if state["trusted"] else tr("NOT trusted: set it with `pfmt clock set`")
+            print(tr("{now}  source {source}, {trust}").format(now=now, source=source, trust=trust))
         return 0
     if not args.when:
         raise InputError(N_("`pfmt clock set` needs the local time, e.g. 2026-12-07T18:05:00"))

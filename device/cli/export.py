@@ -9,6 +9,7 @@ from pathlib import Path
 from device.cli.args import add_lang, default_data, iso_date, positive_int, reader_language
 from device.errors import N_, InputError, StorageError
 from device.files import clean_partials, partial_name, printable
+from device.i18n import Language
 from device.records.export import available_formats, export, parse_formats, select
 from device.records.store import SessionStore
 from drivers import usb
@@ -47,6 +48,7 @@ def _the_stick(device: str | None) -> usb.Stick:
 
 
 def main(args: argparse.Namespace) -> int:
+    tr = reader_language(args)
     formats = parse_formats(args.formats) if args.formats else available_formats()
     if args.ids and args.all:
         raise InputError(N_("give session ids or --all, not both"))
@@ -59,9 +61,10 @@ def main(args: argparse.Namespace) -> int:
         if args.to:
             folder, files = export(db, chosen, Path(args.to), formats, damaged=damaged, history=_history(args.data),
                                    tr=reader_language(args))
-            print(f"exported {len(chosen) - len(set(damaged) & {s.id for s in chosen})} session(s), "
-                  f"{len(files)} files, to {folder}")
-            _say_damaged(damaged)
+            print(tr("exported {value} session(s), {n_files} files, to {folder}").format(
+                      value=len(chosen) - len(set(damaged) & {s.id for s in chosen}), n_files=len(files),
+                      folder=folder))
+            _say_damaged(damaged, reader_language(args))
             return 0
         # built inside the data directory (never /tmp); what a killed build left there is removed
         clean_partials(db.dir)
@@ -70,32 +73,35 @@ def main(args: argparse.Namespace) -> int:
         try:
             folder, files = export(db, chosen, work, formats, damaged=damaged, history=_history(args.data),
                                    tr=reader_language(args))
-            _say_damaged(damaged)
+            _say_damaged(damaged, reader_language(args))
             if args.usb:
                 stick = _the_stick(args.device)
                 on = usb.write_to_stick(folder, stick, usb.SystemMounter(), Path(args.mount_root))
-                print(f"exported {len(chosen)} session(s), {len(files)} files, to the USB stick "
-                      f"{stick.device} as {on.name}, verified by checksum; the stick is unmounted")
+                print(tr("exported {n_chosen} session(s), {n_files} files, to the USB stick {device} as "
+                         "{name}, verified by checksum; the stick is unmounted").format(
+                          n_chosen=len(chosen), n_files=len(files), device=stick.device, name=on.name))
             else:
                 image = Path(args.gadget)
                 clean_partials(image.parent)
                 listing = usb.build_fat_image(folder, image, tmp=partial_name(image))
                 if args.lun:
                     usb.swap_gadget_image(Path(args.lun), Path(args.gadget))
-                print(f"exported {len(chosen)} session(s) into the FAT image {args.gadget} "
-                      f"({len(listing)} entries, verified by checksum)"
-                      + (f", swapped into {args.lun}" if args.lun else ""))
+                print(tr("exported {n} session(s) into the FAT image {gadget} ({entries} entries, verified by "
+                         "checksum)").format(
+                    n=len(chosen), gadget=args.gadget, entries=len(listing))
+                      + (tr(", swapped into {lun}").format(lun=args.lun) if args.lun else ""))
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
-def _say_damaged(damaged: dict[int, str]) -> None:
+def _say_damaged(damaged: dict[int, str], tr: Language) -> None:
     for _, what in sorted(damaged.items()):
-        print(f"pfmt export: left out, damaged: {printable(what)}", file=sys.stderr)
+        print(tr("pfmt export: left out, damaged: {what}").format(what=printable(what)), file=sys.stderr)
     if damaged:
-        print(f"pfmt export: {len(damaged)} damaged session(s) named in DAMAGED.txt; `pfmt sessions check` "
-              "and `pfmt sessions repair` on the device", file=sys.stderr)
+        print(tr("pfmt export: {n_damaged} damaged session(s) named in DAMAGED.txt; `pfmt sessions check` "
+                 "and `pfmt sessions repair` on the device").format(
+                  n_damaged=len(damaged)), file=sys.stderr)
 
 
 def _history(data: str) -> list[dict]:

@@ -49,7 +49,7 @@ def main(args: argparse.Namespace) -> int:
         raise StorageError(N_("{out}: the report cannot be written ({strerror})"),
                            out=out, strerror=e.strerror) from None
     for i, what in damaged.items():
-        print(f"pfmt report: session {i} left out, damaged: {printable(what)}")
-    print(f"wrote {out}: {len(chosen)} session(s) of patient {codes[0]}, {len(page) // 1024} KiB; open it in a browser "
-          "(print it to PDF from there)")
+        print(tr("pfmt report: session {i} left out, damaged: {what}").format(i=i, what=printable(what)))
+    print(tr("wrote {out}: {n} session(s) of patient {code}, {kib} KiB; open it in a browser (print it to PDF from "
+             "there)").format(out=out, n=len(chosen), code=codes[0], kib=len(page) // 1024))
     return 0

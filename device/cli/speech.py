@@ -27,6 +27,8 @@ def add_arguments(sp: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     for code in args.lang or list(LANGUAGES):
-        clips = voice.render(speech(language(code)), VOICES[code], speech_dir(args.data, code))
-        print(f"{LANGUAGES[code]}: {len(clips)} spoken cues in {speech_dir(args.data, code)}")
+        tr = language(code)  # each language's line in its own words
+        clips = voice.render(speech(tr), VOICES[code], speech_dir(args.data, code))
+        print(tr("{language}: {n} spoken cues in {folder}").format(language=LANGUAGES[code], n=len(clips),
+                                                                    folder=speech_dir(args.data, code)))
     return 0

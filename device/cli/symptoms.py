@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
-from device.cli.args import default_data
+from device.cli.args import add_lang, default_data, reader_language
 from device.errors import N_, InputError
 from device.files import json_out
 from device.training.progress import MAX_LEAKS, Progress
@@ -37,9 +37,11 @@ def add_arguments(sy: argparse.ArgumentParser) -> None:
     sy.add_argument("--by", choices=("patient", "physio"), default="patient")
     sy.add_argument("--json", action="store_true")
     sy.add_argument("--data", default=default_data(), metavar="DIR")
+    add_lang(sy)
 
 
 def main(args: argparse.Namespace) -> int:
+    tr = reader_language(args)
     progress = Progress.existing(args.data)
     today = dt.date.today()
     if args.action == "add":
@@ -57,9 +59,10 @@ def main(args: argparse.Namespace) -> int:
         print(json_out({"entries": diary, "symptom_free_since": since}))
         return 0
     if not diary:
-        print("no symptom diary entries yet (`pfmt symptoms add --leaks N`)")
+        print(tr("no symptom diary entries yet (`pfmt symptoms add --leaks N`)"))
     for e in diary:
-        print(f"{e['date']}  {e['leaks']:3d} leakage episode(s)  by {e['by']}" + (f"  {e['note']}" if e["note"] else ""))
+        print(tr("{date}  {leaks:3d} leakage episode(s)  by {by}{value}").format(
+                  date=e['date'], leaks=e['leaks'], by=e['by'], value=f"  {e['note']}" if e["note"] else ""))
     print(f"symptom-free since {since}" if since else "not symptom-free yet (the latest entry reports leakage)"
           if diary else "")
     return 0
