@@ -64,6 +64,6 @@ def main(args: argparse.Namespace) -> int:
     try:
         Workflow(rig, config, console, ProfileStore(Path(args.data)), actor=actor, steps=args.steps or STEPS).run()
     except Aborted as e:
-        print(f"pfmt calibrate: {e}", file=sys.stderr)
+        print(f"pfmt calibrate: {e.localized(tr)}", file=sys.stderr)
         return 1
     return 0

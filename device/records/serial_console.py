@@ -274,9 +274,11 @@ class SerialConsole:
         mine = {s.id: s for s in self._sessions(db)}
         for i in ids:
             if i not in mine:
-                known = ", ".join(map(str, sorted(mine)[:20])) or "none"
-                raise AccessError(f"no session {i} of the current patient ({self.cfg.patient_code()}); "
-                                  f"hers: {known}")
+                if not mine:
+                    raise AccessError(N_("no session {id} of the current patient ({code}); she has none yet"),
+                                      id=i, code=self.cfg.patient_code())
+                raise AccessError(N_("no session {id} of the current patient ({code}); hers: {known}"), id=i,
+                                  code=self.cfg.patient_code(), known=", ".join(map(str, sorted(mine)[:20])))
         return [mine[i] for i in ids]
 
     def _list(self, args: list[str]) -> list[str]:
