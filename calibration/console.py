@@ -12,7 +12,7 @@ import sys
 from collections import deque
 from typing import Protocol
 
-from device.errors import N_, Aborted, InputError, PfmtError, Phrase
+from device.errors import N_, Aborted, InputError, PfmtError, Phrase, fill
 from device.i18n import ENGLISH, Language
 
 
@@ -38,7 +38,7 @@ def told(tr: Language, text: str | PfmtError, fields: dict[str, object]) -> str:
     shown = {k: v.localized(tr) if isinstance(v, PfmtError) else tr(v) if isinstance(v, Phrase) else v
              for k, v in fields.items()}
     try:
-        return tr(text).format(**shown)
+        return fill(tr(text), shown, tr.decimal)
     except (KeyError, IndexError, ValueError):  # a catalog entry that does not fit: the English
         return text.format(**shown)
 

@@ -164,11 +164,12 @@ class Workflow:
             self.console.say(N_("Note: {e}"), e=e)
             self.previous = holder
         if holder is None or holder.pin is None:
-            self.new_pin, self.secret = choose_secret(self.console, "No physiotherapist secret is set on this device yet")
+            self.new_pin, self.secret = choose_secret(self.console,
+                                                      Phrase(N_("No physiotherapist secret is set on this device yet")))
             return
         self.secret = require_pin(self.console, holder, PinGuard(self.store.dir.parent))
         if holder.weak_pin:  # a 4–8 digit PIN from before: replaced now, at the physio's login
-            self.new_pin, self.secret = choose_secret(self.console, "This device's physio PIN is too short to be safe")
+            self.new_pin, self.secret = choose_secret(self.console, Phrase(N_("This device's physio PIN is too short to be safe")))
 
     def _repeatable(self, name: str, step: Callable[[], None]) -> None:
         for n in range(1, STEP_TRIES + 1):

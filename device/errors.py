@@ -4,7 +4,7 @@ The root and the kinds the hardware layer raises live in ``drivers.errors`` (the
 not import upward); they are re-exported here beside the device's own kinds, so the rest of the
 project imports every error from this one module.
 """
-from drivers.errors import N_, ConfigError, HardwareError, InputError, PfmtError, Phrase, StorageError
+from drivers.errors import N_, ConfigError, HardwareError, InputError, PfmtError, Phrase, StorageError, fill
 
 __all__ = [
     "N_",
@@ -19,6 +19,7 @@ __all__ = [
     "PfmtError",
     "Phrase",
     "StorageError",
+    "fill",
 ]
 
 

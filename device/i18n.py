@@ -15,7 +15,7 @@ import gettext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from device.errors import N_, ConfigError
+from device.errors import N_, ConfigError, fill
 
 __all__ = ["ENGLISH", "LANGUAGES", "N_", "Language", "check_code", "language"]
 
@@ -27,7 +27,17 @@ _DECIMAL = {"en": ".", "nb": ",", "sv": ",", "da": ","}
 _DATE = {"en": "%Y-%m-%d", "nb": "%d.%m.%Y", "sv": "%Y-%m-%d", "da": "%d.%m.%Y"}
 
 
-@dataclass
+class Message(str):
+    """A translated message whose ``.format(…)`` writes its numbers in the language's notation
+    (``tr("{mb:.1f} MB free").format(mb=1.5)`` → "1,5 MB free" in nb)."""
+
+    decimal = "."
+
+    def format(self, *args: object, **fields: object) -> str:
+        return str.format(self, *args, **fields) if args else fill(str(self), fields, self.decimal)
+
+
+@dataclass(frozen=True)
 class Language:
     """One language's catalog and conventions: ``tr("Squeeze")``, ``tr.num(2.5)`` → "2,5"."""
 
@@ -35,7 +45,14 @@ class Language:
     catalog: gettext.NullTranslations = field(repr=False)
 
     def __call__(self, message: str) -> str:
-        return self.catalog.gettext(message)
+        out = Message(self.catalog.gettext(message))
+        out.decimal = _DECIMAL[self.code]
+        return out
+
+    @property
+    def decimal(self) -> str:
+        """The decimal sign: "," in nb, sv and da."""
+        return _DECIMAL[self.code]
 
     def num(self, v: float | None, fmt: str = "{:.1f}", none: str = "—") -> str:
         """A number in this language's notation (the decimal comma where it is used)."""

@@ -3,6 +3,8 @@ summary and the report say the same thing. Each is an English message id marked 
 catalogs (``device.i18n``) and translated where it is shown: ``tr(PHASE["hold"])``."""
 from __future__ import annotations
 
+import re
+
 from device.i18n import ENGLISH, N_, Language
 
 #: Each phase of a session, as the patient is asked to act in it.
@@ -65,3 +67,34 @@ SPEECH: dict[str, str] = {
 def speech(tr: Language = ENGLISH) -> dict[str, str]:
     """Each spoken cue's words in her language."""
     return {k: tr(v) for k, v in SPEECH.items()}
+
+
+#: What a progression did, as it is stored (in English, the data's language) and shown (in hers):
+#: ``PROGRESSION["hold"].format(name="contact", old="3", new="4")``.
+PROGRESSION: dict[str, str] = {
+    "hold": N_("{name}: hold {old} → {new} s"),
+    "quick_lifts": N_("{name}: quick lifts {old} → {new} (holds of {hold} s succeed)"),
+    "reps": N_("{name}: reps {old} → {new}"),
+    "next": N_("next exercise: {next} ({name} is secure)"),
+    "programme": N_("programme: {old} → {new} ({weeks} weeks done, symptom-free {months} months)"),
+}
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"\{(\w+)\}", template)
+    return re.compile("^" + "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts)) + "$")
+
+
+_SAID = [(t, _pattern(t)) for t in PROGRESSION.values()]
+_NUMBER = re.compile(r"^-?\d+\.\d+$")
+
+
+def said(text: str, tr: Language = ENGLISH) -> str:
+    """A stored English sentence made from one of the templates above, in her language (its fields
+    as stored, a decimal number in her notation); any other text as it is."""
+    for template, pattern in _SAID:
+        m = pattern.match(text)
+        if m:
+            fields = {k: v.replace(".", tr.decimal) if _NUMBER.match(v) else v for k, v in m.groupdict().items()}
+            return tr(template).format(**fields)
+    return text

@@ -8,13 +8,30 @@ sensor events in the data.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import string
+from collections.abc import Callable, Mapping
 
 
 def N_(message: str) -> str:
     """Marks a message for the catalogs where it is written (``scripts/check-catalogs.py`` finds
     it); it is translated where it is shown. Here, in the bottom layer, so every layer can mark."""
     return message
+
+
+class _Numbers(string.Formatter):
+    """``str.format`` that writes a number's decimal point as the reader's language does."""
+
+    def __init__(self, decimal: str) -> None:
+        self.decimal = decimal
+
+    def format_field(self, value: object, format_spec: str) -> str:
+        out = super().format_field(value, format_spec)
+        return out.replace(".", self.decimal) if isinstance(value, float) and self.decimal != "." else out
+
+
+def fill(template: str, fields: Mapping[str, object], decimal: str = ".") -> str:
+    """``template.format(**fields)`` with the decimal sign ``decimal`` in its numbers."""
+    return _Numbers(decimal).vformat(template, (), fields) if decimal != "." else template.format(**fields)
 
 
 class Phrase(str):
@@ -51,8 +68,9 @@ class PfmtError(Exception):
         fields = {k: translate(v) if isinstance(v, Phrase) else v.localized(translate) if isinstance(v, PfmtError)
                   else v for k, v in self.fields.items()}
         template = translate(self.template)
+        decimal = str(getattr(translate, "decimal", "."))
         try:
-            return template.format(**fields) if fields else template
+            return fill(template, fields, decimal) if fields else template
         except (KeyError, IndexError, ValueError):  # a catalog's template that does not fit: say the English
             return self.template.format(**fields)
 

@@ -166,3 +166,108 @@ def test_a_session_summary_carries_the_programme_title_in_each_language(tmp_path
                          overrides={"reps": 1, "sets": 1}))
     assert title_in(s, "da") == "Vedligeholdelse: 8–12 maksimale knib 1–2 gange om ugen"
     assert title_in(s, "en") == s["programme_title"] and title_in({"programme": "x"}, "nb") == "x"
+
+
+def _english_left(text: str, code: str) -> list[str]:
+    """The English messages (their fixed words, between fields) found in ``text`` written in
+    ``code``, of those the catalog translates differently: what a reader of ``code`` would see
+    untranslated. Short fragments are left out (a word like "s" or "MVC" is the same everywhere)."""
+    import re
+
+    checker = _checker()
+    have = checker.catalog(ROOT / "device" / "locale" / code / "LC_MESSAGES" / "pfmt.po")
+    found = []
+    for msgid, (msgstr, _) in have.items():
+        if msgstr == msgid:
+            continue
+        for part in re.split(r"\{[^{}]*\}", msgid):
+            part = part.strip(" .,:;()—-")
+            if len(part) >= 14 and part not in msgstr and part in text:
+                found.append(part)
+    # and English that was never marked: its little words, which these languages do not have
+    from device.records import norms
+
+    for cited in (norms.OLEKSY, norms.ANGELO):  # a paper's title is cited as it was published
+        text = text.replace(cited, "")
+    found += [m.group(0) for m in re.finditer(r"(?i)(?:^|(?<=\s))(?:the|is|are|was|with|this|your|of|and|not|has)"
+                                              r"(?=\s)[^\n]{0,40}", text)]
+    return sorted(set(found))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A device the physiotherapist calibrated in Danish, with a training session and a pressure
+    assessment; returns its data directory and what the calibration dialogue said."""
+    import json
+
+    root = tmp_path_factory.mktemp("i18n")
+    d = root / "d"
+    answers = root / "answers.json"
+    answers.write_text(json.dumps({"new_pin": "bekken-2468-fysio", "new_pin_again": "bekken-2468-fysio",
+                                   "accept": "j", "physio": "PT-7", "patient_code": "P-042", "retry": "n",
+                                   "progression": "j", "contact.reps": "2", "contact.sets": "1"}))
+    r = subprocess.run(PFMT + ["calibrate", "--data", str(d), "--answers", str(answers), "--lang", "da"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    for args in ([], ["--programme", "pressure_assessment"]):
+        t = subprocess.run(PFMT + ["train", "--data", str(d), "--speed", "0", "--view", "quiet", *args],
+                           capture_output=True, text=True, cwd=ROOT, timeout=600)
+        assert t.returncode == 0, t.stderr
+    return d, r.stdout
+
+
+def test_the_calibration_dialogue_in_danish(trained):
+    _, said = trained
+    assert "Patientkalibrering. Indfør proben" in said and "Gennemgang:" in said and "Godkend og gem" in said
+    assert "j/N" in said or "J/n" in said  # her own yes and no
+    assert _english_left(said, "da") == []
+
+
+@pytest.mark.parametrize("code", ["nb", "sv", "da"])
+def test_the_report_in_each_language_leaves_no_english(trained, tmp_path, code):
+    out = tmp_path / f"report-{code}.html"
+    r = subprocess.run(PFMT + ["report", "--data", str(trained[0]), "--out", str(out), "--lang", code],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    page = out.read_text(encoding="utf-8")
+    assert f'<html lang="{code}">' in page
+    import html as h
+    import re
+
+    text = h.unescape(re.sub(r"<style>.*?</style>|<[^>]+>", " ", page, flags=re.S))
+    assert _english_left(text, code) == []
+    assert re.search(r"\d,\d", text)  # decimal commas
+    english = tmp_path / "report-en.html"  # and the probe finds English where it is
+    subprocess.run(PFMT + ["report", "--data", str(trained[0]), "--out", str(english), "--lang", "en"], cwd=ROOT,
+                   check=True, capture_output=True, timeout=300)
+    assert len(_english_left(h.unescape(re.sub(r"<[^>]+>", " ", english.read_text(encoding="utf-8"))), code)) > 20
+    assert _english_left(r.stdout, code) == []  # what the command said
+
+
+@pytest.mark.parametrize("code", ["nb", "sv", "da"])
+def test_errors_are_told_in_the_readers_language(tmp_path, code):
+    r = subprocess.run(PFMT + ["report", "--data", str(tmp_path / "none"), "--lang", code], capture_output=True,
+                       text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith(f"pfmt report: {language(code)('error')}: ") and _english_left(r.stderr, code) == []
+    assert str(tmp_path / "none") in r.stderr  # the field, as given
+
+
+@pytest.mark.parametrize("code", ["nb", "sv", "da"])
+def test_her_sessions_read_in_each_language_leave_no_english(trained, code):
+    d = str(trained[0])
+    for args in (["sessions", "list"], ["sessions", "show", "1"], ["sessions", "show", "2"], ["sessions", "trend"],
+                 ["sessions", "check"], ["profile", "show"]):
+        r = subprocess.run(PFMT + [*args, "--data", d, "--lang", code], capture_output=True, text=True, cwd=ROOT,
+                           timeout=120)
+        assert r.returncode == 0, (args, r.stderr)
+        assert _english_left(r.stdout, code) == [], args
+
+
+@pytest.mark.parametrize("code", ["nb", "sv", "da"])
+def test_a_session_as_she_sees_it_leaves_no_english(tmp_path, code):
+    r = subprocess.run(PFMT + ["train", "--data", str(tmp_path / "d"), "--speed", "0", "--view", "lines", "--lang", code,
+                               "--reps", "2", "--sets", "1", "--patient", "bears_down"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert _english_left(r.stdout, code) == []

@@ -340,7 +340,8 @@ def _cert(training: list[SessionData], weeks: list[dict], history: list[dict], t
         (tr("6 Motivation strategies"), tr("live biofeedback, a tone and LED after every repetition, a celebration after "
                                            "a good set, reminders")),
         (tr("7a Progression rules"), prog_rules or "—"),
-        (tr("7b Progression applied"), "; ".join(f"{tr.date(dt.date.fromisoformat(d))}: {c}" for d, c in progression)
+        (tr("7b Progression applied"), "; ".join(f"{tr.date(dt.date.fromisoformat(d))}: {words.said(c, tr)}"
+                                                 for d, c in progression)
          or tr("none")),
         (tr("8 Exercises"), f'{title_in(summ or {"programme": last.info["programme"]}, tr.code)}: {ex_rows}'),
         (tr("9 Home programme"), tr("yes: the device is the home programme")),

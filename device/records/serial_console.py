@@ -171,7 +171,7 @@ class SerialConsole:
 
     def _err(self, message: str, **fields: object) -> str:
         """``ERR <text>``: the keyword stays, the text is in the device's language."""
-        return "ERR " + (self.cfg.tr(message).format(**fields) if fields else self.cfg.tr(message))
+        return "ERR " + self.cfg.tr(message).format(**fields)
 
     def _err_of(self, e: PfmtError) -> str:
         return "ERR " + e.localized(self.cfg.tr)

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from device import words
 from device.errors import N_, InputError
 from device.files import atomic_write
 from device.training.programme import Exercise, Programme, load_programme, with_targets
@@ -121,21 +122,21 @@ class Progress:
         at_top = True
         if ex.hold_max_s is not None and ex.hold_s < ex.hold_max_s:
             t["hold_s"] = min(ex.hold_max_s, ex.hold_s + ex.hold_step_s)
-            out.append(f"{ex.name}: hold {ex.hold_s:g} → {t['hold_s']:g} s")
+            out.append(words.PROGRESSION["hold"].format(name=ex.name, old=f"{ex.hold_s:g}", new=f"{t['hold_s']:g}"))
             at_top = False
         if ex.quick_lifts_max and ex.quick_lifts < ex.quick_lifts_max and \
                 ex.quick_lifts_after_hold_s is not None and ex.hold_s >= ex.quick_lifts_after_hold_s:
             t["quick_lifts"] = ex.quick_lifts_max
-            out.append(f"{ex.name}: quick lifts {ex.quick_lifts} → {ex.quick_lifts_max} (holds of "
-                       f"{ex.hold_s:g} s succeed)")
+            out.append(words.PROGRESSION["quick_lifts"].format(name=ex.name, old=ex.quick_lifts, new=ex.quick_lifts_max,
+                                                               hold=f"{ex.hold_s:g}"))
         if ex.reps_max is not None and ex.reps < ex.reps_max:
             t["reps"] = ex.reps + 1
-            out.append(f"{ex.name}: reps {ex.reps} → {ex.reps + 1}")
+            out.append(words.PROGRESSION["reps"].format(name=ex.name, old=ex.reps, new=ex.reps + 1))
         self.state["targets"][ex.name] = t
         names = [e.name for e in programme.exercises]
         if programme.mode == "sequence" and at_top and names.index(ex.name) < len(names) - 1:
             self.state["current"] = names.index(ex.name) + 1
-            out.append(f"next exercise: {names[self.state['current']]} ({ex.name} is secure)")
+            out.append(words.PROGRESSION["next"].format(next=names[self.state["current"]], name=ex.name))
         return out
 
     # --- the symptom diary -------------------------------------------------------------------
@@ -183,8 +184,8 @@ class Progress:
         nxt = load_programme(programme.next_programme)
         self.state.update({"programme": nxt.name, "started": today.isoformat(), "current": 0,
                            "targets": {}, "secure": {}})
-        return f"programme: {programme.name} → {nxt.name} ({programme.weeks:g} weeks done, " \
-               f"symptom-free {months:.0f} months)"
+        return words.PROGRESSION["programme"].format(old=programme.name, new=nxt.name, weeks=f"{programme.weeks:g}",
+                                                     months=f"{months:.0f}")
 
     # --- adherence ---------------------------------------------------------------------------
     def adherence(self, programme: Programme, today: dt.date) -> dict:

@@ -3,6 +3,7 @@ bar, where in the session, strength against the target, the status light and buz
 for everything she was told, or those lines alone; and the summary table after it."""
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import textwrap
@@ -47,7 +48,7 @@ class LiveView:
             paused = runner.paused_at is not None
             if paused != self._paused:
                 self._paused = paused
-                self._say(f"{_clock(runner, now)} " + (self.tr("Paused with the button") if paused else self.tr("Resumed")))
+                self._say(f"{_clock(runner, now, self.tr)} " + (self.tr("Paused with the button") if paused else self.tr("Resumed")))
             return
         if now - self._last < self.every_s:
             return
@@ -136,7 +137,7 @@ class LiveView:
                 p.kind == "get_ready":
             self._phase = (p.kind, p.exercise, p.set, p.rep)
             ex = runner.exercises[p.exercise]
-            self._say(f"{_clock(runner, now)} " + tr("{exercise} set {set}/{sets} rep {rep}/{reps}").format(
+            self._say(f"{_clock(runner, now, tr)} " + tr("{exercise} set {set}/{sets} rep {rep}/{reps}").format(
                 exercise=ex.name, set=p.set, sets=ex.sets, rep=p.rep, reps=ex.reps))
 
     def _say(self, text: str, indent: str = "") -> None:
@@ -152,8 +153,8 @@ class LiveView:
             self.out.write("\n")
 
 
-def _clock(runner: SessionRunner, now: float) -> str:
-    return f"{now - (runner.t0 or 0):6.1f} s"
+def _clock(runner: SessionRunner, now: float, tr: Language = ENGLISH) -> str:
+    return tr.num(now - (runner.t0 or 0), "{:6.1f}") + " s"
 
 
 def _why(r: RepResult, tr: Language = ENGLISH) -> str:
@@ -216,47 +217,69 @@ def format_summary(s: Mapping[str, Any], tr: Language = ENGLISH) -> str:
         if st["exercise"] in unjudged:
             continue
         undone = st["reps"] - st.get("done", st["reps"])
-        lines.append(f"set {st['set']} of {st['exercise']}: {st['good']}/{st['reps']} good"
-                     + (f" ({undone} not done)" if undone else "") + ", mean hold "
-                     f"{dash(st['mean_hold_s'], '{:g} s')}, mean %MVC {dash(st['mean_mvc_pct'], '{:g}')}, "
-                     f"bear-down {st['bear_down']}, accessory {st['accessory']}, not relaxed {st['not_relaxed']}")
+        line = tr("set {set} of {exercise}: {good}/{reps} good").format(set=st["set"], exercise=st["exercise"],
+                                                                        good=st["good"], reps=st["reps"])
+        if undone:
+            line += " " + tr("({n} not done)").format(n=undone)
+        lines.append(line + ", " + tr("mean hold {hold}, mean %MVC {mvc}, bearing down {bear_down}, other muscles "
+                                      "{accessory}, not let go {not_relaxed}").format(
+            hold=tr.num(st["mean_hold_s"], "{:g} s"), mvc=tr.num(st["mean_mvc_pct"], "{:g}"), bear_down=st["bear_down"],
+            accessory=st["accessory"], not_relaxed=st["not_relaxed"]))
     for d in s.get("dose") or []:
         p, dn = d["prescribed"], d["done"]
         if d["exercise"] in unjudged:  # an assessment's baseline or free window: its length, nothing judged
-            lines.append(f"{d['exercise']}: {'rest' if d['kind'] == 'rest' else 'window'} of {p['hold_s']:g} s "
-                         "(measured afterwards: `pfmt report`)")
+            what = tr("{exercise}: rest of {seconds} s (measured afterwards: `pfmt report`)") if d["kind"] == "rest" \
+                else tr("{exercise}: window of {seconds} s (measured afterwards: `pfmt report`)")
+            lines.append(what.format(exercise=d["exercise"], seconds=tr.num(p["hold_s"], "{:g}")))
             continue
-        lines.append(f"dose {d['exercise']}: prescribed {p['sets']}×{p['reps']} reps, hold {p['hold_s']:g} s, "
-                     f"{p['quick_lifts']} quick lifts, rest {p['rest_s']:g} s, target {p['target_mvc_pct']:.0f} %MVC; "
-                     f"done {dn['reps']} reps in {dn['sets']} sets, {dn['good_reps']} good, {dn['total_hold_s']:g} s held")
+        lines.append(tr("dose {exercise}: prescribed {sets}×{reps} reps, hold {hold} s, {lifts} quick lifts, rest "
+                        "{rest} s, target {target} %MVC; done {done} reps in {done_sets} sets, {good} good, {held} s "
+                        "held").format(
+            exercise=d["exercise"], sets=p["sets"], reps=p["reps"], hold=tr.num(p["hold_s"], "{:g}"),
+            lifts=p["quick_lifts"], rest=tr.num(p["rest_s"], "{:g}"), target=f"{p['target_mvc_pct']:.0f}",
+            done=dn["reps"], done_sets=dn["sets"], good=dn["good_reps"], held=tr.num(dn["total_hold_s"], "{:g}")))
     if s.get("pauses"):
-        lines.append("pauses: " + "; ".join(
-            f"{p['for_s']:.0f} s at {p['at_s']:.0f} s" + (f" ({p['restarted']['exercise']} set {p['restarted']['set']} "
-                                                           f"rep {p['restarted']['rep']} redone)" if p["restarted"] else "")
-            for p in s["pauses"]))
+        parts = []
+        for p in s["pauses"]:
+            part = tr("{seconds} s at {at} s").format(seconds=f"{p['for_s']:.0f}", at=f"{p['at_s']:.0f}")
+            if p["restarted"]:
+                r = p["restarted"]
+                part += " " + tr("({exercise} set {set} rep {rep} redone)").format(
+                    exercise=r["exercise"], set=r["set"], rep=r["rep"])
+            parts.append(part)
+        lines.append(tr("pauses: {pauses}").format(pauses="; ".join(parts)))
     if s.get("assessment"):
-        lines.append(f"assessment ({s['assessment']}): measures her, not counted as training (no progression, "
-                     "no adherence); its figures against the norms: `pfmt report`")
+        lines.append(tr("assessment ({kind}): measures her, not counted as training (no progression, no adherence); "
+                        "its figures against the norms: `pfmt report`").format(kind=s["assessment"]))
     elif "progression" in s:
-        lines.append("progression: " + ("; ".join(s["progression"]) if s["progression"] else
-                                        "none this session" if s.get("full_dose", True) else
-                                        "none: a session shorter than prescribed does not count"))
+        done = "; ".join(words.said(c, tr) for c in s["progression"]) if s["progression"] else \
+            tr("none this session") if s.get("full_dose", True) else \
+            tr("none: a session shorter than prescribed does not count")
+        lines.append(tr("progression: {what}").format(what=done))
     else:
-        lines.append("progression: not assessed (the session did not end normally)")
+        lines.append(tr("progression: not assessed (the session did not end normally)"))
     a = s.get("adherence")
     if a:
         wk = a.get("this_week")
-        lines.append(f"adherence: today {a['today_done']} done, {a['due_today']} still due; last 7 days "
-                     f"{a['week_done']} of {a['week_prescribed']:g} sessions ({a['week_adherence_pct']:.0f} %)"
-                     + (f", on {a['week_days_trained']} days" if "week_days_trained" in a else "")
-                     + (f"; this week {wk['sessions']} of {wk['expected_so_far']:g} due so far ({wk['pct']:.0f} %)"
-                        if wk else ""))
+        line = tr("adherence: today {done} done, {due} still due; last 7 days {week_done} of {week_prescribed} "
+                  "sessions ({pct} %)").format(
+            done=a["today_done"], due=a["due_today"], week_done=a["week_done"],
+            week_prescribed=tr.num(a["week_prescribed"], "{:g}"), pct=f"{a['week_adherence_pct']:.0f}")
+        if "week_days_trained" in a:
+            line += ", " + tr("on {days} days").format(days=a["week_days_trained"])
+        if wk:
+            line += "; " + tr("this week {sessions} of {expected} due so far ({pct} %)").format(
+                sessions=wk["sessions"], expected=tr.num(wk["expected_so_far"], "{:g}"), pct=f"{wk['pct']:.0f}")
+        lines.append(line)
     if "breath_watch" in s and s["breath_watch"] is None:
-        lines.append("breath-holding: cannot be seen on this device (it needs an abdominal pressure channel)")
+        lines.append(tr("breath-holding: cannot be seen on this device (it needs an abdominal pressure channel)"))
     over = [r["mvc_pct"] for r in s.get("reps") or [] if (r.get("mvc_pct") or 0) > MVC_RECHECK_PCT]
     if over:
-        lines.append(f"note for the physiotherapist: {len(over)} rep(s) reached {max(over):.0f} %MVC, above "
-                     f"{MVC_RECHECK_PCT} %: the MVC should be measured again (pfmt calibrate)")
+        lines.append(tr("note for the physiotherapist: {n} rep(s) reached {max} %MVC, above {limit} %: the MVC should "
+                        "be measured again (pfmt calibrate)").format(n=len(over), max=f"{max(over):.0f}",
+                                                                     limit=MVC_RECHECK_PCT))
     if s.get("stored_at"):
-        lines.append(f"stored: {s['stored_at']}")
+        m = re.match(r"^(.*) \(session (\d+)\)$", s["stored_at"])  # as train.run_session writes it
+        lines.append(tr("stored: {path} (session {id})").format(path=m.group(1), id=m.group(2)) if m else
+                     tr("stored: {when}").format(when=s["stored_at"]))
     return "\n".join(lines)
