@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from calibration import signing
+from device import words
 from device.errors import N_, AccessError, CalibrationError, StorageError
 from device.files import atomic_write, clean_partials, fsync_dir
 from device.i18n import ENGLISH, LANGUAGES, Language
@@ -297,7 +298,8 @@ class Profile:
         """The profile as the physiotherapist reviews it, in her language."""
         lines = [tr("profile v{version} of patient {code}: {created_at} by {by} ({changes})").format(
             version=self.version, code=self.patient_code, created_at=self.created_at, by=self.by or "—",
-            changes=", ".join(self.changes) or tr("no changes recorded"))]
+            changes=", ".join(tr(words.STEP[c]) if c in words.STEP else c for c in self.changes)
+            or tr("no changes recorded"))]
         for role, s in self.sensor.items():
             line = tr("  sensor {role}: {volts:.6g} V/{unit}, offset {offset:.4f} V").format(
                 role=role, volts=s.volts_per_unit, unit=s.unit, offset=s.offset_v)

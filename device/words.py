@@ -42,6 +42,9 @@ LIGHT: dict[str, str] = {
 EXERCISE_KIND: dict[str, str] = {"hold": N_("hold"), "relax": N_("relaxation"), "hypopressive": N_("hypopressive"),
                                  "rest": N_("rest"), "free": N_("free window")}
 
+#: The calibration's steps (``calibration.workflow.STEPS``), as a profile's changes name them.
+STEP: dict[str, str] = {"sensor": N_("sensor"), "patient": N_("patient"), "prescription": N_("prescription")}
+
 #: Contraction kinds.
 KIND: dict[str, str] = {"lift": N_("lift"), "bear_down": N_("bearing down"), "accessory": N_("accessory")}
 

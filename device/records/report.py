@@ -123,8 +123,15 @@ def _signature(state: object, tr: Language) -> object:
     return (tr(SIGNATURE[word]) if word in SIGNATURE else word) + (f" {rest}" if rest else "")
 
 
-def _when(iso: str) -> str:
-    return iso[:16].replace("T", " ")
+def _when(iso: object, tr: Language = ENGLISH) -> str:
+    """A stored ISO time as the reader writes dates (the time of day as it is)."""
+    if not isinstance(iso, str) or len(iso) < 10:
+        return str(iso) if iso is not None else "—"
+    try:
+        day = tr.date(dt.date.fromisoformat(iso[:10]))
+    except ValueError:
+        return iso
+    return day + (" " + iso[11:16] if len(iso) >= 16 else "")
 
 
 # --- charts ---------------------------------------------------------------------------------------
@@ -196,7 +203,7 @@ def _assessment_section(s: SessionData, m: dict, tr: Language) -> str:
     kind = m.get("assessment")
     res = m.get("results") or {}
     name = tr("Glazer protocol (sEMG)") if kind == "glazer" else tr("Pressure assessment")
-    out = [f'<h3>{e(name)} — {e(_when(s.info["started_at"]))}, {e(tr("session {id}").format(id=s.id))}</h3>']
+    out = [f'<h3>{e(name)} — {e(_when(s.info["started_at"], tr))}, {e(tr("session {id}").format(id=s.id))}</h3>']
     if m.get("note"):
         out.append(f'<p class="warn">{e(tr(m["note"]))}</p>')
     rows = []
@@ -250,7 +257,7 @@ def _session_section(s: SessionData, m: dict, curve: str, tr: Language) -> str:
     meta += f', {num(summ.get("duration_s"), "{:.0f}", tr)} s, ' + tr("prescription v{version}").format(
         version=s.info["profile_version"])
     out = [f'<section class="session" id="s{s.id}"><h2>{e(tr("Session {id}").format(id=s.id))}: '
-           f'{e(_when(s.info["started_at"]))} — {e(title_in(summ or {"programme": s.info["programme"]}, tr.code))}</h2>'
+           f'{e(_when(s.info["started_at"], tr))} — {e(title_in(summ or {"programme": s.info["programme"]}, tr.code))}</h2>'
            f'<p class="meta">{e(meta)}'
            + (f', <span class="warn">{e(tr("damage"))}: {e("; ".join(summ["damage"]))}</span>' if summ.get("damage") else "")
            + "</p>"]
@@ -377,7 +384,7 @@ def build(store: SessionStore, sessions: list[SessionData], history: list[dict] 
         measured[s.id], curves[s.id] = assessment.measure(store, s, sig), _curve(store, s, sig, tr)
     training = [s for s in sessions if not is_assessment(s)]
     weeks = trend(training, fill=True, today=dt.date.fromisoformat(sessions[-1].info["started_at"][:10])) if training else []
-    when = (generated or dt.datetime.now()).isoformat(timespec="minutes").replace("T", " ")
+    when = _when((generated or dt.datetime.now()).isoformat(timespec="minutes"), tr)
     first, last = (tr.date(dt.date.fromisoformat(s.info["started_at"][:10])) for s in (sessions[0], sessions[-1]))
     meta = tr("{training} training session(s), {assessments} assessment(s), {first} to {last}; written {when} by "
               "pfmt {version}.").format(training=len(training), assessments=len(sessions) - len(training),
@@ -418,7 +425,8 @@ def build(store: SessionStore, sessions: list[SessionData], history: list[dict] 
         out.append(f'<p class="muted">{e(tr("No training session yet."))}</p>')
     out.append(f"<h2>{e(tr('Prescription history'))}</h2>")
     out.append(_table([tr("version"), tr("when"), tr("by"), tr("what changed"), tr("programme"), tr("signature")],
-                      [[e(h.get("version")), e(h.get("created_at")), e(h.get("by")), e(", ".join(h.get("changes") or [])),
+                      [[e(h.get("version")), e(_when(h.get("created_at"), tr)), e(h.get("by")),
+                        e(", ".join(tr(words.STEP[c]) if c in words.STEP else c for c in h.get("changes") or [])),
                         e(h.get("programme")), e(_signature(h.get("signature"), tr))] for h in history], {0}, "history")
                if history else f'<p class="muted">{e(tr("No profile on this device."))}</p>')
     out.append(f"<h2>{e(tr('The dose, as reported in CERT'))}</h2>" + _cert(training, weeks, history, tr))
