@@ -122,7 +122,7 @@ class Prescription:
                 try:
                     freq[k] = check_number(where, k, d[k], *PROGRAMME_BOUNDS[k])
                 except ProgrammeError as e:
-                    raise CalibrationError(str(e)) from None
+                    raise CalibrationError(e.template, **e.fields) from None
         if not isinstance(d.get("progression", True), bool):
             raise CalibrationError(N_("{where}: progression must be true or false"), where=where)
         if not isinstance(d.get("notes", ""), str):

@@ -588,7 +588,7 @@ class Workflow:
             try:
                 with_targets(ex, **t)
             except ProgrammeError as e:
-                raise CalibrationError(str(e)) from None
+                raise CalibrationError(e.template, **e.fields) from None
             if t:
                 targets[ex.name] = t
         _, lo, hi = PROGRAMME_BOUNDS["days_per_week"]

@@ -101,7 +101,7 @@ def read_json(path: str | os.PathLike) -> object:
     try:
         p = check_input_file(path, "calibration or profile", MAX_JSON_BYTES)
     except InputError as e:
-        raise CalibrationError(str(e)) from None
+        raise CalibrationError(e.template, **e.fields) from None
     try:
         return json.loads(p.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as e:

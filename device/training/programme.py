@@ -283,7 +283,7 @@ def load_programme(name_or_path: str | Path) -> Programme:
             check_input_file(p, "programme", 1_000_000)
             text, where = p.read_text(encoding="utf-8"), str(p)
         except InputError as e:
-            raise ProgrammeError(str(e)) from None
+            raise ProgrammeError(e.template, **e.fields) from None
         except OSError as e:
             raise ProgrammeError(N_("{p}: cannot read the programme ({strerror})"), p=p, strerror=e.strerror) from None
         except UnicodeDecodeError:
