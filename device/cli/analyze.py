@@ -6,8 +6,8 @@ import sys
 
 from device.cli.args import calibration_file
 from device.files import json_out
-from device.pipeline import analyze
-from device.recording import read_recording
+from device.pipeline import Pipeline, analyze_stream
+from device.recording import Stream, open_recording
 
 
 def add_arguments(a: argparse.ArgumentParser) -> None:
@@ -18,24 +18,31 @@ def add_arguments(a: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    rec = read_recording(args.recording)
     cal = calibration_file(args.calibration) if args.calibration else None
-    p = analyze(rec, cal)
-    out = {
-        "recording": str(args.recording),
-        "sample_rate_hz": round(rec.sample_rate_hz, 3),
-        "duration_s": round(rec.duration_s, 3),
-        "channels": [c.name for c in rec.channels],
-        "calibrated": cal is not None and bool(cal.channels),
-        "contractions": [c.to_dict(detail=args.detail) for c in p.contractions],
-        "artifacts": [{"time_s": round(e.time_s, 3), "reason": e.data.get("reason")}
-                      for e in p.events if e.type == "artifact"],
-    }
+    stream = open_recording(args.recording)  # read in blocks: memory is a block's, whatever the length
+    out = result(str(args.recording), stream, analyze_stream(stream, cal), cal is not None and bool(cal.channels),
+                 args.detail)
     if args.json:
         sys.stdout.write(json_out(out) + "\n")
     else:
         print(format_table(out))
     return 0
+
+
+def result(name: str, stream: Stream, p: Pipeline, calibrated: bool, detail: bool = False) -> dict:
+    """The analysis contract's JSON object of a recording the pipeline ``p`` has run over."""
+    return {
+        "recording": name,
+        "sample_rate_hz": round(stream.sample_rate_hz, 3),
+        "duration_s": round(stream.duration_s, 3),
+        "channels": [c.name for c in stream.channels],
+        "calibrated": calibrated,
+        "contractions": [c.to_dict(detail=detail) for c in p.contractions],
+        # in time order: the detectors of a block run one after the other, so the events' own order
+        # depends on where the blocks fall; what they say does not
+        "artifacts": sorted(({"time_s": round(e.time_s, 3), "reason": e.data.get("reason")}
+                             for e in p.events if e.type == "artifact"), key=lambda a: (a["time_s"], str(a["reason"]))),
+    }
 
 
 def format_table(out: dict) -> str:

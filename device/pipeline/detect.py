@@ -25,7 +25,7 @@ from device.pipeline.calibration import Calibration
 from device.pipeline.conditioning import make_conditioner
 from device.pipeline.history import History
 from device.pipeline.types import Contraction, Episode, Event, EventType
-from device.recording import CMH2O_PER_MMHG, Channel, Recording
+from device.recording import CMH2O_PER_MMHG, Channel, Recording, Stream
 
 __all__ = ["Contraction", "Detector", "Episode", "Event", "Pipeline", "analyze"]
 
@@ -486,6 +486,17 @@ class Pipeline:
     def _emit(self, type_: EventType, time_s: float, known_at_s: float, det: Detector, **data: object) -> None:
         data["channel"] = det.channel.role
         self.events.append(Event(type_, time_s, max(known_at_s, det._known_floor), data))
+
+
+def analyze_stream(stream: Stream, calibration: Calibration | None = None) -> Pipeline:
+    """Run the pipeline over a recording read in blocks (``device.recording.open_recording``):
+    memory is the pipeline's own history and a block, whatever the file's length. The pipeline is
+    causal and carries its state between blocks, so this is :func:`analyze`'s answer exactly."""
+    p = Pipeline(stream.channels, stream.sample_rate_hz, calibration)
+    for t, x in stream.blocks():
+        p.process(t, x)
+    p.finish()
+    return p
 
 
 def analyze(recording: Recording, calibration: Calibration | None = None,
