@@ -138,6 +138,17 @@ def speed(minutes: float = 10.0, fs: float = 860.0) -> dict:
     return {"recording_s": reps * dur, "offline_x_realtime": whole, "live_x_realtime": live}
 
 
+def one_thread(code: str) -> dict:
+    """Run ``code`` (which prints one JSON object) in a fresh interpreter with BLAS held to one
+    thread: ``time.process_time`` sums every thread's CPU, so with two BLAS threads a "CPU time"
+    would understate what one core does (issue 22)."""
+    from device.bench.memory import ONE_THREAD
+
+    r = subprocess.run([sys.executable, "-c", f"import json\n{code}"], capture_output=True, text=True,
+                       env={**os.environ, **ONE_THREAD}, check=True)
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
 def live_latency(data: Path) -> dict:
     """Median onset latency (known-at minus true onset) over a labelled set, by modality."""
 
@@ -166,19 +177,24 @@ def print_latency(data: Path) -> None:
                     for k, v in sorted(lat.items())))
 
 
-PARTS = ("accuracy", "speed", "sampler", "session", "calibration", "device")
+PARTS = ("accuracy", "speed", "memory", "sampler", "session", "calibration", "device")
 
 
 def main(dev: Path, scorer: Path, unseen: int, peers: bool, minutes: float,
          parts: tuple[str, ...] = PARTS) -> int:
-    print("pfmt bench — accuracy through the shared scorer, then speed (CPU time, one core)")
+    print("pfmt bench — accuracy through the shared scorer, then speed (CPU time of one thread: BLAS pinned to one)")
     if "accuracy" in parts:
         _accuracy_part(dev, scorer, unseen, peers)
     if "speed" in parts:
-        s = speed(minutes)
-        print(f"\nspeed on {s['recording_s'] / 60:.1f} min of 860 SPS × 2 channels:")
+        s = one_thread(f"from device.bench.run import speed; print(json.dumps(speed({minutes!r})))")
+        print(f"\nspeed on {s['recording_s'] / 60:.1f} min of 860 SPS × 2 channels (one thread: BLAS pinned to one, "
+              "so CPU time is one core's):")
         print(f"  offline (whole recording): {s['offline_x_realtime']:8.0f} × real time")
         print(f"  live (0.1 s blocks):       {s['live_x_realtime']:8.0f} × real time")
+    if "memory" in parts:
+        from device.bench.memory import memory, print_memory
+
+        print_memory(memory())
     if "sampler" in parts:
         print()
         sampler_main()
