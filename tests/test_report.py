@@ -16,7 +16,7 @@ import pytest
 from device import words
 from device.appliance.compose import TrainOptions, run
 from device.records import assessment
-from device.records.report import label, num
+from device.records.report import label, num, phase_name
 from device.records.reports import trend
 from device.records.store import SessionStore
 
@@ -129,7 +129,7 @@ def test_every_figure_in_the_report_is_the_stored_data(devices, modality, tmp_pa
     # the assessment's every figure, as measured from the store
     results = t.tables["results"]
     shown = {(r[0], r[1]): r[2] for r in results[1:]}
-    flat = {(ph.replace("_", " "), label(k)): v for ph, vals in m["results"].items() if isinstance(vals, dict)
+    flat = {(phase_name(ph), label(k)): v for ph, vals in m["results"].items() if isinstance(vals, dict)
             for k, v in vals.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     assert flat and len(results) - 1 >= len(flat)
     for key, v in flat.items():
