@@ -51,6 +51,13 @@ SLOPE_EARLY = 0.3       # rising at this fraction of the MVC span per second ...
 SLOPE_EARLY_MIN = 8.0   # ... and at least this many units per second (faster than any breath)
 SLOPE_WINDOW_S = 0.05   # slope measured over this window of the activity signal
 EARLY_CONFIRM_S = 1.0   # withdrawn unless the onset threshold is crossed this soon
+# The onset cue must not flicker (issue 22): an early onset is announced only while a withdrawal
+# can be afforded — a budget of EARLY_BUDGET withdrawals, refilled at EARLY_REFILL_PER_MIN — and
+# not within EARLY_QUIET_S of the last withdrawal (never twice for one rise). A noisy or slowly
+# sampled signal then falls back to the threshold's onset instead of withdrawing every second.
+EARLY_BUDGET = 1.0
+EARLY_REFILL_PER_MIN = 0.25
+EARLY_QUIET_S = 3.0
 TROUGH_TAU_S = 1.0      # the early level is measured from the recent trough when the signal sits
                         # below its resting level (tone let go just before the next squeeze)
 END_BELOW_S = 0.6       # under half the peak this long = released ...
@@ -115,6 +122,9 @@ class Detector:
         self._slope_early = max(SLOPE_EARLY * self.span, SLOPE_EARLY_MIN) * SLOPE_WINDOW_S if self.span else math.inf
         self._slope_lag = max(1, int(round(SLOPE_WINDOW_S * pipe.rate)))
         self._early: tuple[int, float, float] | None = None  # (index, time, from level) of an announced onset
+        self._budget = EARLY_BUDGET  # withdrawals affordable now
+        self._budget_at = -math.inf  # when it was last brought up to date
+        self._quiet_until = -math.inf
         self._atrough = alpha(TROUGH_TAU_S)
         # Uncalibrated, the spread is the threshold's only guard against breathing troughs and
         # noise (no MVC floor): it keeps learning from them.
@@ -177,11 +187,21 @@ class Detector:
             if v - self._early[2] < 0.5 * self._thr_early or t - self._early[1] > EARLY_CONFIRM_S:
                 self.p._emit("onset_cancelled", self._early[1] - self.delay_s, t, self)
                 self._early = None
-        elif v - ref > self._thr_early and k - self._slope_lag >= self.p.hist.start:
+                self._refill(t)
+                self._budget -= 1.0
+                self._quiet_until = t + EARLY_QUIET_S
+        elif v - ref > self._thr_early and k - self._slope_lag >= self.p.hist.start and t >= self._quiet_until:
             window = self.p.hist.x(k - self._slope_lag, k + 1, self.ch)
-            if window[-1] - window[0] > self._slope_early:
+            if window[-1] - window[0] > self._slope_early and self._refill(t) >= 1.0:
                 self._early = (k, t, ref)
                 self.p._emit("onset", t - self.delay_s, t, self, threshold=self._thr_early, early=True)
+
+    def _refill(self, t: float) -> float:
+        """The withdrawal budget at time ``t`` (refilled since it was last brought up to date)."""
+        if self._budget_at > -math.inf:
+            self._budget = min(EARLY_BUDGET, self._budget + (t - self._budget_at) * EARLY_REFILL_PER_MIN / 60.0)
+        self._budget_at = t
+        return self._budget
 
     def run(self, start: int, ts: list[float], xs: list[float]) -> None:
         k = start
