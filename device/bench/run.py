@@ -150,9 +150,11 @@ def one_thread(code: str) -> dict:
 
 
 def live_latency(data: Path) -> dict:
-    """Median onset latency (known-at minus true onset) over a labelled set, by modality."""
+    """Median onset latency (known-at minus true onset) over a labelled set, by modality, and the
+    early onsets withdrawn (``onset_cancelled``) per minute: over the set and on its worst recording."""
 
     out: dict[str, list] = {}
+    withdrawn: dict[str, list[tuple[int, float]]] = {}
     for csv in sorted(Path(data).glob("*.csv")):
         truth = json.loads(csv.with_suffix(".json").read_text())
         rec = read_recording(csv)
@@ -166,14 +168,24 @@ def live_latency(data: Path) -> dict:
             m = [c for c in p.contractions if abs(c.onset_s - t["onset_s"]) <= 1.0]
             if m:
                 out.setdefault(truth["modality"], []).append(m[0].onset_known_at_s - t["onset_s"])
-    return {k: {"median_ms": 1000 * float(np.median(v)), "p90_ms": 1000 * float(np.percentile(v, 90)),
-                "n": len(v)} for k, v in out.items()}
+        withdrawn.setdefault(truth["modality"], []).append(
+            (sum(e.type == "onset_cancelled" for e in p.events), rec.duration_s / 60))
+    res = {}
+    for k, v in out.items():
+        w = withdrawn.get(k, [])
+        res[k] = {"median_ms": 1000 * float(np.median(v)), "p90_ms": 1000 * float(np.percentile(v, 90)), "n": len(v),
+                  "withdrawn_per_min": sum(n for n, _ in w) / max(1e-9, sum(m for _, m in w)),
+                  "withdrawn_worst_per_min": max((n / m for n, m in w if m > 0), default=0.0)}
+    return res
 
 
 def print_latency(data: Path) -> None:
     lat = live_latency(data)
-    print("  live onset latency (known-at − true onset): " +
+    print("  live onset latency (known-at − true onset, 50 ms blocks): " +
           ", ".join(f"{k} median {v['median_ms']:.0f} ms / p90 {v['p90_ms']:.0f} ms (n={v['n']})"
+                    for k, v in sorted(lat.items())))
+    print("  early onsets withdrawn per minute (all / worst recording): " +
+          ", ".join(f"{k} {v['withdrawn_per_min']:.2f} / {v['withdrawn_worst_per_min']:.2f}"
                     for k, v in sorted(lat.items())))
 
 
@@ -229,6 +241,7 @@ def _accuracy_part(dev: Path, scorer: Path, unseen: int, peers: bool) -> None:
             write_dataset(d, unseen, seed=9000)
             print_accuracy(f"{unseen} unseen simulated recordings (seed 9000)",
                            accuracy(scorer, Path(d), peers))
+            print_latency(Path(d))
             print_latency(Path(d))
         with tempfile.TemporaryDirectory() as d:
             write_dataset(d, unseen, seed=5000, real=True)
