@@ -207,6 +207,7 @@ class Detector:
         k = start
         au, ad, av, rel, floor = self._au, self._ad, self._av, self._relative, self.floor
         aslow, afast, atrough, drop = self._aslow, self._afast, self._atrough, self._drop_frac
+        thr_min, early_on, early_floor, sqrt = self._thr_min, self._early_on, self._early_floor, math.sqrt
         for tt, v in zip(ts, xs):
             st = self.state
             if st == _REST:  # the hot path: kept inline
@@ -235,9 +236,18 @@ class Detector:
                 else:
                     self._b += (au if d > 0 else ad) * d
                     if d > -drop * self._thr:  # a falling level is not noise
-                        r = d / (self._b if self._b > floor else floor) if rel else d
-                        self._var += av * (r * r - self._var)
-                        self._set_thresholds()
+                        b = self._b
+                        r = d / (b if b > floor else floor) if rel else d
+                        var = self._var = self._var + av * (r * r - self._var)
+                        # _set_thresholds(), inline: the hot path's one per-sample cost
+                        s = sqrt(var) if var > 0.0 else 0.0
+                        if rel:
+                            s *= b if b > floor else floor
+                        thr = K_ON * s
+                        self._thr = thr if thr > thr_min else thr_min
+                        if early_on:
+                            te = K_EARLY * s
+                            self._thr_early = te if te > early_floor else early_floor
             elif st == _ACTIVE:
                 self._active(k, tt, v)
             elif st == _SETTLE:
