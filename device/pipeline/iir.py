@@ -83,20 +83,22 @@ def sos_zi(sos: np.ndarray) -> np.ndarray:
     return zi
 
 
-class _Section:
-    """One biquad's block response, precomputed for blocks of up to CHUNK samples."""
+class _System:
+    """A linear system's block response, precomputed for blocks of up to CHUNK samples: state
+    ``z`` (n,), ``z' = A z + B x``, ``y = C z + D x``. One biquad is n = 2; a cascade of biquads is
+    one system of their stacked states (:func:`_cascade`), so a whole filter chain costs one
+    Toeplitz product per chunk instead of one per section."""
 
-    def __init__(self, s: np.ndarray) -> None:
-        a, b = _state_space(np.asarray(s, float))
-        self.b0 = float(s[0] / s[3])
-        powers = np.empty((CHUNK + 1, 2, 2))
-        powers[0] = np.eye(2)
+    def __init__(self, a: np.ndarray, b: np.ndarray, c: np.ndarray, d: float) -> None:
+        n = len(b)
+        powers = np.empty((CHUNK + 1, n, n))
+        powers[0] = np.eye(n)
         for m in range(CHUNK):
             powers[m + 1] = a @ powers[m]
         self.powers = powers                     # A^m
-        self.free = powers[:CHUNK, 0, :].copy()  # C A^m: the state's effect on output m
+        self.free = powers[:CHUNK].transpose(0, 2, 1) @ c  # C A^m: the state's effect on output m
         self.drive = powers[:CHUNK] @ b          # A^m B: input j's effect on the state m steps on
-        self.h = np.concatenate([[self.b0], self.drive[:CHUNK - 1, 0]])  # impulse response
+        self.h = np.concatenate([[d], self.drive[:CHUNK - 1] @ c])  # impulse response
         self._toeplitz: np.ndarray | None = None  # built on the first long signal only
 
     def run(self, x: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +124,7 @@ class _Section:
             lag = i[:, None] - i[None, :]
             self._toeplitz = np.where(lag >= 0, self.h[np.clip(lag, 0, None)], 0.0)
         pushed = xs @ self.drive[::-1]  # each chunk's input carried into the state at its end
-        starts = np.empty((len(xs), 2))
+        starts = np.empty((len(xs), len(z)))
         a_n = self.powers[CHUNK]
         for c in range(len(xs)):
             starts[c] = z
@@ -132,13 +134,35 @@ class _Section:
         return z
 
 
+def _cascade(sos: np.ndarray) -> _System:
+    """Biquads in series as one system. Section i's input is section i−1's output
+    ``y = G z + E x`` (G, E built up section by section), so its state equation gains
+    ``B_i G`` on the states before it; the states stacked are each section's own DF2T state."""
+    n = 2 * len(sos)
+    a = np.zeros((n, n))
+    b = np.zeros(n)
+    g = np.zeros(n)  # the running output's dependence on the states so far
+    e = 1.0          # ... and on the input
+    for i, s in enumerate(sos):
+        ai, bi = _state_space(np.asarray(s, float))
+        d = float(s[0] / s[3])
+        k = 2 * i
+        a[k:k + 2, :k] = np.outer(bi, g[:k])
+        a[k:k + 2, k:k + 2] = ai
+        b[k:k + 2] = bi * e
+        g[:k] *= d
+        g[k] = 1.0  # y_i = z_i[0] + d u_i
+        e *= d
+    return _System(a, b, g, e)
+
+
 class SosFilter:
     """A cascade of second-order sections with its state kept between blocks, so a signal
     filtered in any chunking gives the same output (to rounding) as filtered whole."""
 
     def __init__(self, sos: np.ndarray) -> None:
         self.sos = np.atleast_2d(np.asarray(sos, float))
-        self._sections = [_Section(s) for s in self.sos]
+        self._system = _cascade(self.sos)
         self.zi: np.ndarray | None = None  # (sections, 2); None until set or first block
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -147,11 +171,9 @@ class SosFilter:
             self.zi = np.zeros((len(self.sos), 2))
         if len(x) == 0:
             return x.copy()
-        zf = np.empty_like(self.zi)
-        for i, sec in enumerate(self._sections):
-            x, zf[i] = sec.run(x, self.zi[i])
-        self.zi = zf
-        return x
+        y, z = self._system.run(x, np.asarray(self.zi, float).reshape(-1))
+        self.zi = z.reshape(len(self.sos), 2)
+        return y
 
 
 def sosfilt(sos: np.ndarray, x: np.ndarray, zi: np.ndarray | None = None) -> np.ndarray:
