@@ -64,8 +64,8 @@ def score_in_process(scorer: Path, data: Path, name: str = "pfmt", tune_on: Path
     peers = score.peer_detect
     if name == "threshold":
         from device.bench import threshold_peer
-        k, m = threshold_peer.tune(score.match, tune_on or data)
-        print(json.dumps({"k": k, "min_s": m}), file=sys.stderr)
+        k, m, h = threshold_peer.tune(score.match, tune_on or data)
+        print(json.dumps({"k": k, "min_s": m, "hysteresis": h}), file=sys.stderr)
 
     def peer_detect(peer, csv, truth):
         if peer == "pfmt":
@@ -73,7 +73,7 @@ def score_in_process(scorer: Path, data: Path, name: str = "pfmt", tune_on: Path
         if peer == "pfmt-uncalibrated":
             return pfmt_detect_uncalibrated(Path(csv))
         if peer == "threshold":
-            return threshold_peer.detect(Path(csv), k, m)
+            return threshold_peer.detect(Path(csv), k, m, h)
         return peers(peer, csv, truth)
 
     score.peer_detect = peer_detect  # type: ignore[attr-defined]  # the scorer's hook, replaced

@@ -75,6 +75,11 @@ def accuracy(scorer: Path, data: Path, peers: bool = True, equal_footing: bool =
             if equal_footing:
                 cmd = f"{py} -m device.bench.peer_run {peer} {shlex.quote(str(scorer.resolve()))} {{csv}}"
                 out[peer]["realtime_factor_per_process"] = _score(scorer, data, "--cmd", cmd).get("realtime_factor")
+    # the tuned double-threshold peer, in the scorer's process (tuned on this same set: its
+    # accuracy here is the best it can have, an upper bound; its speed is what is compared)
+    out["threshold"] = _run_json([sys.executable, "-m", "device.bench.peer_run", "--in-process", str(scorer),
+                                  str(data), "threshold", str(data)])
+    out["threshold"]["realtime_factor_in_process"] = out["threshold"].get("realtime_factor")
     return out
 
 
@@ -223,6 +228,8 @@ def main(dev: Path, scorer: Path, unseen: int, peers: bool, minutes: float,
 def _accuracy_part(dev: Path, scorer: Path, unseen: int, peers: bool) -> None:
     if dev.is_dir():
         print_accuracy(f"dev set ({dev})", accuracy(scorer, dev, peers, equal_footing=True))
+        print("  (threshold: the double-threshold peer with hysteresis and a minimum duration, tuned on this "
+              "set itself:\n   its accuracy here is an upper bound; on the real recordings below it is tuned on this set)")
         if peers:
             print("  (realtime_factor: the scorer runs the peers inside its own process, pfmt as one process "
                   "per file;\n   through the scorer's own loop and timer, every tool both ways: "
