@@ -50,15 +50,15 @@ class PfmtError(Exception):
     def __init__(self, message: object = "", /, **fields: object) -> None:
         self.template = str(message)
         self.fields = fields
-        super().__init__(self._fill(self.template))
+        super().__init__(self._english())
 
-    def _fill(self, template: str) -> str:
+    def _english(self) -> str:
         if not self.fields:
-            return template
+            return self.template
         try:
-            return template.format(**self.fields)
-        except (KeyError, IndexError, ValueError):  # a catalog's template that does not fit: say the English
             return self.template.format(**self.fields)
+        except (KeyError, IndexError, ValueError):  # a template and fields that do not fit: both said, never a crash
+            return f"{self.template} {self.fields}"
 
     def localized(self, translate: Callable[[str], str]) -> str:
         """The message in the language of ``translate`` (a catalog's lookup, e.g. ``device.i18n.Language``):
@@ -72,7 +72,7 @@ class PfmtError(Exception):
         try:
             return fill(template, fields, decimal) if fields else template
         except (KeyError, IndexError, ValueError):  # a catalog's template that does not fit: say the English
-            return self.template.format(**fields)
+            return str(self)
 
 
 class InputError(PfmtError):

@@ -271,3 +271,21 @@ def test_a_session_as_she_sees_it_leaves_no_english(tmp_path, code):
                        capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert r.returncode == 0, r.stderr
     assert _english_left(r.stdout, code) == []
+
+
+def test_an_error_is_told_in_her_language_with_her_numbers_and_its_english_kept():
+    import pickle
+
+    from device.errors import N_, CalibrationError, Phrase
+
+    e = CalibrationError(N_("{role}: saturated at {what}: the ADC is at its ±{fs:g} V limit for {value:.0f} % of the "
+                            "samples; {hint}"), role="pelvic", what=Phrase(N_("the shorted inputs")), fs=4.096,
+                         value=12.0, hint=Phrase(N_("use a lower reference")))
+    assert str(e) == ("pelvic: saturated at the shorted inputs: the ADC is at its ±4.096 V limit for 12 % of the "
+                      "samples; use a lower reference")
+    assert e.localized(language("nb")) == ("pelvic: mettet ved de kortsluttede inngangene: ADC-en er ved grensen "
+                                           "±4,096 V for 12 % av prøvene; bruk en lavere referanse")
+    outer = CalibrationError(N_("{name}: {e} (nothing was saved)"), name="sensor", e=e)
+    assert "(ingenting ble lagret)" in outer.localized(language("nb")) and "mettet ved" in outer.localized(language("nb"))
+    assert str(pickle.loads(pickle.dumps(e))) == str(e)
+    assert str(CalibrationError("{a} {b}", a=1)) == "{a} {b} {'a': 1}"  # a template that does not fit: no crash
