@@ -9,11 +9,11 @@ demo: bootstrap
 	@echo "the session is kept in pfmt-demo/: .venv/bin/pfmt sessions --data pfmt-demo"
 
 test: bootstrap
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q -n auto --dist loadfile
 
 # The quick loop while working: everything not marked slow (under 2 minutes here).
 test-fast: bootstrap
-	.venv/bin/python -m pytest -q -m "not slow"
+	.venv/bin/python -m pytest -q -n auto --dist loadfile -m "not slow"
 
 # The house's habits as checks: lint, types, the direction of imports (.ci/run runs them too).
 check: bootstrap
