@@ -87,3 +87,16 @@ def test_blocks_fall_on_whole_iir_steps():
     # the filters' matrix steps then cover the same samples read whole or in blocks; a live block
     # of another size gives the same answer to rounding (~1e-13), not to the last bit
     assert BLOCK_ALIGN == CHUNK and BLOCK_ROWS % CHUNK == 0
+
+
+@pytest.mark.skipif(not CHOSEN, reason="the shared eval set sits beside the repository in CI")
+def test_a_live_replay_reads_its_file_in_blocks_and_finds_what_analyze_finds():
+    csv = CHOSEN[0]
+    cal = csv.with_suffix(".cal.json")
+    extra = ["--calibration", str(cal)] if cal.exists() else []
+    live = subprocess.run(PFMT + ["live", str(csv), "--speed", "0", *extra], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)
+    whole = subprocess.run(PFMT + ["analyze", str(csv), "--json", *extra], capture_output=True, text=True, cwd=ROOT,
+                           timeout=300)
+    assert live.returncode == 0 and whole.returncode == 0, live.stderr + whole.stderr
+    assert live.stdout.strip().splitlines()[-1] == f"{len(json.loads(whole.stdout)['contractions'])} contraction(s)"

@@ -8,7 +8,7 @@ import time
 from device.cli.args import calibration_file
 from device.pipeline import Event, Pipeline
 from device.pipeline.calibration import Calibration
-from device.recording import read_recording
+from device.recording import open_recording
 from device.sim.simulate import random_scenario, simulate
 
 
@@ -22,9 +22,10 @@ def add_arguments(lv: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     cal: Calibration | None
-    if args.recording:
-        rec = read_recording(args.recording)
+    if args.recording:  # read in blocks, as analyze does: a recording of any length replays in bounded memory
+        stream = open_recording(args.recording)
         cal = calibration_file(args.calibration) if args.calibration else None
+        channels, fs, blocks = stream.channels, stream.sample_rate_hz, stream.blocks()
     else:
         sc = random_scenario(args.seed, modality="pressure", abdominal=True, displacement=True,
                              sample_rate_hz=250.0, n_contractions=6)
@@ -32,17 +33,20 @@ def main(args: argparse.Namespace) -> int:
         cal = Calibration.from_dict(cd)
         print(f"simulated patient (seed {args.seed}): pelvic + abdominal pressure + displacement, "
               f"{rec.duration_s:.0f} s at 250 SPS")
-    p = Pipeline(rec.channels, rec.sample_rate_hz, cal)
+        channels, fs, blocks = rec.channels, rec.sample_rate_hz, iter([(rec.time_s, rec.data)])
+    p = Pipeline(channels, fs, cal)
     blk = max(1, int(p.fs * 0.1))
-    start = time.monotonic()
-    for i in range(0, len(rec.time_s), blk):
-        t = rec.time_s[i:i + blk]
-        if args.speed > 0:
-            delay = (t[-1] - rec.time_s[0]) / args.speed - (time.monotonic() - start)
-            if delay > 0:
-                time.sleep(delay)
-        for e in p.process(t, rec.data[i:i + blk]):
-            print(describe(e), flush=True)
+    start, t0 = time.monotonic(), None
+    for tb, xb in blocks:
+        for i in range(0, len(tb), blk):  # the sampler's 0.1 s blocks
+            t = tb[i:i + blk]
+            t0 = float(t[0]) if t0 is None else t0
+            if args.speed > 0:
+                delay = (t[-1] - t0) / args.speed - (time.monotonic() - start)
+                if delay > 0:
+                    time.sleep(delay)
+            for e in p.process(t, xb[i:i + blk]):
+                print(describe(e), flush=True)
     for e in p.finish():
         print(describe(e), flush=True)
     print(f"{len(p.contractions)} contraction(s)")
