@@ -12,7 +12,7 @@ import sys
 from collections import deque
 from typing import Protocol
 
-from device.errors import N_, Aborted, InputError, PfmtError, Phrase, fill
+from device.errors import N_, Aborted, InputError, PfmtError, localize
 from device.i18n import ENGLISH, Language
 
 
@@ -31,16 +31,7 @@ class Console(Protocol):
 
 def told(tr: Language, text: str | PfmtError, fields: dict[str, object]) -> str:
     """``text`` in the language ``tr``: a template translated and filled, an error localized."""
-    if isinstance(text, PfmtError):
-        return text.localized(tr)
-    if not fields:
-        return tr(text)
-    shown = {k: v.localized(tr) if isinstance(v, PfmtError) else tr(v) if isinstance(v, Phrase) else v
-             for k, v in fields.items()}
-    try:
-        return fill(tr(text), shown, tr.decimal)
-    except (KeyError, IndexError, ValueError):  # a catalog entry that does not fit: the English
-        return text.format(**shown)
+    return text.localized(tr) if isinstance(text, PfmtError) else localize(text, fields, tr)
 
 
 class TerminalConsole:

@@ -4,7 +4,7 @@ The root and the kinds the hardware layer raises live in ``drivers.errors`` (the
 not import upward); they are re-exported here beside the device's own kinds, so the rest of the
 project imports every error from this one module.
 """
-from drivers.errors import N_, ConfigError, HardwareError, InputError, PfmtError, Phrase, StorageError, fill
+from drivers.errors import N_, ConfigError, HardwareError, InputError, PfmtError, Phrase, StorageError, fill, localize
 
 __all__ = [
     "N_",
@@ -20,6 +20,7 @@ __all__ = [
     "Phrase",
     "StorageError",
     "fill",
+    "localize",
 ]
 
 

@@ -34,6 +34,23 @@ def fill(template: str, fields: Mapping[str, object], decimal: str = ".") -> str
     return _Numbers(decimal).vformat(template, (), fields) if decimal != "." else template.format(**fields)
 
 
+def localize(template: str, fields: Mapping[str, object], translate: Callable[[str], str]) -> str:
+    """``template`` in the language of ``translate`` (a catalog's lookup, e.g. ``device.i18n.Language``),
+    filled with ``fields``: a :class:`Phrase` among them translated, an error localized, numbers in
+    the language's notation. A catalog's template that does not fit its fields gives the English."""
+    shown = {k: translate(v) if isinstance(v, Phrase) else v.localized(translate) if isinstance(v, PfmtError)
+             else v for k, v in fields.items()}
+    if not shown:
+        return translate(template)
+    try:
+        return fill(translate(template), shown, str(getattr(translate, "decimal", ".")))
+    except (KeyError, IndexError, ValueError):
+        try:
+            return template.format(**shown)
+        except (KeyError, IndexError, ValueError):  # the English does not fit either: both said, never a crash
+            return f"{template} {shown}"
+
+
 class Phrase(str):
     """A field of a message that is itself words to translate (``Phrase(N_("use a lower
     reference"))``), where a plain field — a path, a number, a name she types — is left as it is."""
@@ -53,26 +70,12 @@ class PfmtError(Exception):
         super().__init__(self._english())
 
     def _english(self) -> str:
-        if not self.fields:
-            return self.template
-        try:
-            return self.template.format(**self.fields)
-        except (KeyError, IndexError, ValueError):  # a template and fields that do not fit: both said, never a crash
-            return f"{self.template} {self.fields}"
+        return localize(self.template, self.fields, str)
 
     def localized(self, translate: Callable[[str], str]) -> str:
         """The message in the language of ``translate`` (a catalog's lookup, e.g. ``device.i18n.Language``):
         its template and its :class:`Phrase` fields translated, an error among its fields localized."""
-        if not self.template:
-            return str(self)
-        fields = {k: translate(v) if isinstance(v, Phrase) else v.localized(translate) if isinstance(v, PfmtError)
-                  else v for k, v in self.fields.items()}
-        template = translate(self.template)
-        decimal = str(getattr(translate, "decimal", "."))
-        try:
-            return fill(template, fields, decimal) if fields else template
-        except (KeyError, IndexError, ValueError):  # a catalog's template that does not fit: say the English
-            return str(self)
+        return localize(self.template, self.fields, translate) if self.template else str(self)
 
 
 class InputError(PfmtError):

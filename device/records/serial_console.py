@@ -51,7 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from device.errors import N_, AccessError, PfmtError
+from device.errors import N_, AccessError, PfmtError, localize
 from device.i18n import ENGLISH, Language
 from device.records.store import SessionData, SessionStore, db_path
 from drivers.rtc import local_time
@@ -171,7 +171,7 @@ class SerialConsole:
 
     def _err(self, message: str, **fields: object) -> str:
         """``ERR <text>``: the keyword stays, the text is in the device's language."""
-        return "ERR " + self.cfg.tr(message).format(**fields)
+        return "ERR " + localize(message, fields, self.cfg.tr)
 
     def _err_of(self, e: PfmtError) -> str:
         return "ERR " + e.localized(self.cfg.tr)
