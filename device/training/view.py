@@ -207,9 +207,10 @@ def format_summary(s: Mapping[str, Any], tr: Language = ENGLISH) -> str:
     lines.append(f"{head[0][:12]:12s} {head[1][:3]:>3s} {head[2][:3]:>3s} {head[3][:6]:>6s} {head[4]:>5s} "
                  f"{head[5][:5]:>5s} {head[6][:7]:7s} {head[7]}")
     for r in s.get("reps") or []:
-        mvc = dash(r['mvc_pct'], '{:5.0f}') if calibrated else dash(r['peak'], '{:5.1f}')
+        mvc = tr.num(r['mvc_pct'], '{:5.0f}') if calibrated else tr.num(r['peak'], '{:5.1f}')
+        hold = '—' if r['hold_s'] is None else tr.num(r['hold_s'], '{:5.1f}') + 's'
         relaxed = "—" if r["relaxed"] is None else tr("yes") if r["relaxed"] else tr("no")
-        lines.append(f"{r['exercise'][:12]:12s} {r['set']:3d} {r['rep']:3d} {dash(r['hold_s'], '{:5.1f}s'):>6s} "
+        lines.append(f"{r['exercise'][:12]:12s} {r['set']:3d} {r['rep']:3d} {hold:>6s} "
                      f"{mvc:>5s} {dash(r['flicks'], '{:d}'):>5s} "
                      f"{relaxed:7s} {_result(r, tr)}")
     unjudged = {d["exercise"]: d for d in s.get("dose") or [] if d.get("kind") in UNJUDGED}
