@@ -138,6 +138,12 @@ class Detector:
         self._watch_from = -math.inf   # the first sample the detector watched
         self.free_from = 0  # history index after the last contraction closed: the next rise starts here
         self.episode: Episode | None = None
+        # Breathing goes on through a contraction: the last train of breaths seen (the rest clock
+        # then, the swell's rise), so the first breaths after a squeeze, before a new train can
+        # show, are still known for breaths. The rest clock is time less the time spent in
+        # contractions (and posture shifts): what a train of breaths could have been seen in.
+        self.busy_s = 0.0
+        self.breath_seen: tuple[float, float] | None = None
         self._keep_s = 3.0 + (measure.BREATH_CONTEXT_S if self.modality == "pressure" else 0.0)
 
     @property
@@ -355,6 +361,7 @@ class Detector:
             self.p._emit("offset", c.t_below - self.delay_s, t, self)
         if t - c.t_cross > MAX_ACTIVE_S:
             self.p._emit("posture_shift", c.t_cross - self.delay_s, t, self, level_change=c.pmax)
+            self.busy_s += t - c.t_cross
             if self.p.pelvic is self:
                 self.p._pelvic_log(k, None)
             self._rebase(k)
@@ -391,6 +398,7 @@ class Detector:
             res.onset_known_at_s = max(c.t_known, floor)
             res.kind_known_at_s = max(c.kind_at if c.kind_at is not None else known, floor)
             res.offset_known_at_s = max(c.t_offset_known if c.t_offset_known is not None else known, floor)
+            self.busy_s += known - c.t_cross
             self.p.contractions.append(res)
             self.p._emit("contraction", res.onset_s, known, self, **res.to_dict())
         self._rebase(k)

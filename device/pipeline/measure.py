@@ -65,6 +65,9 @@ FLICK_WLEN_S = 1.2
 # leaves the abdomen within a few cmH2O) or, with the pelvic channel alone, it is one of a train of
 # similar swells at breathing rate. At the very start of a recording, before a train can have been
 # seen, a breath-sized swell rising as slowly as a breath (≥ BREATH_SLOW_RISE_S to half) is breathing.
+# Breathing goes on through a squeeze: right after one, before a new train can show, a swell like
+# the last train's (within BREATH_SIMILAR of its size, and BREATH_CONTEXT_S of rest after it) is
+# still breathing, unless it reaches BREATH_MAX_FRAC of the MVC.
 BREATH_MAX_CMH2O = 6.0    # the largest swing breathing transmits (2 × 3 cmH2O); above it a squeeze
 BREATH_MAX_FRAC = 0.6     # of the MVC span: stronger is a squeeze, unless a train shows breathing
                           # (a weak patient's breaths can reach 60 % of her MVC)
@@ -272,17 +275,30 @@ def _breathing(det: Detector, c: Episode, P: float, hold: float, rise_s: float, 
         return f"breathing ({what}, as slowly as a breath, before a train of them could be seen)"
     a = max(a, h.start)
     x = h.x(a, k_now + 1, det.ch)  # to now: the swell's own fall is part of its prominence
-    if len(x) < 3:
-        return None
+    train = _breath_train(x, P, rate) if len(x) >= 3 else None
+    rest_clock = c.t_cross - det.busy_s
+    if train is not None:
+        det.breath_seen = (rest_clock, P)
+        return f"breathing ({what}, one of {train[0]} swells every {train[1]:.1f} s)"
+    if det.breath_seen is not None and not (det.span and BREATH_MAX_FRAC * det.span <= P):
+        seen_at, seen_p = det.breath_seen
+        if rest_clock - seen_at <= BREATH_CONTEXT_S and BREATH_SIMILAR * seen_p <= P <= seen_p / BREATH_SIMILAR:
+            return f"breathing ({what}, like the breaths before the last contraction)"
+    return None
+
+
+def _breath_train(x: np.ndarray, P: float, rate: float) -> tuple[int, float] | None:
+    """The train of breath-sized swells at breathing rate in ``x`` that the last swell (of rise
+    ``P``) belongs to: (swells, median period), or None."""
     pk = find_peaks(x, BREATH_SIMILAR * P, int(BREATH_PERIOD_S[1] * rate), 2.0 * BREATH_MAX_HOLD_S * rate,
                     max(1, int(BREATH_PERIOD_S[0] * rate * 0.6)))
-    times = (a + pk) / rate
+    times = pk / rate
     if len(times) < BREATH_MIN_SWELLS + 1:
         return None
     gaps = np.diff(times)
     if gaps[-1] > BREATH_PERIOD_S[1] or not BREATH_PERIOD_S[0] <= float(np.median(gaps)) <= BREATH_PERIOD_S[1]:
         return None
-    return f"breathing ({what}, one of {len(times)} swells every {float(np.median(gaps)):.1f} s)"
+    return len(times), float(np.median(gaps))
 
 
 def _abdominal_burst(feats: dict) -> bool:
