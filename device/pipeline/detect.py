@@ -65,6 +65,9 @@ END_REST_S = 0.2        # ... or back at rest this long (quick contractions a se
 END_REST_FRAC = 0.15    # separate: between them the level falls to rest, between flicks it does not)
 SETTLE_S = 1.6          # post-release window that decides "relaxed"
 KIND_AFTER_S = 1.0      # provisional kind once the rise is (usually) complete
+COACTIVE_FRAC = 0.5     # abdominal effort with a pelvic squeeze over at least this share of it is the
+                        # squeeze's co-activity; less (a squeeze starting as a strain ends, the tone
+                        # left after it) and the effort was a strain
 MAX_ACTIVE_S = 240.0    # longer than any prescribed hold: a posture shift, not a contraction
 PRE_WINDOW_S = (1.2, 0.25)   # pre-onset level: median over [cross-1.2 s, cross-0.25 s]
 BASELINE_TAU_UP_S = 4.0
@@ -363,7 +366,8 @@ class Detector:
             self.p._emit("posture_shift", c.t_cross - self.delay_s, t, self, level_change=c.pmax)
             self.busy_s += t - c.t_cross
             if self.p.pelvic is self:
-                self.p._pelvic_log(k, None)
+                self.p._pelvic_log(k, t, None)
+                self.p._resolve_pending()
             self._rebase(k)
 
     def _settle(self, k: int, t: float, v: float) -> None:
@@ -387,21 +391,41 @@ class Detector:
         else:
             res = measure.measure(self, c, k)
         if self.p.pelvic is self:
-            self.p._pelvic_log(k, res)
-        elif res is not None and not self.p._accept(res, k):
-            res = None
-            c.reject = "co-activity of a detected pelvic contraction"
+            self.p._pelvic_log(k, known, res)
+            self.report(c, res, known)
+            self.p._resolve_pending()
+        elif res is None:
+            self.report(c, None, known)
+        else:
+            if res.relaxed and self._pelvic_tone_left(c, k):
+                res.relaxed = False
+            self.p._judge(self, c, res, k, known)
+        self._rebase(k)
+
+    def _pelvic_tone_left(self, c: Episode, k: int) -> bool:
+        """A secondary detection closed at ``k``: is the pelvic floor left tense after it (its level
+        after the release above its level before by more than its onset threshold)? Whether she
+        relaxed after a strain is the pelvic floor's answer, not the abdomen's."""
+        pel, h = self.p.pelvic, self.p.hist
+        assert c.k_end is not None, "judged before the release"
+        a = max(c.k_end + int(0.6 * self.p.rate), h.start)
+        if a > k:
+            return False
+        return float(np.median(h.x(a, k + 1, pel.ch))) - c.pre[pel.ch] > pel.threshold()
+
+    def report(self, c: Episode, res: Contraction | None, known: float) -> None:
+        """Emit the closed episode ``c``: the contraction ``res`` measured from it, known at
+        ``known``, or (None) an artifact with its reason."""
         if res is None:
             self.p._emit("artifact", c.t_cross - self.delay_s, known, self, reason=c.reject or "artifact")
-        else:
-            floor = self._known_floor
-            res.onset_known_at_s = max(c.t_known, floor)
-            res.kind_known_at_s = max(c.kind_at if c.kind_at is not None else known, floor)
-            res.offset_known_at_s = max(c.t_offset_known if c.t_offset_known is not None else known, floor)
-            self.busy_s += known - c.t_cross
-            self.p.contractions.append(res)
-            self.p._emit("contraction", res.onset_s, known, self, **res.to_dict())
-        self._rebase(k)
+            return
+        floor = self._known_floor
+        res.onset_known_at_s = max(c.t_known, floor)
+        res.kind_known_at_s = max(c.kind_at if c.kind_at is not None else known, floor)
+        res.offset_known_at_s = max(c.t_offset_known if c.t_offset_known is not None else known, floor)
+        self.busy_s += known - c.t_cross
+        self.p.contractions.append(res)
+        self.p._emit("contraction", res.onset_s, known, self, **res.to_dict())
 
     def _rebase(self, k: int) -> None:
         """Back to REST, taking the current level as the new resting level."""
@@ -450,10 +474,12 @@ class Pipeline:
         self.contractions: list[Contraction] = []
         self.events: list[Event] = []
         # The pelvic detector's open episode (sample index, onset time) and its closed ones
-        # (opened, closed, onset time, contraction onset/offset or None): what the secondary
-        # detector's decision at a given sample may know.
+        # (opened, closed, onset time, close time, contraction onset/offset or None): what the
+        # secondary detector's decisions rest on.
         self._pelvic_open: tuple[int, float] | None = None
-        self._pelvic_episodes: list[tuple[int, int, float, float | None, float | None]] = []
+        self._pelvic_episodes: list[tuple[int, int, float, float, float | None, float | None]] = []
+        # secondary detections waiting for the outcome of a pelvic episode open when they closed
+        self._pending: list[tuple[Detector, Episode, Contraction, int, float]] = []
         self._t0: float | None = None
 
     @property
@@ -491,35 +517,46 @@ class Pipeline:
         self.contractions.sort(key=lambda c: c.onset_s)
         return self.events[n_before:]
 
-    def _pelvic_log(self, k: int, res: Contraction | None) -> None:
-        """The pelvic detector closed the episode it opened: note when (sample index), and the
-        contraction it measured, for the secondary detector's decisions."""
+    def _pelvic_log(self, k: int, t: float, res: Contraction | None) -> None:
+        """The pelvic detector closed the episode it opened at sample ``k`` (time ``t``): note
+        when, and the contraction it measured, for the secondary detector's decisions."""
         assert self._pelvic_open is not None, "the pelvic detector closes only what it opened"
         (k_open, t_open), self._pelvic_open = self._pelvic_open, None
-        self._pelvic_episodes.append((k_open, k, t_open, res.onset_s if res else None,
+        self._pelvic_episodes.append((k_open, k, t_open, t, res.onset_s if res else None,
                                       res.offset_s if res else None))
 
-    def _accept(self, res: Contraction, k: int) -> bool:
-        """A secondary (abdominal) detection finalised at sample ``k`` counts only when no pelvic
-        squeeze overlaps it — judged on what the pelvic detector knew at ``k``, not later: the
-        detectors run one after the other over a block, so this keeps any chunking (live blocks,
-        one-shot analysis) to the same answer."""
-        if self._pelvic_open is not None and self._pelvic_open[0] <= k and self._pelvic_open[1] < res.offset_s:
-            return False  # the pelvic detector is (still) in a squeeze that began before this ended
+    def _judge(self, det: Detector, c: Episode, res: Contraction, k: int, known: float) -> None:
+        """A secondary (abdominal) detection closed at sample ``k``: effort there with no pelvic
+        squeeze over most of it is bearing down; with one, it is the pelvic squeeze's co-activity.
+        The pelvic episodes that matter are those opened by ``k``; while one of them is still
+        open, its outcome (a squeeze, or an artifact such as the strain's own crosstalk) is not
+        known, and the decision waits for it (``_resolve_pending``). The detectors run one after
+        the other over a block, so the decision never depends on how far the pelvic detector has
+        got: any chunking (live blocks, one-shot analysis) gives the same answer, known at the
+        same time."""
+        if self._pelvic_open is not None and self._pelvic_open[0] <= k:
+            self._pending.append((det, c, res, k, known))
+            return
         horizon = res.onset_s - MAX_ACTIVE_S - 60.0
-        while self._pelvic_episodes and self._pelvic_episodes[0][1] < k and \
-                (self._pelvic_episodes[0][4] or self._pelvic_episodes[0][2]) < horizon:
+        while self._pelvic_episodes and (self._pelvic_episodes[0][5] or self._pelvic_episodes[0][2]) < horizon:
             self._pelvic_episodes.pop(0)  # long over: cannot overlap anything still to come
-        for k_open, k_close, t_open, on, off in self._pelvic_episodes:
+        need = COACTIVE_FRAC * (res.offset_s - res.onset_s)
+        for k_open, _, _, t_close, on, off in self._pelvic_episodes:
             if k_open > k:
-                break  # opened after this decision: not known yet
-            if k_close > k:  # open at k
-                if t_open < res.offset_s:
-                    return False
-            elif on is not None and off is not None and on < res.offset_s and res.onset_s < off:
-                return False
+                break  # opened after this decision
+            known = max(known, t_close)  # the decision waited for its outcome
+            if on is not None and off is not None and min(off, res.offset_s) - max(on, res.onset_s) >= need:
+                c.reject = "co-activity of a detected pelvic contraction"
+                det.report(c, None, known)
+                return
         res.kind = "bear_down"
-        return True
+        det.report(c, res, known)
+
+    def _resolve_pending(self) -> None:
+        """The pelvic detector closed an episode: decide the secondary detections that waited."""
+        pending, self._pending = self._pending, []
+        for det, c, res, k, known in pending:
+            self._judge(det, c, res, k, known)
 
     def _emit(self, type_: EventType, time_s: float, known_at_s: float, det: Detector, **data: object) -> None:
         data["channel"] = det.channel.role
