@@ -404,14 +404,18 @@ class Detector:
 
     def _pelvic_tone_left(self, c: Episode, k: int) -> bool:
         """A secondary detection closed at ``k``: is the pelvic floor left tense after it (its level
-        after the release above its level before by more than its onset threshold)? Whether she
-        relaxed after a strain is the pelvic floor's answer, not the abdomen's."""
-        pel, h = self.p.pelvic, self.p.hist
+        after the release above its level before by more than an onset threshold)? Whether she
+        relaxed after a strain is the pelvic floor's answer, not the abdomen's. The threshold is
+        the pelvic channel's calibrated floor or its spread before the strain, read from the
+        history (not the pelvic detector's live state, which is wherever its block ended)."""
+        pel, h, rate = self.p.pelvic, self.p.hist, self.p.rate
         assert c.k_end is not None, "judged before the release"
-        a = max(c.k_end + int(0.6 * self.p.rate), h.start)
+        a = max(c.k_end + int(0.6 * rate), h.start)
         if a > k:
             return False
-        return float(np.median(h.x(a, k + 1, pel.ch))) - c.pre[pel.ch] > pel.threshold()
+        before = h.x(max(h.start, c.k_cross - int(PRE_WINDOW_S[0] * rate)), c.k_cross - int(PRE_WINDOW_S[1] * rate), pel.ch)
+        noise = 1.4826 * float(np.median(np.abs(before - np.median(before)))) if len(before) >= 10 else 0.0
+        return float(np.median(h.x(a, k + 1, pel.ch))) - c.pre[pel.ch] > max(pel._thr_min, K_ON * noise)
 
     def report(self, c: Episode, res: Contraction | None, known: float) -> None:
         """Emit the closed episode ``c``: the contraction ``res`` measured from it, known at
