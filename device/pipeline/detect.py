@@ -213,57 +213,77 @@ class Detector:
         return self._budget
 
     def run(self, start: int, ts: list[float], xs: list[float]) -> None:
+        """The state machine over samples ``start …`` (times ``ts``, activity ``xs``).
+
+        REST is the hot path (most samples), kept inline with its state in locals: the resting
+        level ``b``, its variance ``var``, the thresholds ``thr`` and ``te`` and the trough ``lo``.
+        They are written back before any method that reads them is called, and read again after
+        any that may change them, so the result is the attribute-for-attribute loop's exactly."""
         k = start
         au, ad, av, rel, floor = self._au, self._ad, self._av, self._relative, self.floor
         aslow, afast, atrough, drop = self._aslow, self._afast, self._atrough, self._drop_frac
         thr_min, early_on, early_floor, sqrt = self._thr_min, self._early_on, self._early_floor, math.sqrt
+        b, var, thr, te, lo = self._b, self._var, self._thr, self._thr_early, self._trough
+        st = self.state
         for tt, v in zip(ts, xs):
-            st = self.state
-            if st == _REST:  # the hot path: kept inline
-                d = v - self._b
-                if self._early_on:
-                    lo = self._trough
-                    self._trough = lo = v if v < lo else lo + atrough * (v - lo)
-                    ref = lo if lo < self._b else self._b
-                    if self._dip is not None and ref < self._dip[0]:
-                        ref = self._dip[0]  # a return to the rest before a fall is not an onset
-                    if (self._early is not None or v - ref > self._thr_early) and d <= self._thr:
+            if st == _REST:
+                d = v - b
+                if early_on:
+                    lo = v if v < lo else lo + atrough * (v - lo)
+                    ref = lo if lo < b else b
+                    dip = self._dip
+                    if dip is not None and ref < dip[0]:
+                        ref = dip[0]  # a return to the rest before a fall is not an onset
+                    if (self._early is not None or v - ref > te) and d <= thr:
+                        self._thr_early = te
                         self._early_check(k, tt, v, ref)
-                if d > 0.5 * self._thr and self._dip is not None and self._returning(tt, v):
-                    self._b += afast * d  # climbing back to the rest before a fall: follow it
-                elif d > self._thr:
+                if d > 0.5 * thr and self._dip is not None and self._returning_at(tt, v, b, thr):
+                    b += afast * d  # climbing back to the rest before a fall: follow it
+                elif d > thr:
+                    self._b, self._var, self._thr, self._thr_early, self._trough = b, var, thr, te, lo
                     self._open(k, tt)
-                elif d > 0.5 * self._thr:  # maybe a slow rise starting: learn (almost) nothing
-                    self._b += aslow * d
-                elif d < -self._thr:  # a level drop (tone let go, posture): follow, not noise
+                    st = self.state
+                elif d > 0.5 * thr:  # maybe a slow rise starting: learn (almost) nothing
+                    b += aslow * d
+                elif d < -thr:  # a level drop (tone let go, posture): follow, not noise
                     if self.falls_expected and self._dip is None and tt - self._rest_since >= DIP_SETTLED_S:
                         # never above the rest before the last contraction (a level left
                         # raised after it, not relaxed, is not a rest to return to)
-                        self._dip = (min(self._b, self._rest_before + self._thr), tt)
+                        self._dip = (min(b, self._rest_before + thr), tt)
                     self._rest_since = tt  # still falling: not a settled rest
-                    self._b += afast * d
+                    b += afast * d
                 else:
-                    self._b += (au if d > 0 else ad) * d
-                    if d > -drop * self._thr:  # a falling level is not noise
-                        b = self._b
+                    b += (au if d > 0 else ad) * d
+                    if d > -drop * thr:  # a falling level is not noise
                         r = d / (b if b > floor else floor) if rel else d
-                        var = self._var = self._var + av * (r * r - self._var)
+                        var = var + av * (r * r - var)
                         # _set_thresholds(), inline: the hot path's one per-sample cost
                         s = sqrt(var) if var > 0.0 else 0.0
                         if rel:
                             s *= b if b > floor else floor
                         thr = K_ON * s
-                        self._thr = thr if thr > thr_min else thr_min
+                        thr = thr if thr > thr_min else thr_min
                         if early_on:
                             te = K_EARLY * s
-                            self._thr_early = te if te > early_floor else early_floor
-            elif st == _ACTIVE:
-                self._active(k, tt, v)
-            elif st == _SETTLE:
-                self._settle(k, tt, v)
-            elif self.p._t0 is not None and tt - self.p._t0 >= WARMUP_S:
-                self._init_rest(k)
+                            te = te if te > early_floor else early_floor
+            else:
+                if st == _ACTIVE:
+                    self._active(k, tt, v)
+                elif st == _SETTLE:
+                    self._settle(k, tt, v)
+                elif self.p._t0 is not None and tt - self.p._t0 >= WARMUP_S:
+                    self._init_rest(k)
+                st = self.state
+                if st == _REST:  # back at rest (rebased, or the warm-up learnt): its state anew
+                    b, var, thr, te, lo = self._b, self._var, self._thr, self._thr_early, self._trough
             k += 1
+        if st == _REST:
+            self._b, self._var, self._thr, self._thr_early, self._trough = b, var, thr, te, lo
+
+    def _returning_at(self, t: float, v: float, b: float, thr: float) -> bool:
+        """:meth:`_returning` with the hot path's resting level and threshold written back first."""
+        self._b, self._thr = b, thr
+        return self._returning(t, v)
 
     def _returning(self, t: float, v: float) -> bool:
         """REST, above half the threshold with a fall remembered: is this the climb back to the

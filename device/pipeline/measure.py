@@ -160,8 +160,8 @@ def measure(det: Detector, c: Episode, k_now: int) -> Contraction | None:
     i0 += int(np.argmin(d[i0:ic + 1]))
     t_up, i_up = _cross_up(t, d, 0.5 * P, i0)
     t_dn, i_dn = _cross_down_before(t, d, 0.5 * P, ie + 1)
-    if t_up is None or t_dn is None or i_up is None or i_dn is None:
-        c.reject = "no half-peak crossing"
+    if t_up is None or t_dn is None or i_up is None or i_dn is None or i_dn < i_up:
+        c.reject = "no half-peak crossing"  # (or the last fall below half comes before the rise)
         return None
     hold = t_dn - t_up
     kind, feats = classify(det, a + i_up, a + i_dn + 1, c.pre)
