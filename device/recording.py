@@ -14,7 +14,7 @@ import itertools
 import math
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -302,12 +302,19 @@ def _parse_rows(lines: list[str], ncols: int, p: Path, line0: int = 0) -> np.nda
 
 def write_csv(path: str | os.PathLike, rec: Recording, decimals: int = 4) -> None:
     """Write a recording atomically (temp → fsync → replace → fsync dir): an SD card can lose power."""
-    header = ",".join(["time_s"] + [c.name for c in rec.channels])
-    table = np.column_stack([rec.time_s, rec.data])
-    fmt = ["%.6f"] + [f"%.{decimals}f"] * len(rec.channels)
+    write_csv_blocks(path, rec.channels, [(rec.time_s, rec.data)], decimals)
+
+
+def write_csv_blocks(path: str | os.PathLike, channels: tuple[Channel, ...],
+                     blocks: Iterable[tuple[np.ndarray, np.ndarray]], decimals: int = 4) -> None:
+    """:func:`write_csv` of a recording given as ``(time_s, data)`` blocks, written as they come:
+    memory is one block, whatever the recording's length."""
+    fmt = ["%.6f"] + [f"%.{decimals}f"] * len(channels)
     with atomic_write(path) as f:
-        f.write((header + "\n").encode())
-        np.savetxt(f, table, fmt=fmt, delimiter=",")
+        f.write((",".join(["time_s"] + [c.name for c in channels]) + "\n").encode())
+        for t, x in blocks:
+            if len(t):
+                np.savetxt(f, np.column_stack([t, x]), fmt=fmt, delimiter=",")
 
 
 def open_edf(path: str | os.PathLike, block_records: int | None = None) -> Stream:

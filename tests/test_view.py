@@ -75,3 +75,25 @@ def test_a_cut_off_session_is_shown_with_what_it_has(tmp_path):
     s["completed"], s["interrupted"] = False, True
     text = format_summary(s)
     assert "interrupted" in text and "progression: not assessed" in text
+
+
+def test_the_summary_after_a_session_fits_the_terminal(tmp_path):
+    """The dose, set and adherence lines ran to 110–143 characters (more in Norwegian): wrapped
+    to the terminal at spaces, a rep row's reasons continue under its result column, and no word
+    is lost or split (a path longer than the line stays whole, to be copied)."""
+    from device.i18n import language
+    from device.training.view import REP_ROW_RESULT_AT, format_summary
+    s, _, _ = _capture(tmp_path, 80, patient="weak")
+    for lang in ("en", "nb"):
+        whole = format_summary(s, language(lang))
+        assert max(len(ln) for ln in whole.splitlines()) > 100  # what there is to wrap
+        for width in (79, 60):
+            text = format_summary(s, language(lang), width)
+            lines = text.splitlines()
+            assert all(len(ln) <= width or len(ln.split()) == 1 for ln in lines), [ln for ln in lines if len(ln) > width]
+            assert text.split() == whole.split()
+            if width == 79:
+                cont = [ln for prev, ln in zip(lines, lines[1:]) if re.match(r"\S+ +\d+ +\d+ ", prev)
+                        and ln.startswith(" ")]
+                assert cont and all(ln[:REP_ROW_RESULT_AT].strip() == "" and ln[REP_ROW_RESULT_AT] != " "
+                                    for ln in cont), cont

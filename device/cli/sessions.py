@@ -11,7 +11,7 @@ from device.files import json_out, printable
 from device.records.report import STATUS
 from device.records.reports import dose, format_list, format_trend, session_line, trend
 from device.records.store import SessionStore, repair
-from device.training.view import format_summary
+from device.training.view import format_summary, terminal_width
 
 
 def add_arguments(se: argparse.ArgumentParser) -> None:
@@ -64,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
                                           status=status, code=s.info["patient_code"] or "—", samples=s.info["samples"]))
                 if summ.get("reps") is not None and "programme_title" in summ:
                     summ["stored_at"] = f"{db.path} (session {s.id})"
-                    print(format_summary(summ, tr))
+                    print(format_summary(summ, tr, terminal_width()))
                 else:
                     ln = session_line(s)
                     print(tr("{reps} reps judged before the interruption, {good} good; {stored_s} s of "

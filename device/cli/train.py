@@ -11,7 +11,7 @@ from device.cli.args import default_data, number, pause, positive_int, speed
 from device.files import json_out
 from device.i18n import LANGUAGES, language
 from device.sim.scripted import BEHAVIOURS
-from device.training.view import format_summary
+from device.training.view import format_summary, terminal_width
 from drivers.bus import on_raspberry_pi
 
 __all__ = ["TrainOptions", "add_arguments", "main", "run"]
@@ -63,5 +63,5 @@ def main(args: argparse.Namespace) -> int:
         s.pop("latency_s", None)
         print(json_out(s, default=str))
     else:
-        print(format_summary(s, language(str(s.get("language") or "en"))))
+        print(format_summary(s, language(str(s.get("language") or "en")), terminal_width()))
     return 0

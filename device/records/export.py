@@ -35,7 +35,7 @@ from device import installed_version
 from device.errors import N_, DamagedError, InputError, StorageError
 from device.files import atomic_write, clean_partials, fsync_dir, partial_name
 from device.i18n import ENGLISH, Language
-from device.recording import Recording, write_csv
+from device.recording import write_csv_blocks
 from device.records.reports import dose, trend
 from device.records.store import SessionData, SessionStore
 
@@ -168,24 +168,24 @@ def _write_export(store: SessionStore, sessions: list[SessionData], folder: Path
     for s in sessions:
         name = stem(s)
         try:  # all of it read, every checksum checked, before anything of it is written
-            t, v = store.samples(s.id)
+            sig = Samples.checked(store, s)
             events = store.events(s.id)
         except DamagedError as e:
             damaged[s.id] = str(e)
             continue
         good.append(s)
         if "edf" in formats:
-            write_edf(folder / f"{name}.edf", s, t, v, events)
+            write_edf(folder / f"{name}.edf", s, sig, events)
         if "csv" in formats:
-            if len(t):
-                write_csv(folder / f"{name}.csv", Recording(t, v, s.channels), decimals=6)
+            if sig.n:
+                write_csv_blocks(folder / f"{name}.csv", s.channels, sig.blocks(), decimals=6)
             _write_events_csv(folder / f"{name}_events.csv", events)
             if s.info["calibration"]:
                 _write_json(folder / f"{name}_calibration.json", s.info["calibration"])
         if "json" in formats:
             _write_json(folder / f"{name}_dose.json", dose(s))
-        if "png" in formats and len(t):
-            write_png(folder / f"{name}.png", s, t, v, events)
+        if "png" in formats and sig.n:
+            write_png(folder / f"{name}.png", s, sig, events)
     if not good:
         raise DamagedError(N_("every chosen session is damaged, so nothing was exported: {items}"),
                            items="; ".join(damaged.values()))
@@ -238,10 +238,56 @@ def _write_json(path: Path, obj) -> None:
         f.write(json.dumps(obj, indent=1, default=str).encode())
 
 
+class Samples:
+    """A stored session's samples as the export reads them: block by block from the store, never
+    the whole session's times and values at once (an hour at 860 SPS × 2 is 75 MB of float64,
+    and the export runs on a 512 MB device beside the trainer). :meth:`checked` reads every block
+    once, checking its checksum, and keeps only what the files need to know beforehand: the
+    count, the first and last times and the gaps."""
+
+    def __init__(self, store: SessionStore, s: SessionData) -> None:
+        self.store, self.session = store, s
+        self.n = 0
+        self.t0 = self.t_last = 0.0
+        self.gaps: list[tuple[float, float]] = []  # (last time before, first time after)
+
+    @classmethod
+    def checked(cls, store: SessionStore, s: SessionData) -> Samples:
+        sig = cls(store, s)
+        gap = 1.5 / float(s.info["rate_hz"])
+        last: float | None = None
+        for t, _ in store.chunks(s.id):
+            if not len(t):
+                continue
+            if last is None:
+                sig.t0 = float(t[0])
+            elif t[0] - last > gap:
+                sig.gaps.append((last, float(t[0])))
+            sig.gaps += [(float(t[i]), float(t[i + 1])) for i in np.flatnonzero(np.diff(t) > gap)]
+            last = sig.t_last = float(t[-1])
+            sig.n += len(t)
+        return sig
+
+    def blocks(self):
+        """(time_s, values) block by block, each checked again as it is read."""
+        return self.store.chunks(self.session.id)
+
+    def column(self, i: int, length: int) -> np.ndarray:
+        """Channel ``i`` whole (float64), filled up to ``length`` with its last value."""
+        out = np.empty(length)
+        a = 0
+        for _, v in self.blocks():
+            out[a:a + len(v)] = v[:, i]
+            a += len(v)
+        out[a:] = out[a - 1] if a else 0.0
+        return out
+
+
 # --- EDF+ --------------------------------------------------------------------------------------
-def _annotations(s: SessionData, t0: float, t: np.ndarray, events: list[dict]):
+def _annotations(s: SessionData, sig: Samples, events: list[dict]):
     from edfio import EdfAnnotation
 
+    t0 = sig.t0
     out = []
     for e in events:
         at = max(0.0, e["time_s"] - t0)
@@ -262,12 +308,10 @@ def _annotations(s: SessionData, t0: float, t: np.ndarray, events: list[dict]):
         elif e["type"] in ("paused", "resumed", "stopped"):
             out.append(EdfAnnotation(at, None, f"{e['type']} by the patient (button)"))
     rate = s.info["rate_hz"]
-    if len(t) > 1:
-        for i in np.flatnonzero(np.diff(t) > 1.5 / rate):
-            out.append(EdfAnnotation(float(t[i] - t0), float(t[i + 1] - t[i]),
-                                     f"gap {int(round((t[i + 1] - t[i]) * rate)) - 1} samples"))
+    for before, after in sig.gaps:
+        out.append(EdfAnnotation(before - t0, after - before, f"gap {int(round((after - before) * rate)) - 1} samples"))
     if s.info["status"] == "interrupted":
-        out.append(EdfAnnotation(float(t[-1] - t0) if len(t) else 0.0, None, "recording interrupted (power loss)"))
+        out.append(EdfAnnotation(sig.t_last - t0 if sig.n else 0.0, None, "recording interrupted (power loss)"))
     return out
 
 
@@ -275,7 +319,7 @@ def _annotations(s: SessionData, t0: float, t: np.ndarray, events: list[dict]):
 EDF_FIRST, EDF_LAST = dt.datetime(1985, 1, 1), dt.datetime(2084, 12, 31, 23, 59, 59)
 
 
-def write_edf(path: Path, s: SessionData, t: np.ndarray, v: np.ndarray, events: list[dict]) -> None:
+def write_edf(path: Path, s: SessionData, sig: Samples, events: list[dict]) -> None:
     from edfio import Edf, EdfSignal, Patient
     from edfio import Recording as EdfRecording
 
@@ -283,23 +327,21 @@ def write_edf(path: Path, s: SessionData, t: np.ndarray, v: np.ndarray, events: 
     if rate != int(rate):
         raise StorageError(N_("session {id}: EDF+ needs a whole number of samples per second, the rate is {rate}"),
                            id=s.id, rate=rate)
-    n = len(t)
+    n = sig.n
     per_record = int(rate)
     padded = max(per_record, -(-n // per_record) * per_record)
     signals = []
     for i, ch in enumerate(s.channels):
-        x = v[:, i] if n else np.zeros(1)
-        x = np.concatenate([x, np.full(padded - len(x), x[-1])])  # the last record filled with the last value
+        x = sig.column(i, padded)  # the last record filled with the last value
         lo, hi = float(x.min()), float(x.max())
         if hi - lo < 1e-6:
             lo, hi = lo - 1.0, hi + 1.0
         signals.append(EdfSignal(x, rate, label=ch.name, physical_dimension=ch.unit, physical_range=(lo, hi),
                                  transducer_type="pressure balloon" if ch.modality == "pressure" else
                                  "surface EMG" if ch.modality == "emg" else ch.modality))
-    t0 = float(t[0]) if n else 0.0
     start = dt.datetime.fromtimestamp(s.info["first_wall"] or s.info["started_wall"])
     code = CODE_SAFE.sub("_", s.info["patient_code"] or "X")
-    anns = _annotations(s, t0, t, events)
+    anns = _annotations(s, sig, events)
     if padded > n:
         anns.append(_ann(n / rate, (padded - n) / rate, "padding (not recorded)"))
     clock = (s.info["summary"] or {}).get("clock") or {}
@@ -314,10 +356,10 @@ def write_edf(path: Path, s: SessionData, t: np.ndarray, v: np.ndarray, events: 
               recording=EdfRecording(startdate=start.date(), equipment_code="pfmt",
                                      additional=(f"session_{s.id}", CODE_SAFE.sub("_", s.info["programme"])[:40])),
               data_record_duration=1.0, annotations=anns)
-    buf = io.BytesIO()
-    edf.write(buf)
+    del signals, x  # edfio holds its own digital copy: the float columns are not needed while it writes
     with atomic_write(path) as f:
-        f.write(buf.getvalue())
+        assert isinstance(f, io.BufferedWriter), "edfio writes to a path, a BufferedWriter or a BytesIO"
+        edf.write(f)
 
 
 def _ann(onset: float, duration: float | None, text: str):
@@ -353,11 +395,13 @@ def _cell(x) -> str:
 
 
 # --- PNG ---------------------------------------------------------------------------------------
-def _mark_reps(ax, reps: list[dict], pel: dict, t: np.ndarray, x: np.ndarray, modality: str) -> None:
-    """Each judged rep on the pelvic trace ``x``: its target level (the level just before it plus
-    the target share of the MVC) over its hold, green when good and red when to be redone, with
-    the reason beneath (the first the patient was told)."""
-    t0 = float(t[0])
+def _mark_reps(ax, reps: list[dict], pel: dict, t: np.ndarray, x: np.ndarray, modality: str,
+               t0: float | None = None) -> None:
+    """Each judged rep on the pelvic trace ``x`` (at times ``t``; the samples just before each
+    rep are enough): its target level (the level just before it plus the target share of the
+    MVC) over its hold, green when good and red when to be redone, with the reason beneath (the
+    first the patient was told). ``t0``: the session's first time (the plot's zero)."""
+    t0 = float(t[0]) if t0 is None else t0
     span = None
     if pel.get("mvc") is not None:
         span = pel["mvc"] - pel.get("rest", 0.0) if modality == "emg" else pel["mvc"]
@@ -376,8 +420,31 @@ def _mark_reps(ax, reps: list[dict], pel: dict, t: np.ndarray, x: np.ndarray, mo
 
 
 
-def write_png(path: Path, s: SessionData, t: np.ndarray, v: np.ndarray, events: list[dict],
-              max_points: int = 20_000) -> None:
+def _plotted(sig: Samples, reps: list[dict], max_points: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """From one pass of the blocks: every ``n // max_points``-th sample (times, values) to draw,
+    and the pelvic samples (times, values) in the 1.5 s before each rep, where its target level
+    is measured from."""
+    step = max(1, sig.n // max_points)
+    windows = [(r["onset_s"] - 1.5, r["onset_s"] - 0.25) for r in reps if r.get("onset_s") is not None]
+    ts, vs, wt, wx = [], [], [], []
+    a = 0
+    for t, v in sig.blocks():
+        first = (-a) % step
+        ts.append(t[first::step])
+        vs.append(v[first::step])
+        a += len(t)
+        if windows:
+            near = np.zeros(len(t), dtype=bool)
+            for lo, hi in windows:
+                near |= (t >= lo) & (t < hi)
+            wt.append(t[near])
+            wx.append(v[near, 0])
+    def cat(parts: list[np.ndarray], width: int | None = None) -> np.ndarray:
+        return np.concatenate(parts) if parts else (np.zeros((0, width)) if width else np.zeros(0))
+    return cat(ts), cat(vs, len(sig.session.channels)), cat(wt), cat(wx)
+
+
+def write_png(path: Path, s: SessionData, sig: Samples, events: list[dict], max_points: int = 20_000) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -386,23 +453,24 @@ def write_png(path: Path, s: SessionData, t: np.ndarray, v: np.ndarray, events: 
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    step = max(1, len(t) // max_points)
-    tt = (t[::step] - t[0]) / 60.0
-    fig = Figure(figsize=(14, 3.2 * len(s.channels)), dpi=90)
-    axes = fig.subplots(len(s.channels), 1, sharex=True, squeeze=False)[:, 0]
     reps = [r for r in (s.info.get("summary") or {}).get("reps") or [] if r.get("judged_at_s") is not None]
     pel = ((s.info.get("calibration") or {}).get("pelvic") or {})
+    t, v, wt, wx = _plotted(sig, reps, max_points)
+    t0 = sig.t0
+    tt = (t - t0) / 60.0
+    fig = Figure(figsize=(14, 3.2 * len(s.channels)), dpi=90)
+    axes = fig.subplots(len(s.channels), 1, sharex=True, squeeze=False)[:, 0]
     for i, (ax, ch) in enumerate(zip(axes, s.channels)):
-        ax.plot(tt, v[::step, i], lw=0.6, color="black")
+        ax.plot(tt, v[:, i], lw=0.6, color="black")
         ax.set_ylabel(f"{ch.role} ({ch.unit})")
         for e in events:
             if e["type"] == "contraction":
-                ax.axvspan((e["onset_s"] - t[0]) / 60, (e["offset_s"] - t[0]) / 60,
+                ax.axvspan((e["onset_s"] - t0) / 60, (e["offset_s"] - t0) / 60,
                            color=KIND_COLOUR.get(e.get("kind"), "tab:blue"), alpha=0.25, lw=0)
             elif e["type"] == "warning" and i == 0:
-                ax.axvline((e["time_s"] - t[0]) / 60, color="tab:red", lw=0.8, ls=":")
+                ax.axvline((e["time_s"] - t0) / 60, color="tab:red", lw=0.8, ls=":")
         if i == 0:
-            _mark_reps(ax, reps, pel, t, v[:, 0], ch.modality)
+            _mark_reps(ax, reps, pel, wt, wx, ch.modality, t0)
     axes[-1].set_xlabel("minutes")
     n = sum(e["type"] == "contraction" for e in events)
     good = sum(bool(r.get("good")) for r in reps)
@@ -415,8 +483,6 @@ def write_png(path: Path, s: SessionData, t: np.ndarray, v: np.ndarray, events: 
                 Line2D([], [], color="tab:red", lw=0.8, ls=":", label="warning")]
     fig.legend(handles=handles, loc="lower center", fontsize=8, ncol=len(handles), frameon=False)
     fig.tight_layout(rect=(0, 0.07 / len(s.channels), 1, 1))  # the legend below, off the trace
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
     with atomic_write(path) as f:
-        f.write(buf.getvalue())
+        fig.savefig(f, format="png")
 

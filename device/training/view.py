@@ -191,9 +191,30 @@ def _result(r: dict, tr: Language = ENGLISH) -> str:
     return tr("stopped") if r.get("judged_at_s") is not None else tr("not reached")
 
 
-def format_summary(s: Mapping[str, Any], tr: Language = ENGLISH) -> str:
+def format_summary(s: Mapping[str, Any], tr: Language = ENGLISH, width: int | None = None) -> str:
     """The session for a person, in her language. A summary stored by a session cut off (Ctrl-C,
-    power loss) has the runner's part only: what it lacks is said, not assumed."""
+    power loss) has the runner's part only: what it lacks is said, not assumed. ``width``: lines
+    longer than this are wrapped at spaces, the rest of each indented (a terminal's width: the
+    dose and adherence lines run to 140 characters, more in Norwegian)."""
+    lines = _summary(s, tr)
+    if width is None:
+        return "\n".join(ln for ln, _ in lines)
+    return "\n".join("\n".join(textwrap.wrap(ln, max(20, width), subsequent_indent=" " * (indent if width - indent >= 24 else 4),
+                                             break_long_words=False, break_on_hyphens=False))
+                     if len(ln) > width else ln for ln, indent in lines)
+
+
+def terminal_width() -> int | None:
+    """The terminal's columns less one (the last would wrap on some terminals); None when the
+    output is not a terminal (a file or a pipe gets whole lines, to search)."""
+    return shutil.get_terminal_size((80, 24)).columns - 1 if sys.stdout.isatty() else None
+
+
+REP_ROW_RESULT_AT = 48  # where a rep row's result begins: its continuation lines start there
+
+
+def _summary(s: Mapping[str, Any], tr: Language) -> list[tuple[str, int]]:
+    """The summary's lines, each with the indent its continuation takes when wrapped."""
     ended = tr("completed") if s.get("completed") else \
         tr("ended early with the button") if s.get("stopped_by_button") else \
         tr("ended early: the card is full (export and delete old sessions)") if s.get("stopped_by") == "card_full" else \
@@ -203,6 +224,7 @@ def format_summary(s: Mapping[str, Any], tr: Language = ENGLISH) -> str:
     lines = [f"{title_in(s, tr.code)} — "
              + tr("{ended} in {seconds} s").format(ended=ended, seconds=f"{s.get('duration_s', 0):.0f}")
              + ("" if calibrated else " " + tr("(uncalibrated: %MVC unknown)"))]
+    rows: list[int] = []  # the rep table's rows
     head = [tr("exercise"), tr("set"), tr("rep"), tr("hold"), "%MVC", tr("lifts"), tr("relaxed"), tr("result")]
     lines.append(f"{head[0][:12]:12s} {head[1][:3]:>3s} {head[2][:3]:>3s} {head[3][:6]:>6s} {head[4]:>5s} "
                  f"{head[5][:5]:>5s} {head[6][:7]:7s} {head[7]}")
@@ -210,6 +232,7 @@ def format_summary(s: Mapping[str, Any], tr: Language = ENGLISH) -> str:
         mvc = tr.num(r['mvc_pct'], '{:5.0f}') if calibrated else tr.num(r['peak'], '{:5.1f}')
         hold = '—' if r['hold_s'] is None else tr.num(r['hold_s'], '{:5.1f}') + 's'
         relaxed = "—" if r["relaxed"] is None else tr("yes") if r["relaxed"] else tr("no")
+        rows.append(len(lines))
         lines.append(f"{r['exercise'][:12]:12s} {r['set']:3d} {r['rep']:3d} {hold:>6s} "
                      f"{mvc:>5s} {dash(r['flicks'], '{:d}'):>5s} "
                      f"{relaxed:7s} {_result(r, tr)}")
@@ -283,4 +306,4 @@ def format_summary(s: Mapping[str, Any], tr: Language = ENGLISH) -> str:
         m = re.match(r"^(.*) \(session (\d+)\)$", s["stored_at"])  # as train.run_session writes it
         lines.append(tr("stored: {path} (session {id})").format(path=m.group(1), id=m.group(2)) if m else
                      tr("stored: {when}").format(when=s["stored_at"]))
-    return "\n".join(lines)
+    return [(ln, REP_ROW_RESULT_AT if i in rows else 4) for i, ln in enumerate(lines)]
