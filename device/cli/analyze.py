@@ -20,8 +20,8 @@ def add_arguments(a: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     cal = calibration_file(args.calibration) if args.calibration else None
     stream = open_recording(args.recording)  # read in blocks: memory is a block's, whatever the length
-    out = result(str(args.recording), stream, analyze_stream(stream, cal), cal is not None and bool(cal.channels),
-                 args.detail)
+    p = analyze_stream(stream, cal, keep=lambda e: e.type == "artifact")  # what the result lists besides contractions
+    out = result(str(args.recording), stream, p, cal is not None and bool(cal.channels), args.detail)
     if args.json:
         sys.stdout.write(json_out(out) + "\n")
     else:

@@ -16,6 +16,7 @@ SETTLE   wait for the post-release level (did the muscle relax?), then measure t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -587,13 +588,18 @@ class Pipeline:
         self.events.append(Event(type_, time_s, max(known_at_s, det._known_floor), data))
 
 
-def analyze_stream(stream: Stream, calibration: Calibration | None = None) -> Pipeline:
+def analyze_stream(stream: Stream, calibration: Calibration | None = None,
+                   keep: Callable[[Event], bool] | None = None) -> Pipeline:
     """Run the pipeline over a recording read in blocks (``device.recording.open_recording``):
     memory is the pipeline's own history and a block, whatever the file's length. The pipeline is
-    causal and carries its state between blocks, so this is :func:`analyze`'s answer exactly."""
+    causal and carries its state between blocks, so this is :func:`analyze`'s answer exactly.
+    ``keep``: the events to keep in ``p.events`` (default all); the rest are dropped after each
+    block, as an hour of EMG makes some 15 000 (9 MB) that a long file's analysis need not hold."""
     p = Pipeline(stream.channels, stream.sample_rate_hz, calibration)
     for t, x in stream.blocks():
         p.process(t, x)
+        if keep is not None:
+            p.events = [e for e in p.events if keep(e)]
     p.finish()
     return p
 
