@@ -66,6 +66,8 @@ END_REST_S = 0.2        # ... or back at rest this long (quick contractions a se
 END_REST_FRAC = 0.15    # separate: between them the level falls to rest, between flicks it does not)
 SETTLE_S = 1.6          # post-release window that decides "relaxed"
 KIND_AFTER_S = 1.0      # provisional kind once the rise is (usually) complete
+RISE_BACK_S = 2.5       # a measured onset lies at most this far before its crossing (measure: the rise
+                        # is looked for 1.5 s back, and its edge model reaches MAX_EDGE_S before that)
 COACTIVE_FRAC = 0.5     # abdominal effort with a pelvic squeeze over at least this share of it is the
                         # squeeze's co-activity; less (a squeeze starting as a strain ends, the tone
                         # left after it) and the effort was a strain
@@ -555,21 +557,27 @@ class Pipeline:
         squeeze over most of it is bearing down; with one, it is the pelvic squeeze's co-activity.
         The pelvic episodes that matter are those opened by ``k``; while one of them is still
         open, its outcome (a squeeze, or an artifact such as the strain's own crosstalk) is not
-        known, and the decision waits for it (``_resolve_pending``). The detectors run one after
-        the other over a block, so the decision never depends on how far the pelvic detector has
-        got: any chunking (live blocks, one-shot analysis) gives the same answer, known at the
-        same time."""
-        if self._pelvic_open is not None and self._pelvic_open[0] <= k:
+        known, and the decision waits for it (``_resolve_pending``), unless even its earliest
+        possible onset could not cover enough of the strain. The detectors run one after the
+        other over a block, so the decision never depends on how far the pelvic detector has got:
+        any chunking (live blocks, one-shot analysis) gives the same answer, known at the same
+        time."""
+        need = COACTIVE_FRAC * (res.offset_s - res.onset_s)
+
+        def may_cover(t_open: float) -> bool:  # could a pelvic episode opened then cover enough of it?
+            return res.offset_s - max(res.onset_s, t_open - RISE_BACK_S) >= need
+
+        if self._pelvic_open is not None and self._pelvic_open[0] <= k and may_cover(self._pelvic_open[1]):
             self._pending.append((det, c, res, k, known))
             return
         horizon = res.onset_s - MAX_ACTIVE_S - 60.0
         while self._pelvic_episodes and (self._pelvic_episodes[0][5] or self._pelvic_episodes[0][2]) < horizon:
             self._pelvic_episodes.pop(0)  # long over: cannot overlap anything still to come
-        need = COACTIVE_FRAC * (res.offset_s - res.onset_s)
-        for k_open, _, _, t_close, on, off in self._pelvic_episodes:
+        for k_open, k_close, t_open, t_close, on, off in self._pelvic_episodes:
             if k_open > k:
                 break  # opened after this decision
-            known = max(known, t_close)  # the decision waited for its outcome
+            if k_close > k and may_cover(t_open):
+                known = max(known, t_close)  # open at k: the decision waited for its outcome
             if on is not None and off is not None and min(off, res.offset_s) - max(on, res.onset_s) >= need:
                 c.reject = "co-activity of a detected pelvic contraction"
                 det.report(c, None, known)
