@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -268,7 +269,7 @@ class Samples:
             sig.n += len(t)
         return sig
 
-    def blocks(self):
+    def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(time_s, values) block by block, each checked again as it is read."""
         return self.store.chunks(self.session.id)
 
