@@ -97,3 +97,24 @@ def test_the_summary_after_a_session_fits_the_terminal(tmp_path):
                         and ln.startswith(" ")]
                 assert cont and all(ln[:REP_ROW_RESULT_AT].strip() == "" and ln[REP_ROW_RESULT_AT] != " "
                                     for ln in cont), cont
+
+
+def test_a_session_does_not_keep_the_events_it_has_handled(tmp_path, monkeypatch):
+    """The session handles each block's events and stores them: the pipeline does not keep them
+    as well (an hour of EMG makes some 15 000, memory that grew with the session's length)."""
+    from device.pipeline import Pipeline
+    from device.records.store import SessionStore
+    seen: list[Pipeline] = []
+    orig = Pipeline.process
+
+    def process(self, t, block):
+        if not seen:
+            seen.append(self)
+        return orig(self, t, block)
+
+    monkeypatch.setattr(Pipeline, "process", process)
+    s, _, _ = _capture(tmp_path, 80)
+    assert seen and seen[0].events == [] and seen[0].contractions
+    with SessionStore(tmp_path / "correct-80", create=False) as db:
+        (sess,) = db.sessions()
+        assert len(db.events(sess.id, ("contraction",))) >= len(seen[0].contractions) > 0

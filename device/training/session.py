@@ -216,6 +216,7 @@ class SessionRunner:
         for g in block.gaps:
             self._gap(g)
         events = self.pipeline.process(block.t, block.values) if len(block.t) else []
+        self.pipeline.events.clear()  # handled below and stored by the sink: not kept twice (an hour of EMG makes 15 000)
         if self.sink is not None:
             for ev in events:
                 self.sink.event(ev.type, ev.time_s, ev.known_at_s, ev.data)
