@@ -437,7 +437,7 @@ class Detector:
         if a > k:
             return False
         before = h.x(max(h.start, c.k_cross - int(PRE_WINDOW_S[0] * rate)), c.k_cross - int(PRE_WINDOW_S[1] * rate), pel.ch)
-        noise = 1.4826 * float(np.median(np.abs(before - np.median(before)))) if len(before) >= 10 else 0.0
+        noise = measure.robust_sd(before) if len(before) >= 10 else 0.0
         return float(np.median(h.x(a, k + 1, pel.ch))) - c.pre[pel.ch] > max(pel._thr_min, K_ON * noise)
 
     def report(self, c: Episode, res: Contraction | None, known: float) -> None:

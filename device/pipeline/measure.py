@@ -333,7 +333,13 @@ def _ripple(det: Detector, d: np.ndarray, i_up: int, i_dn: int) -> float:
     if len(y) < 2 * w:
         return 0.0
     resid = y[w // 2:len(y) - w + w // 2 + 1] - np.convolve(y, np.ones(w) / w, mode="valid")
-    return float(1.4826 * np.median(np.abs(resid - np.median(resid))))
+    return robust_sd(resid)
+
+
+def robust_sd(x: np.ndarray) -> float:
+    """The SD of ``x`` from its median absolute deviation (× 1.4826, the normal's ratio): a
+    bump or a spike in the window barely moves it."""
+    return float(1.4826 * np.median(np.abs(x - np.median(x))))
 
 
 def count_flicks(det: Detector, d: np.ndarray, i_up: int, i_dn: int, P: float) -> int:
