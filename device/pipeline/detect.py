@@ -479,10 +479,15 @@ class Pipeline:
     The pelvic channel drives detection. With an abdominal EMG channel a second detector watches
     the abdominals: effort there with no pelvic squeeze at all is bearing down (straining), which
     the pelvic EMG alone may barely show.
+
+    ``events`` holds every event so far, unless ``keep`` says which to hold once their block is
+    returned: an hour of EMG makes some 15 000 (9 MB), which a session that handles each block's
+    events, or a long file's analysis that reports only some, need not hold.
     """
 
     def __init__(self, channels: tuple[Channel, ...] | list[Channel], fs: float,
-                 calibration: Calibration | None = None):
+                 calibration: Calibration | None = None, keep: Callable[[Event], bool] | None = None):
+        self.keep = keep
         self.channels = tuple(channels)
         if not self.channels or self.channels[0].role != "pelvic":
             raise InputError(N_("the pipeline needs the pelvic channel first"))
@@ -534,7 +539,7 @@ class Pipeline:
         for det in self.detectors:
             det.run(start, ts, acts[det.ch].tolist())
         self.hist.trim_before(min(d.keep_from() for d in self.detectors))
-        return self.events[n_before:]
+        return self._returned(n_before)
 
     def finish(self) -> list[Event]:
         """End of recording: close any open contraction with what data there is."""
@@ -542,7 +547,14 @@ class Pipeline:
         for det in self.detectors:
             det.finish()
         self.contractions.sort(key=lambda c: c.onset_s)
-        return self.events[n_before:]
+        return self._returned(n_before)
+
+    def _returned(self, n_before: int) -> list[Event]:
+        """The events since ``n_before``, and ``events`` cut down to what ``keep`` holds."""
+        new = self.events[n_before:]
+        if self.keep is not None:
+            self.events = [e for e in self.events if self.keep(e)]
+        return new
 
     def _pelvic_log(self, k: int, t: float, res: Contraction | None) -> None:
         """The pelvic detector closed the episode it opened at sample ``k`` (time ``t``): note
@@ -601,13 +613,10 @@ def analyze_stream(stream: Stream, calibration: Calibration | None = None,
     """Run the pipeline over a recording read in blocks (``device.recording.open_recording``):
     memory is the pipeline's own history and a block, whatever the file's length. The pipeline is
     causal and carries its state between blocks, so this is :func:`analyze`'s answer exactly.
-    ``keep``: the events to keep in ``p.events`` (default all); the rest are dropped after each
-    block, as an hour of EMG makes some 15 000 (9 MB) that a long file's analysis need not hold."""
-    p = Pipeline(stream.channels, stream.sample_rate_hz, calibration)
+    ``keep``: the events ``p.events`` holds (default all; :class:`Pipeline`)."""
+    p = Pipeline(stream.channels, stream.sample_rate_hz, calibration, keep)
     for t, x in stream.blocks():
         p.process(t, x)
-        if keep is not None:
-            p.events = [e for e in p.events if keep(e)]
     p.finish()
     return p
 

@@ -130,6 +130,12 @@ class Warning_:
     known_from_s: float  # when the evidence became available in signal time
 
 
+def _handled(e: Event) -> bool:
+    """What the session's pipeline holds of an event once returned: nothing, as each block's
+    events are handled and stored by the session (``Pipeline.keep``)."""
+    return False
+
+
 class SessionRunner:
     def __init__(self, programme: Programme, exercises: list[Exercise], channels: tuple[Channel, ...],
                  fs: float, source: BlockSource, feedback, clock, calibration: Calibration | None = None,
@@ -142,7 +148,7 @@ class SessionRunner:
         self.channels, self.fs = channels, fs
         self.source, self.feedback, self.clock = source, feedback, clock
         self.cal = calibration or Calibration()
-        self.pipeline = Pipeline(channels, fs, self.cal)
+        self.pipeline = Pipeline(channels, fs, self.cal, keep=_handled)  # each block's events are handled and stored here
         self.breath = BreathWatch(self.pipeline)
         self._quiet_from: float | None = None  # resting (breathing learnt) since then
         # an apnoea lowers the pressure and its end brings it back: not a contraction
@@ -216,7 +222,6 @@ class SessionRunner:
         for g in block.gaps:
             self._gap(g)
         events = self.pipeline.process(block.t, block.values) if len(block.t) else []
-        self.pipeline.events.clear()  # handled below and stored by the sink: not kept twice (an hour of EMG makes 15 000)
         if self.sink is not None:
             for ev in events:
                 self.sink.event(ev.type, ev.time_s, ev.known_at_s, ev.data)
