@@ -15,7 +15,7 @@ import math
 import os
 import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -77,9 +77,11 @@ class Recording:
     time_s: np.ndarray
     data: np.ndarray
     channels: tuple[Channel, ...]
+    checked: InitVar[bool] = False  # already validated (a stream's blocks, put together): not again
 
-    def __post_init__(self) -> None:
-        validate(self.time_s, self.data, self.channels)
+    def __post_init__(self, checked: bool) -> None:
+        if not checked:
+            validate(self.time_s, self.data, self.channels)
 
     @property
     def sample_rate_hz(self) -> float:
@@ -187,6 +189,7 @@ class Stream:
     channels: tuple[Channel, ...]
     sample_rate_hz: float
     _blocks: Iterator[tuple[np.ndarray, np.ndarray]] = field(repr=False)
+    _checked: int = 0  # leading blocks already checked (those the rate was estimated from)
     rows: int = 0
     first_s: float | None = None
     last_s: float | None = None
@@ -196,11 +199,12 @@ class Stream:
         return float(self.last_s - self.first_s) if self.first_s is not None and self.last_s is not None else 0.0
 
     def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for t, x in self._blocks:
-            try:
-                check_samples(t, x, self.channels, self.rows, self.last_s)
-            except InputError as e:
-                raise InputError(N_("{p}: {e}"), p=self.path, e=e) from None
+        for i, (t, x) in enumerate(self._blocks):
+            if i >= self._checked:
+                try:
+                    check_samples(t, x, self.channels, self.rows, self.last_s)
+                except InputError as e:
+                    raise InputError(N_("{p}: {e}"), p=self.path, e=e) from None
             if self.first_s is None:
                 self.first_s = float(t[0])
             self.rows += len(t)
@@ -209,18 +213,26 @@ class Stream:
 
 
 def _opened(path: Path, channels: tuple[Channel, ...], blocks: Iterator[tuple[np.ndarray, np.ndarray]]) -> Stream:
-    """The stream of ``blocks``, its first block read to know the rate (and put back in front)."""
+    """The stream of ``blocks``, its first ``RATE_WINDOW`` samples read (and checked) to know the
+    rate, as :class:`Recording` knows it, whatever the blocks' size; they are put back in front."""
+    head: list[tuple[np.ndarray, np.ndarray]] = []
+    rows, last = 0, None
     try:
         check_channels(channels)
-        first = next(blocks, None)
-        if first is None or len(first[0]) < 2:
+        while rows < RATE_WINDOW:
+            block = next(blocks, None)
+            if block is None:
+                break
+            check_samples(block[0], block[1], channels, rows, last)
+            head.append(block)
+            rows, last = rows + len(block[0]), float(block[0][-1])
+        if rows < 2:
             raise InputError(N_("the recording has fewer than 2 samples; nothing to analyse"))
-        check_samples(first[0], first[1], channels)
-        fs = estimate_rate(first[0][:RATE_WINDOW])
+        fs = estimate_rate(np.concatenate([t for t, _ in head])[:RATE_WINDOW])
         check_rate(fs)
     except InputError as e:
         raise InputError(N_("{p}: {e}"), p=path, e=e) from None
-    return Stream(path, channels, fs, itertools.chain([first], blocks))
+    return Stream(path, channels, fs, itertools.chain(head, blocks), len(head))
 
 
 def open_csv(path: str | os.PathLike, block_rows: int = BLOCK_ROWS) -> Stream:
@@ -393,9 +405,10 @@ def open_recording(path: str | os.PathLike) -> Stream:
 
 
 def read_whole(stream: Stream) -> Recording:
-    """Every block of ``stream`` in one :class:`Recording` (its rate the stream's)."""
+    """Every block of ``stream`` in one :class:`Recording` (its rate the stream's). The stream has
+    checked every block, the rows across their joins and the rate: :func:`validate`'s checks."""
     ts, xs = zip(*stream.blocks())
-    return Recording(np.concatenate(ts), np.concatenate(xs), stream.channels)
+    return Recording(np.concatenate(ts), np.concatenate(xs), stream.channels, checked=True)
 
 
 def read_recording(path: str | os.PathLike) -> Recording:

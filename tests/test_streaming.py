@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from device.cli.analyze import result
+from device.errors import InputError
 from device.pipeline import analyze, analyze_stream
 from device.pipeline.calibration import load_calibration
 from device.pipeline.iir import CHUNK
@@ -100,3 +101,24 @@ def test_a_live_replay_reads_its_file_in_blocks_and_finds_what_analyze_finds():
                            timeout=300)
     assert live.returncode == 0 and whole.returncode == 0, live.stderr + whole.stderr
     assert live.stdout.strip().splitlines()[-1] == f"{len(json.loads(whole.stdout)['contractions'])} contraction(s)"
+
+
+def test_the_rate_is_the_whole_recordings_whatever_the_blocks(tmp_path):
+    """The rate comes from the first RATE_WINDOW samples, as a Recording's does, however small the
+    blocks: stamps rounded to 1 ms at 860 SPS give a slightly different estimate from a shorter
+    first block (an EDF+'s first block is one IIR step of records, 55 040 samples at 860 Hz), so
+    its filters and the answer would differ from the one-shot's. A fault in a later block of that
+    first stretch is still named by its row."""
+    n = 100_000
+    t = np.round(np.arange(n) / 860.0, 3)
+    rec = Recording(t, np.column_stack([20 + np.sin(t)]), (Channel.parse("pelvic_cmH2O"),))
+    path = tmp_path / "r.csv"
+    write_csv(path, rec, decimals=6)
+    whole = read_recording(path).sample_rate_hz
+    assert open_csv(path, 4096).sample_rate_hz == whole == rec.sample_rate_hz
+    assert abs(float(np.diff(t[:4096]).size / (t[4095] - t[0])) - whole) > 1e-6  # the first block alone differs
+    lines = path.read_text().splitlines()
+    lines[20_001] = lines[20_001].split(",")[0] + ",nan"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="data row 20001 "):
+        open_csv(path, 4096)
