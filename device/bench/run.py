@@ -250,7 +250,6 @@ def _accuracy_part(dev: Path, scorer: Path, unseen: int, peers: bool) -> None:
             print_accuracy(f"{unseen} unseen simulated recordings (seed 9000)",
                            accuracy(scorer, Path(d), peers))
             print_latency(Path(d))
-            print_latency(Path(d))
         with tempfile.TemporaryDirectory() as d:
             write_dataset(d, unseen, seed=5000, real=True)
             print_accuracy(f"{unseen} unseen real-like simulated recordings (seed 5000: force at 200 Hz, "
