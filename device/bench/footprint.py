@@ -1,7 +1,8 @@
 """The device's own footprint (issue 18): what the service costs a Raspberry Pi Zero 2 W (512 MB,
 one Cortex-A53 core ~10–15× slower than this machine). Each figure is measured in a fresh
 process of the real command — ``pfmt --version``, ``pfmt device --emulate`` waiting a day, and
-the same through one prescribed session — read back with ``wait4`` (its own peak RSS and CPU).
+the same through one prescribed session — its CPU read back with ``wait4``, its peak RSS as its
+own VmHWM (``device.bench.peak``).
 The emulated device carries the emulated ADC and the simulated patient, so its RSS and CPU are
 upper bounds of the Pi's; the Pi's CPU is estimated from this machine's with the 10–15× factor
 and stated as an estimate."""
@@ -124,7 +125,7 @@ def measure(repeats: int = 3) -> dict:
 
 
 def print_footprint() -> None:
-    print("\nthe device's footprint (fresh processes of the real commands, read back with wait4):")
+    print("\nthe device's footprint (fresh processes of the real commands: CPU from wait4, peak RSS their own VmHWM):")
     m = measure()
     print(f"  start-up: `pfmt --version` {1000 * m['version_s']:.0f} ms; `pfmt device` to waiting "
           f"{1000 * m['ready_s']:.0f} ms (Zero 2 W estimate ×{PI_FACTOR[0]}–{PI_FACTOR[1]}: "

@@ -1,7 +1,7 @@
 """Peak memory of ``pfmt analyze`` against a recording's length (issue 22): a recording is read in
 blocks and fed to the live pipeline, so its memory is the pipeline's history and one block, not the
 file. Each length is a fresh process of the real command on a file written for it, its peak RSS
-read back with ``wait4``; BLAS is held to one thread, as on a Pi Zero 2 W's budget."""
+its own VmHWM (``device.bench.peak``); BLAS is held to one thread, as on a Pi Zero 2 W's budget."""
 from __future__ import annotations
 
 import os
