@@ -219,13 +219,19 @@ def _opened(path: Path, channels: tuple[Channel, ...], blocks: Iterator[tuple[np
     rows, last = 0, None
     try:
         check_channels(channels)
-        while rows < RATE_WINDOW:
-            block = next(blocks, None)
-            if block is None:
-                break
+    except InputError as e:
+        raise InputError(N_("{p}: {e}"), p=path, e=e) from None
+    while rows < RATE_WINDOW:
+        block = next(blocks, None)  # the reader's own errors name the file already
+        if block is None:
+            break
+        try:
             check_samples(block[0], block[1], channels, rows, last)
-            head.append(block)
-            rows, last = rows + len(block[0]), float(block[0][-1])
+        except InputError as e:
+            raise InputError(N_("{p}: {e}"), p=path, e=e) from None
+        head.append(block)
+        rows, last = rows + len(block[0]), float(block[0][-1])
+    try:
         if rows < 2:
             raise InputError(N_("the recording has fewer than 2 samples; nothing to analyse"))
         fs = estimate_rate(np.concatenate([t for t, _ in head])[:RATE_WINDOW])
@@ -256,7 +262,10 @@ def open_csv(path: str | os.PathLike, block_rows: int = BLOCK_ROWS) -> Stream:
             raise InputError(N_("{p}: the first column must be time_s, found {value!r}"), p=p, value=cols[0])
         if len(cols) < 2:
             raise InputError(N_("{p}: no channel columns after time_s; at least pelvic_<unit> is needed"), p=p)
-        channels = tuple(Channel.parse(c) for c in cols[1:])
+        try:
+            channels = tuple(Channel.parse(c) for c in cols[1:])
+        except InputError as e:
+            raise InputError(N_("{p}: {e}"), p=p, e=e) from None
     except (OSError, UnicodeDecodeError) as e:
         f.close()
         raise InputError(N_("{p}: cannot read ({e})"), p=p, e=e) from None
@@ -358,7 +367,10 @@ def open_edf(path: str | os.PathLike, block_records: int | None = None) -> Strea
         label = s.label.strip()
         if "_" not in label and s.physical_dimension.strip():
             label = f"{label}_{s.physical_dimension.strip()}"
-        channels.append(Channel.parse(label))
+        try:
+            channels.append(Channel.parse(label))
+        except InputError as e:
+            raise InputError(N_("{p}: {e}"), p=p, e=e) from None
     order = sorted(range(len(sigs)), key=lambda i: ROLES.index(channels[i].role))
     sigs, channels = [sigs[i] for i in order], [channels[i] for i in order]
     record_len = int(offsets[-1])

@@ -40,8 +40,10 @@ def test_reads_a_good_csv(tmp_path):
     ("time_s,pelvic_cmH2O,pelvic_uV\n0,1,1\n0.01,2,2\n", "appears 2 times"),
 ])
 def test_malformed_csv_names_the_problem(tmp_path, text, fragment):
-    with pytest.raises(InputError, match=fragment.replace("(", r"\(")):
-        read_csv(_write(tmp_path, text))
+    path = _write(tmp_path, text)
+    with pytest.raises(InputError, match=fragment.replace("(", r"\(")) as e:
+        read_csv(path)
+    assert str(e.value).count(path.name) == 1, str(e.value)  # the file named once ("h.csv: h.csv: …" was said)
 
 
 def test_missing_file_and_unknown_type(tmp_path):
